@@ -1,0 +1,7 @@
+"""`python -m noisylabels` = the `noisylabels` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

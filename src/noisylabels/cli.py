@@ -1,0 +1,217 @@
+"""The `noisylabels` command: noise, train, demo.
+
+Only this module turns flags and YAML into plain arguments (DESIGN.md style rule 3). Every user error
+is printed as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from .errors import UserError
+from .methods import METHODS
+from .pipeline import TRAIN_DEFAULTS, run_train
+
+DEMO_CONFIG: dict[str, Any] = {
+    "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "ce", "epochs": 15, "seed": 0,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block) with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"noisylabels: error: {message} (see '{self.prog} --help')\n")
+
+
+def _bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _method_option_fields() -> dict[str, dataclasses.Field]:
+    """Every option of every method, by name (one flag each; defaults come from the chosen method)."""
+    fields: dict[str, dataclasses.Field] = {}
+    for cls in METHODS.values():
+        for f in dataclasses.fields(cls.Options):
+            fields.setdefault(f.name, f)
+    return fields
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", help="digits | fashion-mnist | cifar10 | cifar100 | folder:PATH | csv:PATH | npz:PATH")
+    p.add_argument("--data-dir", help="folder holding the dataset files (fashion-mnist default: "
+                   "/usr/share/datasets/fashion-mnist)")
+    p.add_argument("--train-size", type=int, help="use the PROTOCOL subset rule: first N of permutation(seed 0)")
+    p.add_argument("--test-data", help="evaluation source for data without a test split (same formats)")
+    p.add_argument("--test-fraction", type=float, help="stratified held-out fraction when no test data (0.1)")
+    p.add_argument("--image-size", type=int, help="resize folder/csv images to this square size")
+    p.add_argument("--noise", help="none | symmetric | symmetric-exclusive | asymmetric | pairflip | instance | file:PATH")
+    p.add_argument("--noise-rate", type=float, help="noise rate r in [0, 1]")
+    p.add_argument("--seed", type=int, help="run seed; also seeds the noise (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="noisylabels", description="Train image classifiers on noisy labels and find the wrong labels.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p_noise = sub.add_parser("noise", help="write noisy training labels to a .npy file")
+    _add_data_args(p_noise)
+    p_noise.add_argument("--out", required=True, help="output .npy file")
+
+    p_train = sub.add_parser("train", help="train a model on noisy labels into a run folder")
+    _add_data_args(p_train)
+    p_train.add_argument("--method", help=f"one of: {', '.join(sorted(METHODS))}")
+    p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 (auto: resnet on CUDA, small-cnn on CPU)")
+    p_train.add_argument("--width", type=int, help="backbone base width (small-cnn 16, resnet 64)")
+    p_train.add_argument("--epochs", type=int)
+    p_train.add_argument("--batch-size", type=int)
+    p_train.add_argument("--lr", type=float)
+    p_train.add_argument("--momentum", type=float)
+    p_train.add_argument("--weight-decay", type=float)
+    p_train.add_argument("--lr-warmup-epochs", type=float, help="linear LR warm-up length in epochs")
+    p_train.add_argument("--final-lr-ratio", type=float, help="cosine decays to lr x this")
+    p_train.add_argument("--device", help="auto | cpu | cuda")
+    p_train.add_argument("--flip", help="auto | true | false (auto: off for digits)")
+    p_train.add_argument("--crop-pad", type=int, help="weak-view crop padding in px (default side/8)")
+    p_train.add_argument("--config", help="YAML file of options (flags override it)")
+    p_train.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p_train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p_train.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_train.add_argument("--out", required=True, help="run folder")
+    group = p_train.add_argument_group("method options (defaults depend on --method)")
+    for name, f in _method_option_fields().items():
+        kind = _bool if isinstance(f.default, bool) else type(f.default) if f.default is not None else str
+        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=kind, default=None)
+
+    p_demo = sub.add_parser("demo", help="a short run on the bundled digits with 40%% noise, with a report")
+    p_demo.add_argument("--out", default="runs/demo", help="run folder (replaced each time; default runs/demo)")
+    p_demo.add_argument("--epochs", type=int, default=DEMO_CONFIG["epochs"])
+    p_demo.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _train_config(args: argparse.Namespace) -> dict[str, Any]:
+    """defaults < YAML file < flags. Unknown YAML keys are a user error."""
+    cfg: dict[str, Any] = {}
+    if args.config:
+        cfg = _read_yaml_config(args.config)
+    for key in TRAIN_DEFAULTS:
+        value = getattr(args, key, None)
+        if value is not None:
+            cfg[key] = value
+    opts = dict(cfg.get("method_options") or {})
+    for name in _method_option_fields():
+        value = getattr(args, "opt_" + name, None)
+        if value is not None:
+            opts[name] = value
+    cfg["method_options"] = opts
+    cfg["progress"] = not args.quiet and sys.stderr.isatty()
+    return cfg
+
+
+def _read_yaml_config(path: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"--config: file {path} not found") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"--config: cannot read {path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise UserError(f"--config: {path} must hold a mapping of option: value")
+    option_names = set(_method_option_fields())
+    cfg: dict[str, Any] = {"method_options": dict(loaded.pop("method_options", None) or {})}
+    for key, value in loaded.items():
+        k = str(key).replace("-", "_")
+        if k in TRAIN_DEFAULTS:
+            cfg[k] = value
+        elif k in option_names:
+            cfg["method_options"][k] = value
+        else:
+            raise UserError(f"--config: unknown key {key!r} in {path}; see 'noisylabels train --help'")
+    return cfg
+
+
+def cmd_noise(args: argparse.Namespace) -> int:
+    from .data.noise import make_noisy_labels, noise_report
+    from .data.sources import load_splits
+
+    if not 0.0 <= (args.noise_rate or 0.0) <= 1.0:
+        raise UserError(f"--noise-rate must be in [0, 1], got {args.noise_rate}")
+    splits = load_splits(args.dataset or "digits", data_dir=args.data_dir, train_size=args.train_size,
+                         test_data=args.test_data, test_fraction=args.test_fraction or 0.1,
+                         image_size=args.image_size, seed=args.seed or 0)
+    train = splits.train
+    noisy = make_noisy_labels(train.labels, noise=args.noise or "none", rate=args.noise_rate or 0.0,
+                              num_classes=train.num_classes, seed=args.seed or 0, dataset=args.dataset,
+                              images=train.images, class_names=train.class_names)
+    report = noise_report(train.labels, noisy, train.num_classes)
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise UserError(f"--out must end in .npy, got {out}")
+    from .runs import RunFolder
+
+    RunFolder(out.parent).write_npy(out.name, noisy)
+    print(f"wrote {len(noisy)} labels to {out}; noise {args.noise} {args.noise_rate}: "
+          f"actual rate {report['noise_rate_actual']:.4f}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    summary = run_train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite)
+    print(f"test accuracy {summary['test_accuracy']:.4f} (best {summary['best_test_accuracy']:.4f}), "
+          f"{summary['train_seconds']:.1f}s, {summary['images_per_second']:.0f} img/s -> {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    cfg = {**DEMO_CONFIG, "epochs": args.epochs, "progress": not args.quiet and sys.stderr.isatty()}
+    print(f"demo: {cfg['method']} on the bundled digits with {cfg['noise_rate']:.0%} {cfg['noise']} label noise")
+    s = run_train(cfg, args.out, overwrite=True)
+    print("\n== report ==")
+    print(f"test accuracy (last epoch): {s['test_accuracy']:.4f}   best: {s['best_test_accuracy']:.4f}")
+    print(f"noise rate: actual {s['noise_rate_actual']:.3f}, estimated {s['noise_rate_estimated']:.3f}")
+    print(f"label-issue detection: ROC-AUC {s['detection_auroc']:.3f}, precision {s['detection_precision']:.3f}, "
+          f"recall {s['detection_recall']:.3f}")
+    print(f"training: {s['train_seconds']:.1f}s, {s['images_per_second']:.0f} images/s on {s['device']}")
+    with open(Path(args.out) / "label_issues.csv") as f:
+        rows = list(csv.DictReader(f))
+    print("\nmost suspect labels (index: given -> predicted, true, quality):")
+    for r in rows[:10]:
+        print(f"  #{r['index']:>4}: {r['given_label']} -> {r['predicted_label']}  (true {r['true_label']}, "
+              f"quality {float(r['label_quality']):.3f})")
+    flagged = np.array([r["is_label_issue"] == "True" for r in rows])
+    print(f"\n{flagged.sum()} of {len(rows)} labels flagged; full ranked list: {Path(args.out) / 'label_issues.csv'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"noise": cmd_noise, "train": cmd_train, "demo": cmd_demo}
+    try:
+        return commands[args.command](args)
+    except UserError as e:
+        print(f"noisylabels: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("noisylabels: interrupted; continue with 'noisylabels train --resume --out DIR'", file=sys.stderr)
+        return 130
+    except OSError as e:
+        print(f"noisylabels: error: {e.strerror or e} ({e.filename or ''})", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Batched, on-device image views with per-sample random parameters.
+
+Every function takes a float batch ``x`` of shape (B, C, H, W) with values in [0, 1] on any device
+and a ``torch.Generator`` on that device, and returns a batch of the same shape. No PIL, no worker
+processes: the whole in-memory dataset stays on the device as uint8 and views are made here
+(the airbench recipe, DESIGN.md "Speed comes from the data path").
+
+The recipes used by the methods are :func:`weak_view` (random crop with padding + flip; TCL's
+"weak" view and the CE baseline's augmentation) and :func:`strong_view` (SimCLR-style:
+RandomResizedCrop(0.2..1) + flip + colour jitter(0.4, 0.4, 0.4, 0.1) p=0.8 + grayscale p=0.2
++ solarize p=0.5; TCL Sec. 3.3 / official code).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device: torch.device) -> Tensor:
+    return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
+
+
+def _coin(n: int, p: float, g: torch.Generator, device: torch.device) -> Tensor:
+    """Bool (n,): True with probability p."""
+    return torch.rand(n, generator=g, device=device) < p
+
+
+def _where(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Per-sample select: mask (B,) -> a where True else b, for (B, ...) tensors."""
+    return torch.where(mask.view(-1, *([1] * (a.dim() - 1))), a, b)
+
+
+def to_float(images_u8: Tensor) -> Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W) in [0, 1]."""
+    return images_u8.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def hflip(x: Tensor, g: torch.Generator, p: float = 0.5) -> Tensor:
+    """Flip each image left-right with probability p."""
+    return _where(_coin(len(x), p, g, x.device), x.flip(3), x)
+
+
+def random_crop(x: Tensor, g: torch.Generator, pad: int) -> Tensor:
+    """Zero-pad by ``pad`` pixels and crop back to H x W at a per-sample random offset (translate)."""
+    if pad <= 0:
+        return x
+    b, c, h, w = x.shape
+    xp = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
+    bi = torch.arange(b, device=x.device)[:, None, None]
+    return xp.permute(0, 2, 3, 1)[bi, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def random_resized_crop(
+    x: Tensor, g: torch.Generator, scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> Tensor:
+    """Crop a random area fraction in ``scale`` with log-uniform aspect ``ratio``, resize back (bilinear).
+
+    One affine sampling grid per sample; crops that would not fit are shrunk to fit (instead of
+    torchvision's retry loop), so the output is always defined.
+    """
+    b, _, h, w = x.shape
+    dev = x.device
+    area = _uniform(b, *scale, g, dev)
+    log_r = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), g, dev)
+    aspect = torch.exp(log_r)
+    cw = torch.sqrt(area * aspect).clamp(max=1.0)  # crop width as a fraction of W
+    ch = torch.sqrt(area / aspect).clamp(max=1.0)
+    cx = (torch.rand(b, generator=g, device=dev) * 2 - 1) * (1 - cw)  # centre in [-1, 1] coords
+    cy = (torch.rand(b, generator=g, device=dev) * 2 - 1) * (1 - ch)
+    theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 0, 2] = cw, cx
+    theta[:, 1, 1], theta[:, 1, 2] = ch, cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _gray(x: Tensor) -> Tensor:
+    """Luma (B, 1, H, W) of an RGB or 1-channel batch."""
+    if x.shape[1] == 1:
+        return x
+    r, gc, bl = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return _LUMA[0] * r + _LUMA[1] * gc + _LUMA[2] * bl
+
+
+def color_jitter(
+    x: Tensor, g: torch.Generator, brightness: float = 0.4, contrast: float = 0.4,
+    saturation: float = 0.4, hue: float = 0.1, p: float = 0.8,
+) -> Tensor:
+    """Per-sample brightness, contrast, saturation and hue jitter, applied with probability p.
+
+    Fixed order brightness -> contrast -> saturation -> hue (torchvision draws a random order).
+    Hue is rotated in YIQ space, a cheap batched stand-in for the HSV rotation. Saturation and hue
+    are no-ops on 1-channel images.
+    """
+    b, c = x.shape[:2]
+    dev = x.device
+    one = [1] * 3
+    bf = _uniform(b, 1 - brightness, 1 + brightness, g, dev).view(b, *one)
+    cf = _uniform(b, 1 - contrast, 1 + contrast, g, dev).view(b, *one)
+    y = (x * bf).clamp_(0, 1)
+    mean = _gray(y).mean(dim=(1, 2, 3), keepdim=True)
+    y = ((y - mean) * cf + mean).clamp_(0, 1)
+    if c == 3:
+        sf = _uniform(b, 1 - saturation, 1 + saturation, g, dev).view(b, *one)
+        gray = _gray(y)
+        y = ((y - gray) * sf + gray).clamp_(0, 1)
+        angle = _uniform(b, -hue, hue, g, dev) * (2 * math.pi)
+        y = _rotate_hue(y, angle).clamp_(0, 1)
+    return _where(_coin(b, p, g, dev), y, x)
+
+
+def _rotate_hue(x: Tensor, angle: Tensor) -> Tensor:
+    """Rotate the chroma plane of RGB images (B, 3, H, W) by ``angle`` (B,) radians in YIQ space."""
+    to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    to_rgb = torch.linalg.inv(to_yiq)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.zeros(len(x), 3, 3, device=x.device, dtype=x.dtype)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    m = to_rgb @ rot @ to_yiq  # (B, 3, 3)
+    return torch.einsum("bij,bjhw->bihw", m, x)
+
+
+def random_grayscale(x: Tensor, g: torch.Generator, p: float = 0.2) -> Tensor:
+    """Replace an image by its luma (replicated over channels) with probability p."""
+    if x.shape[1] == 1:
+        return x
+    return _where(_coin(len(x), p, g, x.device), _gray(x).expand_as(x), x)
+
+
+def solarize(x: Tensor, g: torch.Generator, p: float = 0.5, threshold: float = 0.5) -> Tensor:
+    """Invert pixels >= threshold (128/255 ~ 0.5) with probability p per image."""
+    return _where(_coin(len(x), p, g, x.device), torch.where(x >= threshold, 1 - x, x), x)
+
+
+def mixup(
+    x: Tensor, g: torch.Generator, alpha: float = 1.0,
+) -> tuple[Tensor, Tensor, float]:
+    """Mixup with one lambda per batch: lam = max(l, 1 - l), l ~ Beta(alpha, alpha).
+
+    Returns (lam * x + (1 - lam) * x[perm], perm (B,), lam); mix targets with the same perm and lam
+    (Zhang et al. 2018; TCL Sec. 3.3). Lambda is drawn by numpy from a seed taken from ``g``, so the
+    whole view stream follows one generator.
+    """
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=x.device).item())
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha)) if alpha > 0 else 1.0
+    lam = max(lam, 1.0 - lam)
+    perm = torch.randperm(len(x), generator=g, device=x.device)
+    return lam * x + (1 - lam) * x[perm], perm, lam
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """The augmentation recipe of one run.
+
+    Attributes:
+        crop_pad: padding of the weak random crop in pixels (TCL: 1/8 of the side).
+        flip: whether horizontal flips are allowed (off for digits, whose shapes are not mirror-safe).
+        mean, std: per-channel normalisation applied after augmentation.
+    """
+
+    crop_pad: int
+    flip: bool
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def normalize(x: Tensor, cfg: ViewConfig) -> Tensor:
+    """(x - mean) / std per channel, in channels_last memory order (faster convolutions on CPU and GPU)."""
+    mean = x.new_tensor(cfg.mean).view(1, -1, 1, 1)
+    std = x.new_tensor(cfg.std).view(1, -1, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def plain_view(images_u8: Tensor, cfg: ViewConfig) -> Tensor:
+    """The un-augmented ("test") view: uint8 (B, H, W, C) -> normalised float (B, C, H, W)."""
+    return normalize(to_float(images_u8), cfg)
+
+
+def weak_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
+    """Random crop with padding + horizontal flip, normalised; (B, H, W, C) uint8 -> (B, C, H, W)."""
+    x = random_crop(to_float(images_u8), g, cfg.crop_pad)
+    if cfg.flip:
+        x = hflip(x, g)
+    return normalize(x, cfg)
+
+
+def strong_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
+    """SimCLR-style strong view used by TCL and SimCLR; (B, H, W, C) uint8 -> (B, C, H, W)."""
+    x = random_resized_crop(to_float(images_u8), g)
+    if cfg.flip:
+        x = hflip(x, g)
+    x = color_jitter(x, g)
+    x = random_grayscale(x, g)
+    x = solarize(x, g)
+    return normalize(x, cfg)

@@ -1,0 +1,201 @@
+"""The training loop shared by every method: schedule, precision, evaluation, checkpoint and resume.
+
+Determinism: every epoch draws its batch order and augmentation parameters from a generator seeded
+by (seed, epoch), and re-seeds torch's global RNG (dropout) the same way, so a run resumed from the
+checkpoint of epoch k continues exactly as the uninterrupted run would (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .errors import UserError
+from .methods.base import Method, TrainData
+from .runs import RunFolder
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class FitConfig:
+    """Optimisation settings of one run (SGD with linear warm-up then cosine decay)."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    lr_warmup_epochs: float = 0.0
+    final_lr_ratio: float = 0.0
+    seed: int = 0
+    progress: bool = True
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float) -> float:
+    """Linear warm-up from ~0 to ``base`` over ``warmup_steps``, then cosine to ``base * final_ratio``."""
+    if step < warmup_steps:
+        return base * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    final = base * final_ratio
+    return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s generator (distinct streams per seed and epoch)."""
+    return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
+
+
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; full precision on CPU (CPU bf16 is slower than fp32 on most cores)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(method: Method, data: TrainData, batch_size: int = 1024) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of the classifier on the test set, un-augmented."""
+    from .data.augment import plain_view
+
+    was_training = method.training
+    method.eval()
+    correct, loss_sum = 0, 0.0
+    with autocast_for(data.device):
+        for start in range(0, len(data.test_images), batch_size):
+            x = plain_view(data.test_images[start:start + batch_size], data.views)
+            y = data.test_labels[start:start + batch_size]
+            logits = method.logits(x).float()
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+    method.train(was_training)
+    n = max(1, len(data.test_images))
+    return correct / n, loss_sum / n
+
+
+def make_optimizer(method: Method, cfg: FitConfig) -> torch.optim.Optimizer:
+    """SGD over all trainable parameters; no weight decay on biases and norm layers."""
+    decay, no_decay = [], []
+    for p in method.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+
+
+def fit(
+    method: Method,
+    data: TrainData,
+    cfg: FitConfig,
+    run: RunFolder | None = None,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train ``method`` for ``cfg.epochs`` epochs, evaluating and checkpointing after each.
+
+    Returns the run's totals: test_accuracy (last epoch), best_test_accuracy, best_epoch,
+    train_seconds (steps and per-epoch hooks, evaluation excluded), images_per_second, history.
+    """
+    device = data.device
+    n = len(data.images)
+    if cfg.batch_size < 2:
+        raise UserError("--batch-size must be at least 2 (batch norm needs two samples)")
+    batch = min(cfg.batch_size, n)
+    steps_per_epoch = max(1, n // batch)
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = int(round(cfg.lr_warmup_epochs * steps_per_epoch))
+    method.to(memory_format=torch.channels_last)  # measured: 1.5x faster training on 2 CPU cores too
+    opt = make_optimizer(method, cfg)
+
+    state = {"epoch": 0, "train_seconds": 0.0, "images_seen": 0, "best_test_accuracy": -1.0, "best_epoch": 0}
+    history: list[dict] = []
+    if resume and run is not None:
+        ckpt = run.load_checkpoint(map_location=device)
+        method.load_state_dict(ckpt["method"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state.update({k: ckpt[k] for k in state})
+        history = list(ckpt["history"])  # the log of the epochs the checkpoint holds, no more, no less
+        run.write_metrics(history)
+        log(f"resumed from epoch {state['epoch']} of {cfg.epochs}")
+
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        gen = torch.Generator(device=device).manual_seed(epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1)
+        method.train()
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {"epoch": epoch}
+        record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
+        perm = torch.randperm(n, generator=gen, device=device)
+        sums: dict[str, torch.Tensor] = {}
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+                   disable=not cfg.progress, dynamic_ncols=True)
+        for s in bar:
+            step = (epoch - 1) * steps_per_epoch + s
+            lr = lr_at(step, total_steps, warmup_steps, cfg.lr, cfg.final_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[s * batch:(s + 1) * batch]
+            with autocast_for(device):
+                loss, logs = method.training_step(idx, epoch, data, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for k, v in logs.items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
+        if not all(math.isfinite(v) for v in means.values()):
+            bad = ", ".join(k for k, v in means.items() if not math.isfinite(v))
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch} ({bad} is NaN/inf); the checkpoint of epoch {epoch - 1} "
+                "is kept; lower --lr or check the input images"
+            )
+        test_acc, test_loss = evaluate(method, data)
+        images = steps_per_epoch * batch
+        state["train_seconds"] += seconds
+        state["images_seen"] += images
+        if test_acc > state["best_test_accuracy"]:
+            state["best_test_accuracy"], state["best_epoch"] = test_acc, epoch
+        state["epoch"] = epoch
+        record.update(means)
+        record.update({"lr": lr, "test_accuracy": test_acc, "test_loss": test_loss,
+                       "epoch_seconds": seconds, "images_per_second": images / max(seconds, 1e-9)})
+        history.append(record)
+        if run is not None:
+            run.save_checkpoint({"format": CHECKPOINT_FORMAT, "method": method.state_dict(),
+                                 "optimizer": opt.state_dict(), "history": history, **state})
+            run.write_metrics(history)
+        log(_epoch_line(record, cfg.epochs))
+
+    return {
+        "test_accuracy": history[-1]["test_accuracy"] if history else float("nan"),
+        "best_test_accuracy": state["best_test_accuracy"],
+        "best_epoch": state["best_epoch"],
+        "train_seconds": state["train_seconds"],
+        "images_per_second": state["images_seen"] / max(state["train_seconds"], 1e-9),
+        "history": history,
+    }
+
+
+def _epoch_line(r: dict[str, Any], epochs: int) -> str:
+    extra = "".join(
+        f" {k}={r[k]:.3f}" for k in ("loss", "train_acc_given", "noise_rate_estimated", "detection_auroc") if k in r
+    )
+    return (f"epoch {r['epoch']:>3}/{epochs} test_acc={r['test_accuracy']:.4f}{extra} "
+            f"{r['epoch_seconds']:.1f}s {r['images_per_second']:.0f} img/s")

@@ -1,0 +1,12 @@
+"""User-facing errors.
+
+Every problem caused by the user's input (a missing file, an unknown name, a bad value) is raised as
+:class:`UserError`. The CLI prints its message as one line on stderr and exits with code 2, without a
+traceback; library callers can catch it like any ``ValueError``.
+"""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """A bad input: the message says what was wrong and how to fix it, on one line."""

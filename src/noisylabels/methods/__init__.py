@@ -1,0 +1,20 @@
+"""Methods, found by name (``--method``)."""
+
+from __future__ import annotations
+
+from ..errors import UserError
+from .base import Method, MethodOptions, TrainData
+from .standard import CrossEntropy
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy,)}
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class registered under ``name``."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(sorted(METHODS))}") from None
+
+
+__all__ = ["METHODS", "Method", "MethodOptions", "TrainData", "get_method"]

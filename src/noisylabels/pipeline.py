@@ -1,0 +1,246 @@
+"""One training run from a resolved configuration: data -> noise -> method -> engine -> run folder.
+
+Everything that can fail on the user's input (data, noise, options, the output folder) is checked in
+:func:`prepare` before anything is written, so bad input never touches an earlier run's outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .data.augment import ViewConfig
+from .data.dataset import DataSplits
+from .data.noise import make_noisy_labels, noise_report
+from .data.sources import load_splits
+from .detect import detection_metrics, write_label_issues
+from .engine import FitConfig, fit
+from .errors import UserError
+from .methods import Method, TrainData, get_method
+from .methods.base import predict_probs
+from .models.backbones import build_backbone
+from .runs import CONFIG, NOISY_LABELS, SUMMARY, RunFolder, labels_sha256
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "dataset": "digits",
+    "data_dir": None,
+    "train_size": None,
+    "test_data": None,
+    "test_fraction": 0.1,
+    "image_size": None,
+    "noise": "none",
+    "noise_rate": 0.0,
+    "method": "ce",
+    "backbone": "auto",
+    "width": None,
+    "epochs": 20,
+    "batch_size": 128,
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "lr_warmup_epochs": 0.0,
+    "final_lr_ratio": 0.0,
+    "seed": 0,
+    "device": "auto",
+    "flip": "auto",
+    "crop_pad": None,
+    "method_options": {},
+}
+
+
+@dataclass
+class Prepared:
+    """A validated run, ready to train: nothing has been written yet."""
+
+    config: dict[str, Any]
+    splits: DataSplits
+    noisy: np.ndarray
+    report: dict[str, Any]
+    data: TrainData
+    method: Method
+    fit_config: FitConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
+    return torch.device(name)
+
+
+def resolve_method_options(method_cls: type[Method], given: dict[str, Any]) -> dict[str, Any]:
+    """The method's option defaults updated by ``given``; unknown keys are a user error."""
+    fields = {f.name: f for f in dataclasses.fields(method_cls.Options)}
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "none"
+        raise UserError(f"method {method_cls.name!r} has no option(s) {', '.join(unknown)}; its options: {valid}")
+    defaults = dataclasses.asdict(method_cls.Options())
+    return {**defaults, **{k: v for k, v in given.items() if v is not None}}
+
+
+def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: int | None) -> ViewConfig:
+    """Augmentation recipe: padding 1/8 of the side (TCL), flips off for digits, dataset mean/std."""
+    if isinstance(flip, str):
+        if flip not in ("auto", "true", "false"):
+            raise UserError(f"--flip must be auto, true or false, got {flip!r}")
+        flip = dataset != "digits" if flip == "auto" else flip == "true"
+    pad = max(1, images.shape[1] // 8) if crop_pad is None else int(crop_pad)
+    x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    std = np.maximum(x.std(0), 1e-3)
+    return ViewConfig(crop_pad=pad, flip=bool(flip), mean=tuple(x.mean(0).tolist()), std=tuple(std.tolist()))
+
+
+def _check_ranges(cfg: dict[str, Any]) -> None:
+    if not 0.0 <= float(cfg["noise_rate"]) <= 1.0:
+        raise UserError(f"--noise-rate must be in [0, 1], got {cfg['noise_rate']}")
+    if int(cfg["epochs"]) < 1:
+        raise UserError(f"--epochs must be at least 1, got {cfg['epochs']}")
+    if float(cfg["lr"]) <= 0:
+        raise UserError(f"--lr must be positive, got {cfg['lr']}")
+
+
+def prepare(config: dict[str, Any]) -> Prepared:
+    """Validate a resolved configuration and build data, noisy labels and the method (no writes)."""
+    cfg = {**TRAIN_DEFAULTS, **config}
+    _check_ranges(cfg)
+    method_cls = get_method(cfg["method"])
+    cfg["method_options"] = resolve_method_options(method_cls, dict(cfg.get("method_options") or {}))
+    device = resolve_device(cfg["device"])
+    splits = load_splits(cfg["dataset"], data_dir=cfg["data_dir"], train_size=cfg["train_size"],
+                         test_data=cfg["test_data"], test_fraction=float(cfg["test_fraction"]),
+                         image_size=cfg["image_size"], seed=int(cfg["seed"]))
+    train = splits.train
+    noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
+                              num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
+                              images=train.images, class_names=train.class_names)
+    report = noise_report(train.labels, noisy, train.num_classes)
+    views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
+    # The source's labels are the truth when noise was added to them (generated, or a file such as
+    # CIFAR-N's); with noise "none" they are the user's own labels, whose truth is unknown.
+    true_known = cfg["noise"] != "none"
+    data = TrainData(
+        images=torch.from_numpy(train.images).to(device),
+        labels=torch.from_numpy(noisy).to(device),
+        true_labels=torch.from_numpy(train.labels).to(device) if true_known else None,
+        test_images=torch.from_numpy(splits.test.images).to(device),
+        test_labels=torch.from_numpy(splits.test.labels).to(device),
+        num_classes=train.num_classes,
+        views=views,
+    )
+    backbone = cfg["backbone"]
+    if backbone == "auto":
+        backbone = "preact-resnet18" if device.type == "cuda" else "small-cnn"
+    cfg["backbone"] = backbone
+    torch.manual_seed(int(cfg["seed"]))  # weight initialisation
+    encoder = build_backbone(backbone, in_channels=train.images.shape[-1], image_size=train.images.shape[1],
+                             width=cfg["width"])
+    options = method_cls.Options(**cfg["method_options"])
+    method = method_cls(encoder, train.num_classes, len(train), options).to(device)
+    fit_cfg = FitConfig(
+        epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
+        momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]),
+        lr_warmup_epochs=float(cfg["lr_warmup_epochs"]), final_lr_ratio=float(cfg["final_lr_ratio"]),
+        seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)),
+    )
+    cfg["device"] = device.type
+    return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
+
+
+def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The configuration as written to config.yaml (plain YAML types, no runtime-only keys)."""
+    return {k: v for k, v in cfg.items() if k not in ("progress",)}
+
+
+def run_train(
+    config: dict[str, Any], out: str | Path, *, resume: bool = False, overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train one run into ``out`` and return its summary (also written to summary.json)."""
+    run = RunFolder(out)
+    run.check_writable(resume=resume, overwrite=overwrite)
+    if resume:
+        saved = run.read_yaml(CONFIG)
+        config = {**saved, **{k: v for k, v in config.items() if k in ("epochs", "progress")}}
+    prep = prepare(config)
+    sha = labels_sha256(prep.noisy)
+    if resume:
+        old = np.load(run.path / NOISY_LABELS)
+        if labels_sha256(old) != sha:
+            raise UserError(f"--resume: the noisy labels differ from those saved in {run.path}; use --overwrite")
+    else:
+        if overwrite:
+            run.clear()
+        run.write_yaml(CONFIG, saved_config(prep.config))
+        run.write_npy(NOISY_LABELS, prep.noisy)
+    cfg, train = prep.config, prep.splits.train
+    log(f"{cfg['method']} on {prep.splits.name}: {len(train)} train / {len(prep.splits.test)} test "
+        f"({prep.splits.test_kind}), noise {cfg['noise']} {cfg['noise_rate']} "
+        f"(actual {prep.report['noise_rate_actual']:.3f}), {cfg['backbone']} on {cfg['device']}")
+    result = fit(prep.method, prep.data, prep.fit_config, run, resume=resume, log=log)
+    summary = build_summary(prep, result, sha)
+    summary.update(write_issues(prep, run))
+    run.write_json(SUMMARY, summary)
+    return summary
+
+
+def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
+    """Write label_issues.csv and return the detection figures for the summary."""
+    data, train = prep.data, prep.splits.train
+    probs = predict_probs(prep.method, data.images, data.views)
+    quality, is_issue = prep.method.label_quality(data, probs)
+    predicted = probs.argmax(1).cpu().numpy()
+    true = train.labels if data.true_labels is not None else None
+    write_label_issues(run.path / "label_issues.csv", given_labels=prep.noisy, predicted_labels=predicted,
+                       label_quality=quality, is_issue=is_issue, source_index=train.source_index,
+                       true_labels=true, paths=train.paths, class_names=train.class_names)
+    out: dict[str, Any] = {"num_label_issues": int(is_issue.sum()),
+                           "noise_rate_estimated": float(np.mean(is_issue))}
+    if true is not None:
+        out.update(detection_metrics(quality, is_issue, prep.noisy != true))
+        out["train_accuracy_vs_truth"] = float(np.mean(predicted == true))
+    return out
+
+
+def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str, Any]:
+    cfg = prep.config
+    return {
+        "method": cfg["method"],
+        "dataset": prep.splits.name,
+        "noise": cfg["noise"],
+        "noise_rate": float(cfg["noise_rate"]),
+        "noise_rate_actual": prep.report["noise_rate_actual"],
+        "noise_transition_matrix": prep.report["transition_matrix"],
+        "noisy_labels_sha256": sha,
+        "epochs": int(cfg["epochs"]),
+        "seed": int(cfg["seed"]),
+        "backbone": cfg["backbone"],
+        "num_train": len(prep.splits.train),
+        "num_test": len(prep.splits.test),
+        "test_kind": prep.splits.test_kind,
+        "test_accuracy": result["test_accuracy"],
+        "best_test_accuracy": result["best_test_accuracy"],
+        "best_epoch": result["best_epoch"],
+        "train_seconds": result["train_seconds"],
+        "images_per_second": result["images_per_second"],
+        "device": _device_name(prep.data.device),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "num_threads": torch.get_num_threads(),
+    }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -1,0 +1,123 @@
+"""The run folder: atomic writes, checkpoints and the per-epoch metrics log.
+
+Layout of DIR: config.yaml, noisy_labels.npy, metrics.jsonl, checkpoint.pt, summary.json (+ later
+issues' label_issues.csv and plots/). Every file is written to a temporary name and renamed, so a
+kill at any moment leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from .errors import UserError
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CONFIG = "config.yaml"
+NOISY_LABELS = "noisy_labels.npy"
+_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def labels_sha256(labels: np.ndarray) -> str:
+    """SHA-256 of the labels as little-endian int64 bytes (stable across platforms)."""
+    return hashlib.sha256(np.asarray(labels, dtype="<i8").tobytes()).hexdigest()
+
+
+class RunFolder:
+    """The output folder of one run."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def holds_run(self) -> bool:
+        return self.path.is_dir() and any((self.path / f).exists() for f in _RUN_FILES)
+
+    def check_writable(self, *, resume: bool, overwrite: bool) -> None:
+        """Refuse to mix two runs in one folder. Raises UserError; writes nothing."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"--out {self.path} is a file; give a folder path")
+        if resume:
+            if not (self.path / CHECKPOINT).exists():
+                raise UserError(f"--resume: no {CHECKPOINT} in {self.path}; drop --resume to start a new run there")
+            return
+        if self.holds_run() and not overwrite:
+            raise UserError(
+                f"{self.path} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                "or choose another --out"
+            )
+
+    def clear(self) -> None:
+        """Remove the files of an earlier run (for --overwrite), after all inputs were validated."""
+        for name in _RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_bytes(self.path / name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+    def write_yaml(self, name: str, obj: Any) -> None:
+        atomic_write_bytes(self.path / name, yaml.safe_dump(obj, sort_keys=False).encode())
+
+    def write_npy(self, name: str, arr: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        atomic_write_bytes(self.path / name, buf.getvalue())
+
+    def read_yaml(self, name: str) -> dict:
+        return yaml.safe_load((self.path / name).read_text()) or {}
+
+    # metrics.jsonl -----------------------------------------------------------------------------
+    def read_metrics(self) -> list[dict]:
+        path = self.path / METRICS
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a torn last line from a kill: drop it
+        return rows
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        """Rewrite metrics.jsonl atomically (small: one line per epoch)."""
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        atomic_write_bytes(self.path / METRICS, text.encode())
+
+    # checkpoints ---------------------------------------------------------------------------------
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(self.path / CHECKPOINT, buf.getvalue())
+
+    def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        path = self.path / CHECKPOINT
+        try:
+            return torch.load(path, map_location=map_location, weights_only=False)
+        except Exception as e:  # a corrupt file is a user-facing problem, not a crash
+            raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); start again with --overwrite") from None

@@ -1,0 +1,75 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from noisylabels.engine import FitConfig, fit, lr_at
+from noisylabels.data.augment import ViewConfig
+from noisylabels.methods import TrainData, get_method
+from noisylabels.models.backbones import build_backbone
+from noisylabels.runs import RunFolder
+
+
+def test_lr_schedule_warmup_then_cosine():
+    assert lr_at(0, 100, 10, 1.0, 0.0) == pytest.approx(0.1)
+    assert lr_at(9, 100, 10, 1.0, 0.0) == pytest.approx(1.0)
+    assert lr_at(10, 100, 10, 1.0, 0.01) == pytest.approx(1.0)
+    assert lr_at(55, 100, 10, 1.0, 0.0) == pytest.approx(0.5)
+    assert lr_at(100, 100, 10, 1.0, 0.01) == pytest.approx(0.01)
+
+
+def _toy_data(n: int = 96) -> TrainData:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, n)
+    images = (rng.random((n, 8, 8, 1)) * 60).astype(np.uint8)
+    for c in range(3):  # a class-dependent bright stripe: learnable
+        images[labels == c, :, c * 2:c * 2 + 2, 0] += 150
+    t = torch.from_numpy
+    return TrainData(images=t(images), labels=t(labels), true_labels=t(labels), test_images=t(images[:32]),
+                     test_labels=t(labels[:32]), num_classes=3,
+                     views=ViewConfig(crop_pad=1, flip=False, mean=(0.3,), std=(0.3,)))
+
+
+def _method():
+    torch.manual_seed(0)
+    cls = get_method("ce")
+    enc = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
+    return cls(enc, 3, 96, cls.Options())
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    data = _toy_data()
+    cfg = FitConfig(epochs=4, batch_size=32, lr=0.05, seed=3, progress=False)
+    full = fit(_method(), data, cfg, RunFolder(tmp_path / "full"), log=lambda s: None)
+
+    part_dir = RunFolder(tmp_path / "part")
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_2(line: str) -> None:
+        if line.startswith("epoch   2/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(_method(), data, cfg, part_dir, log=kill_after_epoch_2)
+    # Simulate a kill after epoch 2: the checkpoint holds epochs 1-2; a torn metrics file is repaired.
+    with open(part_dir.path / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "test_acc')
+    resumed = fit(_method(), data, cfg, part_dir, resume=True, log=lambda s: None)
+
+    assert [r["epoch"] for r in part_dir.read_metrics()] == [1, 2, 3, 4]
+    a = [r["test_accuracy"] for r in full["history"]]
+    b = [r["test_accuracy"] for r in resumed["history"]]
+    assert a == b
+    la = [r["loss"] for r in full["history"]]
+    lb = [r["loss"] for r in resumed["history"]]
+    assert np.allclose(la, lb, rtol=0, atol=1e-6)
+
+
+def test_ce_learns_a_separable_toy_problem():
+    result = fit(_method(), _toy_data(), FitConfig(epochs=8, batch_size=32, lr=0.05, progress=False),
+                 log=lambda s: None)
+    assert result["test_accuracy"] > 0.9
+    assert math.isfinite(result["train_seconds"]) and result["images_per_second"] > 0
