@@ -41,6 +41,15 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _option_type(f: dataclasses.Field) -> Any:
+    """The argparse type of a method option, from its annotation ('int | None' -> int)."""
+    text = str(f.type)
+    for name, kind in (("bool", _bool), ("int", int), ("float", float)):
+        if text.startswith(name):
+            return kind
+    return str
+
+
 def _method_option_fields() -> dict[str, dataclasses.Field]:
     """Every option of every method, by name (one flag each; defaults come from the chosen method)."""
     fields: dict[str, dataclasses.Field] = {}
@@ -93,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--out", required=True, help="run folder")
     group = p_train.add_argument_group("method options (defaults depend on --method)")
     for name, f in _method_option_fields().items():
-        kind = _bool if isinstance(f.default, bool) else type(f.default) if f.default is not None else str
-        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=kind, default=None)
+        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=_option_type(f), default=None,
+                           help=f"(default {f.default})")
 
     p_demo = sub.add_parser("demo", help="a short run on the bundled digits with 40%% noise, with a report")
     p_demo.add_argument("--out", default="runs/demo", help="run folder (replaced each time; default runs/demo)")

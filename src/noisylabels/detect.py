@@ -11,9 +11,81 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
+from sklearn.mixture import GaussianMixture
+from torch import Tensor
 
 from .runs import atomic_write_bytes
+
+
+def prototype_assignments(z: Tensor, probs: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """TCL's GMM over representations with the classifier's predictions injected (Sec. 3.2, code form).
+
+    Args:
+        z: (N, D) L2-normalised embeddings of the un-augmented training images.
+        probs: (N, C) classifier probabilities, used as the responsibilities of the C components.
+        temperature: tau; the code's fixed-temperature form of the paper's Eqs. 3-4.
+    Returns:
+        prototypes mu (C, D) = normalize(sum_i p_ik z_i), and context assignments
+        gamma (N, C) = softmax_k(z_i . mu_k / tau).
+    """
+    mu = F.normalize(probs.t() @ z, dim=1)
+    gamma = torch.softmax(z @ mu.t() / temperature, dim=1)
+    return mu, gamma
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """(x - min) / (max - min), or zeros for a constant array."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    return np.zeros_like(x, dtype=np.float64) if hi <= lo else (x - lo) / (hi - lo)
+
+
+def gmm_clean_probability(
+    scores: np.ndarray, *, groups: np.ndarray | None = None, random_state: int = 0,
+    reg_covar: float = 1e-6, max_iter: int = 100, tol: float = 1e-3,
+) -> np.ndarray:
+    """Posterior of the low-score component of a 2-component 1-D Gaussian mixture (TCL Sec. 3.2).
+
+    Args:
+        scores: (N,) per-sample scores, lower = more likely clean (e.g. min-max normalised
+            -gamma_{i, y~_i} or per-sample loss).
+        groups: optional (N,) ints; one mixture per group (TCL's per-class GMM, by given label).
+    Returns:
+        w: (N,) float in [0, 1], the probability that the sample's given label is clean.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    w = np.ones(len(scores), dtype=np.float64)
+    parts = [np.arange(len(scores))] if groups is None else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    for idx in parts:
+        if len(idx) < 2 or np.ptp(scores[idx]) == 0:
+            continue  # nothing to separate: keep w = 1
+        x = scores[idx].reshape(-1, 1)
+        gmm = GaussianMixture(n_components=2, random_state=random_state, reg_covar=reg_covar,
+                              max_iter=max_iter, tol=tol)
+        gmm.fit(x)
+        clean = int(np.argmin(gmm.means_.ravel()))
+        w[idx] = gmm.predict_proba(x)[:, clean]
+    return w
+
+
+def tcl_clean_probability(
+    z: Tensor, probs: Tensor, given: Tensor, *, temperature: float, per_class: bool = False,
+) -> tuple[np.ndarray, Tensor]:
+    """TCL's noisy-label detector (Sec. 3.2; shared/papers/tcl.md E-step 2-5).
+
+    Args:
+        z: (N, D) L2-normalised embeddings; probs: (N, C) classifier probabilities;
+        given: (N,) int64 given labels y~.
+    Returns:
+        w: (N,) clean probability (posterior of the low-score GMM component over the min-max
+        normalised scores -gamma_{i, y~_i}), and the prototypes mu (C, D).
+    """
+    mu, gamma = prototype_assignments(z, probs, temperature)
+    score = minmax(-gamma.gather(1, given[:, None]).squeeze(1).double().cpu().numpy())
+    w = gmm_clean_probability(score, groups=given.cpu().numpy() if per_class else None)
+    return w, mu
 
 
 def detection_metrics(label_quality: np.ndarray, is_issue: np.ndarray, truly_noisy: np.ndarray) -> dict[str, float]:

@@ -24,6 +24,7 @@ from .engine import FitConfig, fit
 from .errors import UserError
 from .methods import Method, TrainData, get_method
 from .methods.base import predict_probs
+from .report import plot_curves, plot_quality_histogram
 from .models.backbones import build_backbone
 from .runs import CONFIG, NOISY_LABELS, SUMMARY, RunFolder, labels_sha256
 
@@ -112,10 +113,11 @@ def _check_ranges(cfg: dict[str, Any]) -> None:
 
 def prepare(config: dict[str, Any]) -> Prepared:
     """Validate a resolved configuration and build data, noisy labels and the method (no writes)."""
-    cfg = {**TRAIN_DEFAULTS, **config}
+    method_cls = get_method(config.get("method", TRAIN_DEFAULTS["method"]))
+    options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
+    epochs = int(config.get("epochs", TRAIN_DEFAULTS["epochs"]))
+    cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
     _check_ranges(cfg)
-    method_cls = get_method(cfg["method"])
-    cfg["method_options"] = resolve_method_options(method_cls, dict(cfg.get("method_options") or {}))
     device = resolve_device(cfg["device"])
     splits = load_splits(cfg["dataset"], data_dir=cfg["data_dir"], train_size=cfg["train_size"],
                          test_data=cfg["test_data"], test_fraction=float(cfg["test_fraction"]),
@@ -145,8 +147,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
     torch.manual_seed(int(cfg["seed"]))  # weight initialisation
     encoder = build_backbone(backbone, in_channels=train.images.shape[-1], image_size=train.images.shape[1],
                              width=cfg["width"])
-    options = method_cls.Options(**cfg["method_options"])
-    method = method_cls(encoder, train.num_classes, len(train), options).to(device)
+    method = method_cls(encoder, train.num_classes, len(train), method_cls.Options(**options)).to(device)
     fit_cfg = FitConfig(
         epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
         momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]),
@@ -190,12 +191,17 @@ def run_train(
     result = fit(prep.method, prep.data, prep.fit_config, run, resume=resume, log=log)
     summary = build_summary(prep, result, sha)
     summary.update(write_issues(prep, run))
+    plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
     run.write_json(SUMMARY, summary)
     return summary
 
 
+def _title(s: dict[str, Any]) -> str:
+    return f"{s['method']} | {s['dataset']} | {s['noise']} {s['noise_rate']} (actual {s['noise_rate_actual']:.3f})"
+
+
 def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
-    """Write label_issues.csv and return the detection figures for the summary."""
+    """Write label_issues.csv and the label-quality histogram; return the detection figures."""
     data, train = prep.data, prep.splits.train
     probs = predict_probs(prep.method, data.images, data.views)
     quality, is_issue = prep.method.label_quality(data, probs)
@@ -206,9 +212,12 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
                        true_labels=true, paths=train.paths, class_names=train.class_names)
     out: dict[str, Any] = {"num_label_issues": int(is_issue.sum()),
                            "noise_rate_estimated": float(np.mean(is_issue))}
-    if true is not None:
-        out.update(detection_metrics(quality, is_issue, prep.noisy != true))
+    truly_noisy = None if true is None else prep.noisy != true
+    if truly_noisy is not None:
+        out.update(detection_metrics(quality, is_issue, truly_noisy))
         out["train_accuracy_vs_truth"] = float(np.mean(predicted == true))
+    plot_quality_histogram(quality, truly_noisy, run.path / "plots" / "label_quality.png",
+                           f"{prep.config['method']}: label quality of {len(quality)} training samples")
     return out
 
 

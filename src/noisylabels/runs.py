@@ -1,7 +1,7 @@
 """The run folder: atomic writes, checkpoints and the per-epoch metrics log.
 
-Layout of DIR: config.yaml, noisy_labels.npy, metrics.jsonl, checkpoint.pt, summary.json (+ later
-issues' label_issues.csv and plots/). Every file is written to a temporary name and renamed, so a
+Layout of DIR: config.yaml, noisy_labels.npy, metrics.jsonl, checkpoint.pt, summary.json,
+label_issues.csv and plots/*.png. Every file is written to a temporary name and renamed, so a
 kill at any moment leaves either the old or the new file, never half of one.
 """
 
@@ -26,7 +26,9 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 NOISY_LABELS = "noisy_labels.npy"
-_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS)
+LABEL_ISSUES = "label_issues.csv"
+PLOTS = "plots"
+_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -76,6 +78,9 @@ class RunFolder:
         """Remove the files of an earlier run (for --overwrite), after all inputs were validated."""
         for name in _RUN_FILES:
             (self.path / name).unlink(missing_ok=True)
+        if (self.path / PLOTS).is_dir():
+            for png in (self.path / PLOTS).glob("*.png"):
+                png.unlink()
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_bytes(self.path / name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..errors import UserError
 from .base import Method, MethodOptions, TrainData
 from .standard import CrossEntropy
+from .tcl import TCL
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy,)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, TCL)}
 
 
 def get_method(name: str) -> type[Method]:

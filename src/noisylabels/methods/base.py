@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -60,6 +60,11 @@ class Method(nn.Module):
         self.num_classes = num_classes
         self.num_train = num_train
         self.options = options
+
+    @classmethod
+    def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
+        """Optimisation defaults of this method (FitConfig keys); the user's values override them."""
+        return {}
 
     def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
         """Called before epoch ``epoch`` (counted from 1); returns values to log."""

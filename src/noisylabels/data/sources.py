@@ -1,0 +1,247 @@
+"""Dataset readers: every source returns uint8 images N x H x W x C, int labels and class names.
+
+Sources (``--dataset``): ``digits`` (scikit-learn's bundled 8x8 digits), ``fashion-mnist`` (idx files,
+Debian package ``dataset-fashion-mnist``), ``cifar10`` / ``cifar100`` (python pickles),
+``folder:PATH``, ``csv:PATH``, ``npz:PATH``. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ._images import read_csv_source, read_folder_source, resize_all
+from .dataset import ArrayDataset, DataSplits
+
+SOURCE_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
+SOURCE_PREFIXES = ("folder:", "csv:", "npz:")
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot"]
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
+
+
+def load_digits_source() -> tuple[ArrayDataset, ArrayDataset]:
+    """scikit-learn's 1,797 8x8 digits (values 0..16 -> 0..255), fixed stratified 80/20 split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    images = np.round(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)[..., None]
+    idx = np.arange(len(images))
+    tr, te = train_test_split(idx, test_size=0.2, stratify=d.target, random_state=0)
+    names = [str(c) for c in range(10)]
+    full = ArrayDataset(images, d.target, names)
+    return full.subset(np.sort(tr)), full.subset(np.sort(te))
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (optionally .gz): magic 0x0000 08 NDIM, big-endian int32 dims, uint8 data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise UserError(f"cannot read {path}: {e}; the file may be damaged, reinstall it") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"{path} is not a uint8 idx file (bad magic number)")
+    ndim = raw[3]
+    dims = struct.unpack(">" + "i" * ndim, raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise UserError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
+    return data.reshape(dims)
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for name in (stem + ".gz", stem):
+        if (directory / name).exists():
+            return directory / name
+    raise UserError(
+        f"Fashion-MNIST file {directory / (stem + '.gz')} not found; install it with "
+        f"'sudo apt-get install dataset-fashion-mnist' or pass --data-dir DIR holding the four idx files"
+    )
+
+
+def load_fashion_mnist(data_dir: str | None) -> tuple[ArrayDataset, ArrayDataset]:
+    """60,000 train / 10,000 test 28x28 grayscale images from the four idx files."""
+    d = Path(data_dir or FASHION_MNIST_DIR)
+    parts = []
+    for split in ("train", "t10k"):
+        images = read_idx(_find(d, f"{split}-images-idx3-ubyte"))
+        labels = read_idx(_find(d, f"{split}-labels-idx1-ubyte"))
+        if images.ndim != 3 or len(images) != len(labels):
+            raise UserError(f"Fashion-MNIST {split} files in {d} do not match ({len(images)} images, {len(labels)} labels)")
+        parts.append(ArrayDataset(np.ascontiguousarray(images[..., None]), labels.astype(np.int64),
+                                  list(FASHION_MNIST_CLASSES)))
+    return parts[0], parts[1]
+
+
+def _unpickle(path: Path) -> dict:
+    if not path.exists():
+        raise UserError(f"CIFAR file {path} not found; unpack the 'python version' archive from {CIFAR_URL} "
+                        "into the folder given with --data-dir")
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except Exception as e:
+        raise UserError(f"cannot read CIFAR file {path} ({type(e).__name__}); download it again") from None
+
+
+def _cifar_rows(batch: dict, key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(data), np.asarray(batch[key], dtype=np.int64)
+
+
+def load_cifar(name: str, data_dir: str | None) -> tuple[ArrayDataset, ArrayDataset]:
+    """CIFAR-10 (data_batch_1..5, test_batch) or CIFAR-100 (train, test; fine labels), 32x32 RGB."""
+    folder = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+    if not data_dir:
+        raise UserError(f"{name} needs --data-dir DIR holding {folder}/ (the 'python version' from {CIFAR_URL})")
+    d = Path(data_dir)
+    d = d / folder if (d / folder).is_dir() else d
+    if name == "cifar10":
+        batches = [_unpickle(d / f"data_batch_{i}") for i in range(1, 6)]
+        rows = [_cifar_rows(b, b"labels") for b in batches]
+        train = (np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
+        test = _cifar_rows(_unpickle(d / "test_batch"), b"labels")
+        names = [n.decode() for n in _unpickle(d / "batches.meta")[b"label_names"]]
+    else:
+        train = _cifar_rows(_unpickle(d / "train"), b"fine_labels")
+        test = _cifar_rows(_unpickle(d / "test"), b"fine_labels")
+        names = [n.decode() for n in _unpickle(d / "meta")[b"fine_label_names"]]
+    return ArrayDataset(*train, names), ArrayDataset(*test, names)
+
+
+def _as_uint8_images(arr: np.ndarray, path: str, key: str) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
+        raise UserError(f"{path}: '{key}' must be N x H x W or N x H x W x C (C = 1 or 3), got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr
+    if np.issubdtype(arr.dtype, np.floating) and arr.size and 0.0 <= arr.min() and arr.max() <= 1.0:
+        return np.round(arr * 255).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer) and arr.size and 0 <= arr.min() and arr.max() <= 255:
+        return arr.astype(np.uint8)
+    raise UserError(f"{path}: '{key}' must be uint8, integers in 0..255 or floats in [0, 1]; got {arr.dtype}")
+
+
+def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
+    """Arrays ``images``, ``labels`` [, ``test_images``, ``test_labels``, ``class_names``]."""
+    if not Path(path).is_file():
+        raise UserError(f"npz file {path} not found")
+    try:
+        z = np.load(path, allow_pickle=False)
+        arrays = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise UserError(f"cannot read {path} as a numpy .npz file ({type(e).__name__})") from None
+    missing = [k for k in ("images", "labels") if k not in arrays]
+    if missing:
+        raise UserError(f"{path} lacks array(s) {', '.join(missing)}; found: {', '.join(sorted(arrays)) or 'none'}")
+    labels = _int_labels(arrays["labels"], path, "labels")
+    test_labels = _int_labels(arrays["test_labels"], path, "test_labels") if "test_labels" in arrays else None
+    top = int(max(labels.max(initial=0), test_labels.max(initial=0) if test_labels is not None else 0))
+    names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else [str(i) for i in range(top + 1)]
+    train = ArrayDataset(_as_uint8_images(arrays["images"], path, "images"), labels, names)
+    test = None
+    if "test_images" in arrays and test_labels is not None:
+        test = ArrayDataset(_as_uint8_images(arrays["test_images"], path, "test_images"), test_labels, names)
+    return train, test
+
+
+def _int_labels(arr: np.ndarray, path: str, key: str) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or (arr.size and arr.min() < 0):
+        raise UserError(f"{path}: '{key}' must be a 1-D array of non-negative integers, got {arr.dtype} {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def load_source(spec: str, *, data_dir: str | None = None,
+                image_size: int | None = None) -> tuple[ArrayDataset, ArrayDataset | None]:
+    """(train, the source's own test split or None) for a ``--dataset`` spec."""
+    if spec == "digits":
+        return load_digits_source()
+    if spec == "fashion-mnist":
+        return load_fashion_mnist(data_dir)
+    if spec in ("cifar10", "cifar100"):
+        return load_cifar(spec, data_dir)
+    if spec.startswith("folder:"):
+        return read_folder_source(spec[len("folder:"):], image_size), None
+    if spec.startswith("csv:"):
+        return read_csv_source(spec[len("csv:"):], image_size), None
+    if spec.startswith("npz:"):
+        return load_npz(spec[len("npz:"):])
+    raise UserError(f"unknown dataset {spec!r}; choose one of {', '.join(SOURCE_NAMES)} "
+                    f"or folder:PATH, csv:PATH, npz:PATH")
+
+
+def _check(ds: ArrayDataset, what: str) -> None:
+    if len(ds) == 0:
+        raise UserError(f"the {what} set is empty")
+    if ds.labels.min() < 0 or ds.labels.max() >= ds.num_classes:
+        raise UserError(f"{what} labels must lie in [0, {ds.num_classes}), found {ds.labels.min()}..{ds.labels.max()}")
+
+
+def _align_test(test: ArrayDataset, train: ArrayDataset) -> ArrayDataset:
+    """Map test class names onto the training classes and match image size/channels."""
+    if test.class_names != train.class_names:
+        index = {n: i for i, n in enumerate(train.class_names)}
+        unknown = sorted(set(test.class_names) - set(index))
+        if unknown:
+            raise UserError(f"test classes {', '.join(unknown[:5])} do not occur in the training data")
+        remap = np.array([index[n] for n in test.class_names])
+        test = ArrayDataset(test.images, remap[test.labels], list(train.class_names), test.paths, test.source_index)
+    if test.images.shape[1:] != train.images.shape[1:]:
+        h, w, c = train.images.shape[1:]
+        test = ArrayDataset(resize_all(test.images, h, c), test.labels, test.class_names, test.paths,
+                            test.source_index)
+    return test
+
+
+def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | None = None,
+                test_data: str | None = None, test_fraction: float = 0.1, image_size: int | None = None,
+                seed: int = 0) -> DataSplits:
+    """Training set (after the ``train_size`` rule) and evaluation set.
+
+    Evaluation: ``test_data`` if given ("given"), else the source's own test split ("builtin"), else a
+    stratified ``test_fraction`` of the training source, held out before ``train_size`` ("holdout").
+    """
+    train, test = load_source(spec, data_dir=data_dir, image_size=image_size)
+    _check(train, "training")
+    kind = "builtin"
+    if test_data:
+        test, kind = load_source(test_data, data_dir=data_dir, image_size=image_size)[0], "given"
+    elif test is None:
+        if not 0.0 < test_fraction < 1.0:
+            raise UserError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+        train, test = _holdout(train, test_fraction, seed)
+        kind = "holdout"
+    test = _align_test(test, train)
+    _check(test, "test")
+    if train_size is not None:
+        if not 1 <= train_size <= len(train):
+            raise UserError(f"--train-size must be in 1..{len(train)}, got {train_size}")
+        train = train.subset(np.random.default_rng(0).permutation(len(train))[:train_size])
+    name = spec if ":" not in spec else f"{spec.split(':', 1)[0]}:{Path(spec.split(':', 1)[1]).stem}"
+    return DataSplits(train=train, test=test, test_kind=kind, name=name)
+
+
+def _holdout(ds: ArrayDataset, fraction: float, seed: int) -> tuple[ArrayDataset, ArrayDataset]:
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(ds.labels, minlength=ds.num_classes)
+    stratify = ds.labels if counts[counts > 0].min() >= 2 else None
+    n_test = max(1, int(round(fraction * len(ds))))
+    if stratify is not None:
+        n_test = max(n_test, int((counts > 0).sum()))
+    if n_test >= len(ds):
+        raise UserError(f"too few samples ({len(ds)}) to hold out a test set; give --test-data")
+    tr, te = train_test_split(np.arange(len(ds)), test_size=n_test, stratify=stratify, random_state=seed)
+    return ds.subset(np.sort(tr)), ds.subset(np.sort(te))

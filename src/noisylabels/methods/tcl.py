@@ -1,0 +1,208 @@
+"""TCL: Twin Contrastive Learning with Noisy Labels (Huang, Zhang, Shan; CVPR 2023).
+
+The algorithm as the official code (github.com/Hzzone/TCL) runs it; shared/papers/tcl.md step by step.
+
+Per epoch (E-step, :meth:`TCL.epoch_start`): embed the training set un-augmented, prototypes from the
+classifier's predictions, context assignments gamma, score s_i = -gamma_{i, y~_i} min-max normalised,
+a 2-component GMM on s -> clean probability w_i; estimated clean ratio r = mean(w > 0.5).
+
+Per step (:meth:`TCL.training_step`): one encoder pass over cat(x_w, x_mix, x_1, x_2) (6B images),
+InfoNCE between the strong views, classification + alignment losses (targets: the given labels
+during warm-up, then bootstrapped cross-supervision targets weighted by w), and the two entropy
+regularisers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import losses
+from ..data.augment import mixup, plain_view, strong_view, weak_view
+from ..detect import detection_metrics, tcl_clean_probability
+from ..models.heads import MLPClassifier, MLPProjector
+from .base import Method, MethodOptions, TrainData
+
+
+@dataclass
+class TCLOptions(MethodOptions):
+    """TCL hyper-parameters. Official CIFAR values in brackets where our default differs.
+
+    warmup_epochs: epochs of plain CE on the given labels before cross-supervision; None = auto:
+        ceil(0.3 x epochs), at most 20 (official: 20 of 200). The official 10% rule collapses on
+        short schedules (PROTOCOL.md: 33.7% with 2 of 20 epochs on fmnist-mini).
+    feature_dim: projector output; None = auto: 256 for encoders of >= 256-d features [256], else 128.
+    temperature: tau of InfoNCE, the alignment loss and the context assignments [0.25].
+    scale1, scale2: bootstrapping scales of the cross-supervision and mixup targets; None = the
+        estimated clean ratio r each epoch (official behaviour).
+    per_class_gmm: one 2-component GMM per given class (official: CIFAR-100 sym-90).
+    """
+
+    warmup_epochs: int | None = None
+    feature_dim: int | None = None
+    temperature: float = 0.25
+    mixup_alpha: float = 1.0
+    scale1: float | None = None
+    scale2: float | None = None
+    per_class_gmm: bool = False
+    dropout: float = 0.25
+    weight_contrastive: float = 1.0
+    weight_cls: float = 1.0
+    weight_align: float = 1.0
+    weight_entropy: float = 1.0
+    weight_marginal: float = 1.0
+
+
+def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
+    """The warm-up length: the given value, or ceil(0.3 x epochs) capped at the official 20."""
+    if warmup_epochs is not None:
+        return int(warmup_epochs)
+    return min(20, math.ceil(0.3 * epochs))
+
+
+def cross_supervision_targets(
+    q_1: Tensor, q_2: Tensor, onehot: Tensor, w: Tensor, scale1: float, scale2: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Bootstrapped targets of TCL's cross-supervision (Sec. 3.4; tcl.md "After warm-up").
+
+    q_1, q_2: (B, C) detached predictions of the two strong views; onehot: (B, C) given labels;
+    w: (B,) clean probabilities. Returns t_1 = comb(q_2, e, w s1) (view 1 learns from view 2),
+    t_2 = comb(q_1, e, w s1), and the mixup base target t_m = comb((q_1 + q_2) / 2, e, w s2),
+    with comb(a, b, t) = (1 - t) a + t b.
+    """
+    s1 = (w * scale1)[:, None]
+    s2 = (w * scale2)[:, None]
+    return ((1 - s1) * q_2 + s1 * onehot, (1 - s1) * q_1 + s1 * onehot,
+            (1 - s2) * (q_1 + q_2) / 2 + s2 * onehot)
+
+
+class TCL(Method):
+    """Encoder f, projector g (L2-normalised z), classifier h, and the per-sample buffers."""
+
+    name = "tcl"
+    Options = TCLOptions
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: TCLOptions) -> None:
+        super().__init__(encoder, num_classes, num_train, options)
+        d = encoder.feature_dim
+        fdim = options.feature_dim or (256 if d >= 256 else 128)
+        self.encoder = encoder
+        self.projector = MLPProjector(d, fdim)
+        self.classifier = MLPClassifier(d, num_classes, options.dropout)
+        self.register_buffer("clean_prob", torch.ones(num_train))
+        self.register_buffer("prototypes", F.normalize(torch.randn(num_classes, fdim), dim=1))
+        self.register_buffer("clean_ratio", torch.ones(()))
+        self.warmup = 0
+
+    @classmethod
+    def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
+        """Official schedule: linear LR warm-up over the warm-up epochs, cosine to 0.01 x lr, wd 1e-3."""
+        return {"lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs),
+                "final_lr_ratio": 0.01, "weight_decay": 1e-3}
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.classifier(self.encoder(x))
+
+    # E-step ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def embed(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> tuple[Tensor, Tensor]:
+        """Un-augmented embeddings z (N, D) and classifier probabilities p (N, C), eval mode."""
+        was_training = self.training
+        self.eval()
+        zs, ps = [], []
+        for start in range(0, len(images), batch_size):
+            h = self.encoder(plain_view(images[start:start + batch_size], data.views))
+            zs.append(self.projector(h).float())
+            ps.append(torch.softmax(self.classifier(h).float(), dim=1))
+        self.train(was_training)
+        return torch.cat(zs), torch.cat(ps)
+
+    @torch.no_grad()
+    def e_step(self, data: TrainData) -> dict[str, float]:
+        """Update prototypes, clean probabilities w and the clean ratio; return what to log."""
+        o: TCLOptions = self.options  # type: ignore[assignment]
+        z, p = self.embed(data.images, data)
+        given = data.labels
+        w, mu = tcl_clean_probability(z, p, given, temperature=o.temperature, per_class=o.per_class_gmm)
+        self.prototypes.copy_(mu)
+        self.clean_prob.copy_(torch.from_numpy(w).to(self.clean_prob))
+        self.clean_ratio.fill_(float(np.mean(w > 0.5)))
+        logs = {"noise_rate_estimated": 1.0 - float(self.clean_ratio)}
+        if data.true_labels is not None:
+            noisy = (given != data.true_labels).cpu().numpy()
+            det = detection_metrics(w, w < 0.5, noisy)
+            logs.update({k: det[k] for k in ("detection_auroc", "detection_f1", "detection_accuracy")})
+            logs["train_accuracy_vs_truth"] = float((p.argmax(1) == data.true_labels).float().mean())
+        logs["knn_accuracy"] = self._knn_accuracy(z, given, data)
+        return logs
+
+    def _knn_accuracy(self, z_train: Tensor, labels: Tensor, data: TrainData, k: int = 20) -> float:
+        """Weighted kNN (k=20, cosine, weights exp(sim / 0.07)) of test embeddings against the
+        training embeddings with their given labels: the representation's quality."""
+        z_test, _ = self.embed(data.test_images, data)
+        correct = 0
+        for start in range(0, len(z_test), 1024):
+            sim = z_test[start:start + 1024] @ z_train.t()
+            top, idx = sim.topk(min(k, len(z_train)), dim=1)
+            votes = torch.zeros(len(top), self.num_classes, device=sim.device)
+            votes.scatter_add_(1, labels[idx], torch.exp(top / 0.07))
+            correct += int((votes.argmax(1) == data.test_labels[start:start + 1024]).sum())
+        return correct / max(1, len(z_test))
+
+    def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
+        self.warmup = resolve_warmup(self.options.warmup_epochs, total_epochs)  # type: ignore[attr-defined]
+        return self.e_step(data)
+
+    # M-step ------------------------------------------------------------------------------------
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        o: TCLOptions = self.options  # type: ignore[assignment]
+        u8 = data.images[idx]
+        b = len(idx)
+        x_w, x_1, x_2 = weak_view(u8, data.views, gen), strong_view(u8, data.views, gen), strong_view(u8, data.views, gen)
+        x_mix, perm, lam = mixup(torch.cat([x_w, x_1, x_2]), gen, o.mixup_alpha)
+        h = self.encoder(torch.cat([x_w, x_mix, x_1, x_2]))
+        z = self.projector(h).float()
+        logits = self.classifier(h).float()
+        logit_mix, logit_1, logit_2 = logits[b:4 * b], logits[4 * b:5 * b], logits[5 * b:]
+        z_mix, z_1, z_2 = z[b:4 * b], z[4 * b:5 * b], z[5 * b:]
+
+        onehot = F.one_hot(data.labels[idx], self.num_classes).float()
+        if epoch <= self.warmup:
+            t_1 = t_2 = t_m = onehot
+        else:
+            r = float(self.clean_ratio)
+            t_1, t_2, t_m = cross_supervision_targets(
+                torch.softmax(logit_1.detach(), 1), torch.softmax(logit_2.detach(), 1), onehot,
+                self.clean_prob[idx], r if o.scale1 is None else o.scale1, r if o.scale2 is None else o.scale2)
+        t_3 = torch.cat([t_m, t_m, t_m])
+        t_mix = lam * t_3 + (1 - lam) * t_3[perm]
+
+        l_con = losses.info_nce(z_1, z_2, o.temperature)
+        l_cls = (losses.soft_cross_entropy(logit_1, t_1) + losses.soft_cross_entropy(logit_2, t_2)
+                 + losses.soft_cross_entropy(logit_mix, t_mix))
+        l_align = losses.soft_cross_entropy(z_mix @ self.prototypes.t() / o.temperature, t_mix)
+        probs = torch.softmax(torch.cat([logit_1, logit_2, logit_mix]), 1)
+        l_ent = losses.mean_entropy(probs)
+        l_ne = losses.negative_marginal_entropy(probs)
+        total = (o.weight_contrastive * l_con + o.weight_cls * l_cls + o.weight_align * l_align
+                 + o.weight_entropy * l_ent + o.weight_marginal * l_ne)
+        acc = (logit_1.argmax(1) == data.labels[idx]).float().mean()
+        logs = {"loss": total, "loss_contrastive": l_con, "loss_cls": l_cls, "loss_align": l_align,
+                "loss_entropy": l_ent, "loss_marginal": l_ne, "train_acc_given": acc}
+        return total, {k: v.detach() for k, v in logs.items()}
+
+    # label issues --------------------------------------------------------------------------------
+    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """w from an E-step on the final model; flagged where w < 0.5."""
+        self.e_step(data)
+        w = self.clean_prob.cpu().numpy().astype(np.float64)
+        return w, w < 0.5

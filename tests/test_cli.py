@@ -1,0 +1,105 @@
+"""The command line end to end: real training on digits, resume, and every bad input's one-line error."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from noisylabels.cli import main
+
+FAST = ["--width", "8", "--batch-size", "64", "--quiet"]
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_ce_learns_digits_with_40_percent_noise(tmp_path, capsys):
+    out = tmp_path / "ce"
+    rc, stdout, _ = _run(capsys, "train", "--dataset", "digits", "--noise", "symmetric", "--noise-rate", "0.4",
+                         "--method", "ce", "--epochs", "10", "--quiet", "--out", str(out))
+    assert rc == 0, stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["test_accuracy"] >= 0.85
+    for key in ("method", "dataset", "noise", "noise_rate", "noise_rate_actual", "noisy_labels_sha256", "epochs",
+                "test_accuracy", "best_test_accuracy", "train_seconds", "images_per_second", "device",
+                "torch_version"):
+        assert key in s
+    assert 0.3 < s["noise_rate_actual"] < 0.4  # symmetric: ~ r (C-1)/C
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, 11))
+    labels = np.load(out / "noisy_labels.npy")
+    assert len(labels) == s["num_train"]
+    header = (out / "label_issues.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["index", "given_label", "predicted_label", "label_quality", "is_label_issue"]
+    assert (out / "plots" / "curves.png").stat().st_size > 0
+    assert s["detection_auroc"] > 0.8
+
+
+def test_resume_continues_and_extends(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert _run(capsys, "train", "--dataset", "digits", "--noise", "pairflip", "--noise-rate", "0.2",
+                "--epochs", "2", *FAST, "--out", out)[0] == 0
+    rc, _, err = _run(capsys, "train", "--dataset", "digits", "--epochs", "2", *FAST, "--out", out)
+    assert rc == 2 and "already holds a run" in err and "--resume" in err
+    assert _run(capsys, "train", "--resume", "--epochs", "3", "--quiet", "--out", out)[0] == 0
+    rows = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert json.load(open(os.path.join(out, "summary.json")))["epochs"] == 3
+
+
+def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
+    target = tmp_path / "noisy.npy"
+    rc, out, _ = _run(capsys, "noise", "--dataset", "digits", "--noise", "symmetric-exclusive", "--noise-rate",
+                      "0.3", "--seed", "1", "--out", str(target))
+    assert rc == 0 and "actual rate 0.2999" in out  # round(0.3 * 1437) / 1437
+    assert len(np.load(target)) == 1437
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--dataset", "nosuch"], "unknown"),
+    (["--method", "nosuch"], "unknown method"),
+    (["--noise", "nosuch"], "noise"),
+    (["--noise", "symmetric", "--noise-rate", "1.5"], "[0, 1]"),
+    (["--noise", "asymmetric", "--noise-rate", "0.3"], "asymmetric"),
+    (["--noise", "file:/nonexistent/labels.npy"], "/nonexistent/labels.npy"),
+    (["--dataset", "fashion-mnist", "--data-dir", "/nonexistent"], "apt"),
+    (["--dataset", "npz:/nonexistent.npz"], "/nonexistent.npz"),
+    (["--epochs", "0"], "--epochs"),
+    (["--config", "/nonexistent.yaml"], "/nonexistent.yaml"),
+    (["--temperature", "abc"], "temperature"),
+])
+def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_run(tmp_path, capsys, argv, needle):
+    out = tmp_path / "run"
+    assert _run(capsys, "train", "--dataset", "digits", "--epochs", "1", *FAST, "--out", str(out))[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    base = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--overwrite", "--out", str(out)]
+    try:
+        rc, _, err = _run(capsys, *base, *argv)
+    except SystemExit as e:  # argparse type errors exit directly
+        rc, err = e.code, capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("noisylabels: error:"), err
+    assert needle in lines[0]
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_labels_file_of_wrong_length_is_refused(tmp_path, capsys):
+    bad = tmp_path / "short.npy"
+    np.save(bad, np.zeros(10, dtype=np.int64))
+    rc, _, err = _run(capsys, "train", "--dataset", "digits", "--noise", f"file:{bad}", "--out", str(tmp_path / "r"))
+    assert rc == 2 and "10" in err and not (tmp_path / "r").exists()
+
+
+def test_console_script_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "noisylabels", "train", "--dataset", "digits", "--method", "zzz",
+                           "--out", "/tmp/never"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

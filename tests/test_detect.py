@@ -1,0 +1,48 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from noisylabels import detect
+
+
+def test_prototype_assignments_by_hand():
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    probs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    mu, gamma = detect.prototype_assignments(z, probs, temperature=1.0)
+    # mu_0 = normalize(z0 + 0.5 z2) = [1, 0]; mu_1 = normalize(z1 + 0.5 z2) = normalize([0.5, 1])
+    assert torch.allclose(mu[0], torch.tensor([1.0, 0.0]))
+    assert torch.allclose(mu[1], torch.tensor([0.5, 1.0]) / np.sqrt(1.25))
+    logits = z @ mu.t()
+    assert torch.allclose(gamma, torch.softmax(logits, 1))
+
+
+def test_gmm_finds_the_planted_high_scores():
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.normal(0.2, 0.05, 800), rng.normal(0.8, 0.05, 200)])
+    w = detect.gmm_clean_probability(scores)
+    assert w[:800].mean() > 0.95 and w[800:].mean() < 0.05
+    groups = np.arange(1000) % 2  # each group holds clean and noisy samples
+    wg = detect.gmm_clean_probability(scores, groups=groups)
+    assert np.mean((wg > 0.5) == (np.arange(1000) < 800)) > 0.97
+
+
+def test_detection_metrics_and_ranked_csv(tmp_path):
+    quality = np.array([0.9, 0.1, 0.8, 0.3])
+    flags = quality < 0.5
+    noisy = np.array([False, True, False, False])
+    m = detect.detection_metrics(quality, flags, noisy)
+    assert m["detection_auroc"] == pytest.approx(1.0)
+    assert m["detection_precision"] == pytest.approx(0.5)
+    assert m["detection_recall"] == pytest.approx(1.0)
+    assert m["detection_f1"] == pytest.approx(2 / 3)
+    out = tmp_path / "label_issues.csv"
+    detect.write_label_issues(out, given_labels=np.array([0, 1, 1, 0]), predicted_labels=np.array([0, 0, 1, 1]),
+                              label_quality=quality, is_issue=flags, source_index=np.array([10, 11, 12, 13]),
+                              true_labels=np.array([0, 0, 1, 0]), paths=["a", "b", "c", "d"],
+                              class_names=["cat", "dog"])
+    rows = list(csv.DictReader(open(out)))
+    assert [r["index"] for r in rows] == ["11", "13", "12", "10"]
+    assert rows[0]["is_label_issue"] == "True" and rows[0]["path"] == "b" and rows[0]["given_name"] == "dog"
+    assert set(rows[0]) >= {"index", "given_label", "predicted_label", "label_quality", "is_label_issue", "true_label"}

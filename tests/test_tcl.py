@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from noisylabels.data.augment import ViewConfig
+from noisylabels.detect import detection_metrics, tcl_clean_probability
+from noisylabels.methods import TrainData, get_method
+from noisylabels.methods.tcl import cross_supervision_targets, resolve_warmup
+from noisylabels.models.backbones import build_backbone
+
+
+def _planted(n: int = 1000, c: int = 5, noise: float = 0.3, seed: int = 0):
+    """Embeddings clustered by true class, a classifier that half-learned the truth, 30% wrong labels."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, c, n)
+    centres = rng.normal(size=(c, 16))
+    z = F.normalize(torch.tensor(centres[true] + 0.3 * rng.normal(size=(n, 16)), dtype=torch.float32), dim=1)
+    given = true.copy()
+    flip = rng.random(n) < noise
+    given[flip] = (true[flip] + rng.integers(1, c, flip.sum())) % c
+    probs = torch.full((n, c), 0.5 / (c - 1))
+    probs[torch.arange(n), torch.from_numpy(true)] = 0.5
+    return z, probs, torch.from_numpy(given), flip
+
+
+@pytest.mark.parametrize("per_class", [False, True])
+def test_e_step_finds_the_planted_wrong_labels(per_class):
+    z, probs, given, flip = _planted()
+    w, mu = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class)
+    m = detection_metrics(w, w < 0.5, flip)
+    assert m["detection_auroc"] > 0.99
+    assert m["detection_f1"] > 0.95
+    assert mu.shape == (5, 16) and torch.allclose(mu.norm(dim=1), torch.ones(5))
+    assert abs(np.mean(w < 0.5) - flip.mean()) < 0.03
+
+
+def test_warmup_rule():
+    assert resolve_warmup(None, 20) == 6
+    assert resolve_warmup(None, 40) == 12
+    assert resolve_warmup(None, 200) == 20  # the official value at the official schedule
+    assert resolve_warmup(3, 200) == 3
+
+
+def _tiny_data(n: int = 64) -> TrainData:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 8, 8, 1), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    return TrainData(images=images, labels=labels, true_labels=labels.clone(), test_images=images[:16],
+                     test_labels=labels[:16], num_classes=3,
+                     views=ViewConfig(crop_pad=1, flip=False, mean=(0.5,), std=(0.3,)))
+
+
+def _tcl(**opts):
+    cls = get_method("tcl")
+    torch.manual_seed(0)
+    enc = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
+    return cls(enc, 3, 64, cls.Options(**opts))
+
+
+def test_training_step_warmup_and_cross_supervision_have_gradients():
+    data = _tiny_data()
+    tcl = _tcl(warmup_epochs=1)
+    logs = tcl.epoch_start(1, 4, data, torch.Generator().manual_seed(0))
+    assert 0.0 <= logs["noise_rate_estimated"] <= 1.0 and "knn_accuracy" in logs
+    idx = torch.arange(16)
+    for epoch in (1, 2):  # warm-up targets, then bootstrapped targets
+        loss, parts = tcl.training_step(idx, epoch, data, torch.Generator().manual_seed(1))
+        tcl.zero_grad()
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert all(p.grad is not None for p in tcl.encoder.parameters())
+        total = sum(float(parts[k]) for k in ("loss_contrastive", "loss_cls", "loss_align",
+                                               "loss_entropy", "loss_marginal"))
+        assert float(parts["loss"]) == pytest.approx(total, rel=1e-5)
+
+
+def test_cross_supervision_targets_by_hand():
+    q_1 = torch.tensor([[0.6, 0.4], [0.5, 0.5]])
+    q_2 = torch.tensor([[0.2, 0.8], [0.9, 0.1]])
+    e = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    w = torch.tensor([1.0, 0.0])
+    t_1, t_2, t_m = cross_supervision_targets(q_1, q_2, e, w, scale1=0.5, scale2=0.8)
+    # sample 0: s1 = 0.5 -> t_1 = 0.5 q_2 + 0.5 e; sample 1: w = 0 -> pure twin prediction
+    assert torch.allclose(t_1, torch.tensor([[0.6, 0.4], [0.9, 0.1]]))
+    assert torch.allclose(t_2, torch.tensor([[0.8, 0.2], [0.5, 0.5]]))
+    # t_m sample 0: 0.2 * mean(q) + 0.8 e = 0.2 * [0.4, 0.6] + [0.8, 0] = [0.88, 0.12]
+    assert torch.allclose(t_m, torch.tensor([[0.88, 0.12], [0.7, 0.3]]))
+    assert torch.allclose(t_m.sum(1), torch.ones(2))
