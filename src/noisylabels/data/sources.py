@@ -52,7 +52,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise UserError(f"{path} is not a uint8 idx file (bad magic number)")
     ndim = raw[3]
     dims = struct.unpack(">" + "i" * ndim, raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).copy()
     if data.size != int(np.prod(dims)):
         raise UserError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
     return data.reshape(dims)
