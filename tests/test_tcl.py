@@ -87,3 +87,26 @@ def test_cross_supervision_targets_by_hand():
     # t_m sample 0: 0.2 * mean(q) + 0.8 e = 0.2 * [0.4, 0.6] + [0.8, 0] = [0.88, 0.12]
     assert torch.allclose(t_m, torch.tensor([[0.88, 0.12], [0.7, 0.3]]))
     assert torch.allclose(t_m.sum(1), torch.ones(2))
+
+
+def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path):
+    from noisylabels.errors import UserError
+    from noisylabels.pipeline import run_train
+
+    base = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "width": 4, "batch_size": 64,
+            "seed": 0, "progress": False}
+    quiet = {"log": lambda s: None}
+    s = run_train({**base, "method": "tcl", "epochs": 2, "method_options": {"warmup_epochs": 1}},
+                  tmp_path / "tcl", **quiet)
+    assert 0 <= s["noise_rate_estimated"] <= 1 and "detection_auroc" in s
+    rows = (tmp_path / "tcl" / "metrics.jsonl").read_text().splitlines()
+    assert all(k in rows[-1] for k in ("loss_contrastive", "loss_align", "knn_accuracy", "detection_auroc"))
+    assert (tmp_path / "tcl" / "plots" / "label_quality.png").exists()
+    plus = run_train({**base, "method": "tcl-plus", "epochs": 2,
+                      "method_options": {"init_from": str(tmp_path / "tcl")}}, tmp_path / "plus", **quiet)
+    first = __import__("json").loads((tmp_path / "plus" / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0 <= first["relabelled_fraction"] <= 1 and "corrected_label_accuracy" in first
+    assert 0 <= plus["test_accuracy"] <= 1
+    with pytest.raises(UserError, match="backbone"):
+        run_train({**base, "width": 8, "method": "tcl-plus", "epochs": 1,
+                   "method_options": {"init_from": str(tmp_path / "tcl")}}, tmp_path / "bad", **quiet)

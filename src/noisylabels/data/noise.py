@@ -1,7 +1,8 @@
-"""Label-noise generators (pure numpy, seeded) and the user's own noisy-label files.
+"""Label-noise generators (pure numpy, seeded) and readers for the user's own noisy-label files.
 
-Definitions follow shared/PROTOCOL.md; every generator takes the true labels (N,) and returns noisy
-labels (N,) int64, from ``numpy.random.default_rng(seed)`` only (no global state).
+The definitions are those of shared/PROTOCOL.md ("Noise definitions"). Every generator maps the true
+labels ``(N,)`` to noisy labels ``(N,)`` int64 and draws only from ``numpy.random.default_rng(seed)``,
+never from the global RNG. With rate 0 every generator returns the input unchanged.
 """
 
 from __future__ import annotations
@@ -15,54 +16,82 @@ from ..errors import UserError
 
 NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance")
 
-# Asymmetric maps (source class -> target class).
+# Asymmetric class maps, source -> target (Patrini et al., CVPR 2017; Co-teaching; ELR; TCL).
 ASYMMETRIC_MAPS: dict[str, dict[int, int]] = {
     "cifar10": {9: 1, 2: 0, 4: 7, 3: 5, 5: 3},  # truck->automobile, bird->airplane, deer->horse, cat<->dog
     "fashion-mnist": {0: 6, 6: 0, 2: 4, 5: 7, 9: 7},  # T-shirt<->Shirt, Pullover->Coat, Sandal/Ankle boot->Sneaker
 }
-# CIFAR-100 fine label (alphabetical, as in the dataset's meta file) -> its superclass (coarse label).
-CIFAR100_COARSE = np.array([
-    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11, 6, 11, 5, 10, 7, 6, 13, 15, 3, 15,
-    0, 11, 1, 10, 12, 14, 16, 9, 11, 5, 5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
-    10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13, 16, 19, 2, 4, 6, 19, 5, 5, 8, 19,
-    18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
-])
+
+# CIFAR-100's own taxonomy: superclass (coarse label, alphabetical) -> its 5 fine labels, indexed
+# alphabetically as in the dataset's ``meta`` file (0 apple, 1 aquarium_fish, ..., 99 worm).
+CIFAR100_SUPERCLASSES: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("aquatic_mammals", (4, 30, 55, 72, 95)),  # beaver dolphin otter seal whale
+    ("fish", (1, 32, 67, 73, 91)),  # aquarium_fish flatfish ray shark trout
+    ("flowers", (54, 62, 70, 82, 92)),  # orchid poppy rose sunflower tulip
+    ("food_containers", (9, 10, 16, 28, 61)),  # bottle bowl can cup plate
+    ("fruit_and_vegetables", (0, 51, 53, 57, 83)),  # apple mushroom orange pear sweet_pepper
+    ("household_electrical_devices", (22, 39, 40, 86, 87)),  # clock keyboard lamp telephone television
+    ("household_furniture", (5, 20, 25, 84, 94)),  # bed chair couch table wardrobe
+    ("insects", (6, 7, 14, 18, 24)),  # bee beetle butterfly caterpillar cockroach
+    ("large_carnivores", (3, 42, 43, 88, 97)),  # bear leopard lion tiger wolf
+    ("large_man-made_outdoor_things", (12, 17, 37, 68, 76)),  # bridge castle house road skyscraper
+    ("large_natural_outdoor_scenes", (23, 33, 49, 60, 71)),  # cloud forest mountain plain sea
+    ("large_omnivores_and_herbivores", (15, 19, 21, 31, 38)),  # camel cattle chimpanzee elephant kangaroo
+    ("medium_mammals", (34, 63, 64, 66, 75)),  # fox porcupine possum raccoon skunk
+    ("non-insect_invertebrates", (26, 45, 77, 79, 99)),  # crab lobster snail spider worm
+    ("people", (2, 11, 35, 46, 98)),  # baby boy girl man woman
+    ("reptiles", (27, 29, 44, 78, 93)),  # crocodile dinosaur lizard snake turtle
+    ("small_mammals", (36, 50, 65, 74, 80)),  # hamster mouse rabbit shrew squirrel
+    ("trees", (47, 52, 56, 59, 96)),  # maple oak palm pine willow
+    ("vehicles_1", (8, 13, 48, 58, 90)),  # bicycle bus motorcycle pickup_truck train
+    ("vehicles_2", (41, 69, 81, 85, 89)),  # lawn_mower rocket streetcar tank tractor
+)
+CIFAR100_COARSE: np.ndarray = np.empty(100, dtype=np.int64)  # (100,) fine label -> coarse label
+for _coarse, (_, _members) in enumerate(CIFAR100_SUPERCLASSES):
+    CIFAR100_COARSE[list(_members)] = _coarse
+
+_DATASET_ALIASES = {"cifar10": "cifar10", "cifar100": "cifar100", "fashionmnist": "fashion-mnist",
+                    "fmnist": "fashion-mnist"}
+_DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "fashion-mnist": 10}
 
 
 def cifar100_superclass_map() -> dict[int, int]:
-    """Each fine class -> the next fine class (by index) inside its true superclass, cyclically.
+    """Each CIFAR-100 fine class -> the next member of its true superclass (members by fine index, cyclic).
 
-    Many public codes (Co-teaching, ELR, TCL) use consecutive blocks of 5 class indices instead,
-    which are not the superclasses; we follow PROTOCOL.md's definition.
+    Many public codes (Co-teaching, ELR, TCL, DivideMix) instead map class c to the next index inside
+    consecutive blocks of 5 (0-4, 5-9, ...), which are NOT the superclasses since fine labels are
+    alphabetical; we follow the dataset's own taxonomy, as PROTOCOL.md defines it.
     """
-    mapping = {}
-    for coarse in range(20):
-        members = np.flatnonzero(CIFAR100_COARSE == coarse)
-        for i, fine in enumerate(members):
-            mapping[int(fine)] = int(members[(i + 1) % len(members)])
+    mapping: dict[int, int] = {}
+    for _, members in CIFAR100_SUPERCLASSES:
+        ordered = sorted(members)
+        for i, fine in enumerate(ordered):
+            mapping[fine] = ordered[(i + 1) % len(ordered)]
     return mapping
 
 
-def _check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
+def _check_labels(labels: np.ndarray, num_classes: int, what: str = "labels") -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise UserError(f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+        raise UserError(f"{what} must be a 1-D integer array, got dtype {labels.dtype} with shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise UserError(f"labels must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
+        raise UserError(f"{what} must lie in [0, {num_classes}), found values {labels.min()}..{labels.max()}; "
+                        "check num_classes or remap the labels to 0..C-1")
     return labels.astype(np.int64)
 
 
 def _pick(rng: np.random.Generator, idx: np.ndarray, rate: float) -> np.ndarray:
-    """Exactly round(rate * len(idx)) of ``idx``, drawn without replacement."""
+    """Exactly round(rate * len(idx)) entries of ``idx`` (M,), drawn without replacement."""
     return rng.choice(idx, size=int(round(rate * len(idx))), replace=False)
 
 
-def symmetric(labels: np.ndarray, *, rate: float, num_classes: int, rng: np.random.Generator,
-              exclusive: bool) -> np.ndarray:
-    """round(rate N) samples get a uniform label from all C classes, or from the C-1 others if exclusive."""
+def symmetric_noise(labels: np.ndarray, *, rate: float, num_classes: int, rng: np.random.Generator,
+                    exclusive: bool) -> np.ndarray:
+    """(N,) -> (N,): round(rate N) random samples get a uniform label from all C classes (DivideMix/TCL
+    convention, actual rate ~ r (C-1)/C), or from the C-1 other classes if ``exclusive`` (Co-teaching)."""
     noisy = labels.copy()
     chosen = _pick(rng, np.arange(len(labels)), rate)
-    if exclusive:
+    if exclusive:  # y + U{1..C-1} mod C is uniform over the other classes
         noisy[chosen] = (labels[chosen] + rng.integers(1, num_classes, len(chosen))) % num_classes
     else:
         noisy[chosen] = rng.integers(0, num_classes, len(chosen))
@@ -71,172 +100,237 @@ def symmetric(labels: np.ndarray, *, rate: float, num_classes: int, rng: np.rand
 
 def class_map_noise(labels: np.ndarray, *, rate: float, mapping: dict[int, int],
                     rng: np.random.Generator) -> np.ndarray:
-    """For each source class c in ``mapping``, exactly round(rate n_c) of its samples move to mapping[c].
-
-    Decided on the original labels, so a sample moved 3 -> 5 never moves again.
-    """
+    """(N,) -> (N,): for each source class c of ``mapping``, exactly round(rate n_c) of its samples move
+    to mapping[c]. Chosen on the ORIGINAL labels, so a sample moved 3 -> 5 is never moved again."""
     noisy = labels.copy()
     for src, dst in sorted(mapping.items()):
-        chosen = _pick(rng, np.flatnonzero(labels == src), rate)
-        noisy[chosen] = dst
+        noisy[_pick(rng, np.flatnonzero(labels == src), rate)] = dst
     return noisy
 
 
 def instance_noise(labels: np.ndarray, *, rate: float, num_classes: int, images: np.ndarray,
                    rng: np.random.Generator, std: float = 0.1) -> np.ndarray:
-    """Instance-dependent noise (Xia et al., NeurIPS 2020, "Part-dependent label noise").
+    """Instance-dependent noise of Xia et al., "Part-dependent label noise", NeurIPS 2020 (their generator).
 
-    Per-sample flip rate q_i ~ N(rate, std) truncated to [0, 1]; a random projection W of shape
-    (C, D, C); for sample i with label y: scores = x_i W[y], scores[y] = -inf, then probabilities
-    q_i softmax(scores) on the other classes and 1 - q_i on y. images: uint8 (N, ...), D = its size.
+    labels (N,); images (N, H, W, C) uint8 (scaled to [0, 1]) or float already in [0, 1], flattened to
+    x_i of size D. Per-sample flip rate q_i ~ Normal(rate, std) truncated to [0, 1] (by rejection);
+    W ~ N(0, 1) of shape (C, D, C). For label y: s = x_i W[y], s[y] = -inf, p = q_i softmax(s), p[y] =
+    1 - q_i; the noisy label is drawn from p. Loops over classes: memory O(N_c D + D C), never N x D x C.
     """
     n = len(labels)
     q = rng.normal(rate, std, size=n)
     bad = (q < 0) | (q > 1)
-    while bad.any():  # truncation by redrawing
+    while bad.any():
         q[bad] = rng.normal(rate, std, size=int(bad.sum()))
         bad = (q < 0) | (q > 1)
-    x = images.reshape(n, -1).astype(np.float32) / 255.0
-    d = x.shape[1]
-    noisy = labels.copy()
+    flat = images.reshape(n, -1)
+    scale = 1.0 / 255.0 if flat.dtype == np.uint8 else 1.0
     u = rng.random(n)
+    noisy = labels.copy()
     for c in range(num_classes):
+        w = rng.standard_normal((flat.shape[1], num_classes)).astype(np.float32)  # W[c], (D, C)
         idx = np.flatnonzero(labels == c)
-        w = rng.standard_normal((d, num_classes)).astype(np.float32)
         if idx.size == 0:
             continue
-        scores = x[idx] @ w
+        scores = (flat[idx].astype(np.float32) * np.float32(scale)) @ w  # (N_c, C)
         scores[:, c] = -np.inf
-        scores -= scores.max(axis=1, keepdims=True)
-        p = np.exp(scores)
-        p /= p.sum(axis=1, keepdims=True)
-        p *= q[idx, None]
+        p = np.exp(scores - scores.max(axis=1, keepdims=True))
+        p *= (q[idx] / p.sum(axis=1))[:, None]
         p[:, c] = 1.0 - q[idx]
-        cdf = np.cumsum(p, axis=1)
-        noisy[idx] = np.minimum((cdf < u[idx, None]).sum(axis=1), num_classes - 1)
+        drawn = (np.cumsum(p, axis=1) < u[idx, None]).sum(axis=1)
+        noisy[idx] = np.minimum(drawn, num_classes - 1)
     return noisy
+
+
+def _asymmetric_map(dataset: str | None, num_classes: int) -> dict[int, int]:
+    key = _DATASET_ALIASES.get((dataset or "").lower().replace("-", "").replace("_", ""))
+    if key is None:
+        raise UserError(f"asymmetric noise has class maps only for cifar10, cifar100 and fashion-mnist, not "
+                        f"{dataset!r}; use --noise pairflip or your own labels with --noise file:PATH")
+    if num_classes != _DATASET_CLASSES[key]:
+        raise UserError(f"asymmetric noise for {key} needs {_DATASET_CLASSES[key]} classes, got {num_classes}; "
+                        "use --noise pairflip for a subset of classes")
+    return cifar100_superclass_map() if key == "cifar100" else ASYMMETRIC_MAPS[key]
 
 
 def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classes: int, seed: int,
                       dataset: str | None = None, images: np.ndarray | None = None,
                       class_names: list[str] | None = None) -> np.ndarray:
-    """True labels (N,) -> noisy labels (N,) int64 for a NOISE_NAMES entry or ``file:PATH[#key]``."""
+    """True labels int (N,) -> noisy labels int64 (N,).
+
+    ``noise`` is a NOISE_NAMES entry or ``file:PATH[#key]`` (read by :func:`load_label_file`; rate and seed
+    unused). ``dataset`` selects the asymmetric map; ``images`` (N, H, W, C) are needed by ``instance``;
+    ``class_names`` (C,) match class names found in a labels file. Bad input raises UserError.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise UserError(f"num_classes must be a positive integer, got {num_classes!r}")
     labels = _check_labels(labels, num_classes)
+    if not _is_number(rate):
+        raise UserError(f"--noise-rate must be a number in [0, 1], got {rate!r}")
+    if not 0.0 <= (rate := float(rate)) <= 1.0:
+        raise UserError(f"--noise-rate must be in [0, 1], got {rate}")
+    if not isinstance(noise, str):
+        raise UserError(f"noise must be a string, one of {', '.join(NOISE_NAMES)} or file:PATH; got {noise!r}")
     if noise.startswith("file:"):
         return load_label_file(noise[len("file:"):], n=len(labels), num_classes=num_classes, class_names=class_names)
     if noise not in NOISE_NAMES:
         raise UserError(f"unknown noise {noise!r}; choose one of {', '.join(NOISE_NAMES)} or file:PATH")
-    if not 0.0 <= float(rate) <= 1.0:
-        raise UserError(f"--noise-rate must be in [0, 1], got {rate}")
-    rng = np.random.default_rng(seed)
-    if noise == "none" or rate == 0:
-        return labels.copy()
-    if noise in ("symmetric", "symmetric-exclusive"):
-        return symmetric(labels, rate=rate, num_classes=num_classes, rng=rng, exclusive=noise.endswith("exclusive"))
-    if noise == "pairflip":
-        return class_map_noise(labels, rate=rate, mapping={c: (c + 1) % num_classes for c in range(num_classes)},
-                               rng=rng)
     if noise == "asymmetric":
-        if dataset == "cifar100":
-            mapping = cifar100_superclass_map()
-        elif dataset in ASYMMETRIC_MAPS:
-            mapping = ASYMMETRIC_MAPS[dataset]
-        else:
-            raise UserError(f"asymmetric noise has class maps only for cifar10, cifar100 and fashion-mnist, "
-                            f"not {dataset}; use pairflip or file:PATH")
+        mapping = _asymmetric_map(dataset, num_classes)
+    if noise == "instance" and (images is None or len(images) != len(labels)):
+        got = "none" if images is None else f"{len(images)} images"
+        raise UserError(f"instance noise needs the training images, one per label ({len(labels)}), got {got}; "
+                        "pass images= (uint8 N x H x W x C)")
+    if noise == "symmetric-exclusive" and num_classes < 2 and rate > 0:
+        raise UserError("symmetric-exclusive noise needs at least 2 classes; use --noise none")
+    if noise == "none" or rate == 0.0:
+        return labels.copy()
+    rng = np.random.default_rng(seed)
+    if noise in ("symmetric", "symmetric-exclusive"):
+        return symmetric_noise(labels, rate=rate, num_classes=num_classes, rng=rng,
+                               exclusive=noise == "symmetric-exclusive")
+    if noise == "pairflip":
+        pairs = {c: (c + 1) % num_classes for c in range(num_classes)}
+        return class_map_noise(labels, rate=rate, mapping=pairs, rng=rng)
+    if noise == "asymmetric":
         return class_map_noise(labels, rate=rate, mapping=mapping, rng=rng)
-    if images is None or len(images) != len(labels):
-        raise UserError("instance noise needs the training images; pass images= with one image per label")
-    return instance_noise(labels, rate=rate, num_classes=num_classes, images=images, rng=rng)
+    return instance_noise(labels, rate=rate, num_classes=num_classes, images=np.asarray(images), rng=rng)
 
 
-def _from_names(values: np.ndarray, class_names: list[str] | None, path: str) -> np.ndarray:
-    strings = [str(v).strip() for v in values]
-    if all(s.lstrip("-").isdigit() for s in strings):
-        return np.array([int(s) for s in strings], dtype=np.int64)
-    if class_names is None:
-        raise UserError(f"{path} holds class names but the dataset has no class names to match them")
-    index = {n: i for i, n in enumerate(class_names)}
-    unknown = sorted({s for s in strings if s not in index})
-    if unknown:
-        raise UserError(f"{path}: unknown class name(s) {', '.join(unknown[:5])}; known: {', '.join(class_names[:10])}")
-    return np.array([index[s] for s in strings], dtype=np.int64)
+def _read_csv(file: Path, class_names: list[str] | None) -> np.ndarray:
+    with open(file, newline="") as f:
+        rows = [[cell.strip() for cell in r] for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
+    if not rows:
+        raise UserError(f"labels file {file} is empty; write one label per line or a 'label' column")
+    header = [h.lower() for h in rows[0]]
+    if len(header) > 1:
+        if not {"noisy_label", "label"} & set(header):
+            raise UserError(f"labels file {file} has columns {rows[0]}; name the labels column 'noisy_label' "
+                            "or 'label', or write a single column")
+        col = header.index("noisy_label" if "noisy_label" in header else "label")
+        return np.array([r[col] if col < len(r) else "" for r in rows[1:]])
+    first = rows[0][0]
+    is_header = first.lower() in ("label", "noisy_label") or (
+        not _is_number(first) and not (class_names and first in class_names))
+    return np.array([r[0] for r in (rows[1:] if is_header else rows)])
 
 
-def _read_entries(file: Path, key: str | None) -> dict[str, np.ndarray]:
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _read_entries(file: Path) -> dict[str, np.ndarray]:
+    """Every label array in the file by name ('' for a file holding a single array)."""
     suffix = file.suffix.lower()
     if suffix == ".npy":
         return {"": np.load(file, allow_pickle=False)}
     if suffix == ".npz":
         with np.load(file, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    if suffix in (".pt", ".pth"):
+    if suffix in (".pt", ".pth"):  # CIFAR-N: a dict saved with torch.save (holds numpy arrays -> full unpickling)
         import torch
 
         obj = torch.load(file, map_location="cpu", weights_only=False)
-        if not isinstance(obj, dict):
-            return {"": np.asarray(obj)}
-        return {str(k): np.asarray(v) for k, v in obj.items()}
-    if suffix == ".csv":
-        with open(file, newline="") as f:
-            rows = list(csv.reader(f))
-        if rows and len(rows[0]) > 1 or (rows and not rows[0][0].strip().lstrip("-").isdigit()):
-            header = [h.strip() for h in rows[0]]
-            col = next((h for h in ("noisy_label", "label") if h in header), header[0] if len(header) == 1 else None)
-            if col is None:
-                raise UserError(f"{file}: name the labels column 'label' or 'noisy_label'; found {header}")
-            i = header.index(col)
-            return {"": np.array([r[i] for r in rows[1:] if r])}
-        return {"": np.array([r[0] for r in rows if r])}
-    raise UserError(f"labels file {file} must be .npy, .npz, .csv or .pt (CIFAR-N)")
+        items = obj.items() if isinstance(obj, dict) else [("", obj)]
+        return {str(k): np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in items}
+    raise UserError(f"labels file {file} must end in .npy, .npz, .csv, .pt or .pth")
+
+
+def _to_class_indices(values: np.ndarray, class_names: list[str] | None, file: Path) -> np.ndarray:
+    if values.dtype.kind in "US":  # strings: integers written as text, or class names
+        texts = [str(v).strip() for v in values]
+        if texts and all(_is_number(t) for t in texts):
+            values = np.array([float(t) for t in texts])
+        else:
+            if not class_names:
+                raise UserError(f"labels file {file} holds class names but the dataset has none to match; "
+                                "write class indices 0..C-1 instead")
+            index = {name: i for i, name in enumerate(class_names)}
+            unknown = sorted({t for t in texts if t not in index})
+            if unknown:
+                raise UserError(f"labels file {file} has unknown class name(s) {', '.join(map(repr, unknown[:5]))}; "
+                                f"known names: {', '.join(class_names)}")
+            return np.array([index[t] for t in texts], dtype=np.int64)
+    if values.dtype.kind == "f":
+        if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+            raise UserError(f"labels file {file} holds non-integer values; write integer class indices 0..C-1")
+        return values.astype(np.int64)
+    if values.dtype.kind not in "iu":
+        raise UserError(f"labels file {file} holds {values.dtype} values; write integer class indices or class names")
+    return values.astype(np.int64)
 
 
 def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[str] | None = None) -> np.ndarray:
-    """The user's noisy labels (N,) from .npy / .npz / .csv / CIFAR-N .pt; ``PATH#key`` picks an entry."""
-    file_part, _, key = path.partition("#")
+    """The user's own noisy labels, int64 (n,), in the order of the training samples.
+
+    Formats: ``.npy`` (int array, or str array of class names), ``.npz`` (one array, or ``#key``),
+    ``.csv`` (one column, or a column ``noisy_label`` / ``label``; class indices or names), and CIFAR-N's
+    ``.pt`` dicts (Wei et al., ICLR 2022: ``aggre_label``, ``worse_label``, ``random_label1..3``,
+    ``noisy_label``, ...; loaded with full unpickling, so only use files you trust). ``PATH#key`` picks an
+    entry. Everything wrong with the file raises UserError.
+    """
+    file_part, key = path, ""
+    if not Path(path).is_file() and "#" in path:
+        file_part, _, key = path.rpartition("#")
     file = Path(file_part)
     if not file.is_file():
-        raise UserError(f"labels file {file} not found")
+        raise UserError(f"labels file {file} not found; check the path given as file:PATH")
     try:
-        entries = _read_entries(file, key or None)
+        entries = {"": _read_csv(file, class_names)} if file.suffix.lower() == ".csv" else _read_entries(file)
     except UserError:
         raise
-    except Exception as e:
-        raise UserError(f"cannot read labels file {file} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    except Exception as e:  # noqa: BLE001 - any reader failure is a problem with the user's file
+        detail = str(e).splitlines()[0] if str(e) else ""
+        raise UserError(f"cannot read labels file {file} ({type(e).__name__}: {detail}); "
+                        "save an integer array with numpy.save or a one-column CSV") from None
+    keys = [k for k in entries if k]
     if key:
         if key not in entries:
-            raise UserError(f"{file} has no entry {key!r}; entries: {', '.join(sorted(entries))}")
+            hint = f"entries: {', '.join(keys)}" if keys else "it holds a single array, drop the '#key'"
+            raise UserError(f"labels file {file} has no entry {key!r}; {hint}")
         values = entries[key]
     elif len(entries) == 1:
         values = next(iter(entries.values()))
     else:
-        keys = sorted(entries)
-        raise UserError(f"{file} holds several entries ({', '.join(keys)}); pick one as file:{file}#{keys[-1]}")
-    values = np.asarray(values).reshape(-1) if np.asarray(values).ndim > 1 and 1 in np.asarray(values).shape else np.asarray(values)
+        pick = next((k for k in ("worse_label", "noisy_label", "aggre_label") if k in entries), keys[0])
+        raise UserError(f"labels file {file} holds several entries ({', '.join(keys)}); pick one, "
+                        f"e.g. --noise file:{file}#{pick}")
+    values = np.asarray(values)
+    if values.ndim == 2 and 1 in values.shape:
+        values = values.reshape(-1)
     if values.ndim != 1:
         raise UserError(f"labels in {file} must be one-dimensional, got shape {values.shape}")
     if len(values) != n:
         raise UserError(f"labels file {file} has {len(values)} labels but the training set has {n} samples; "
-                        "give one label per training sample in source order")
-    if np.issubdtype(values.dtype, np.floating):
-        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise UserError(f"labels in {file} must be integers, found non-integer values")
-        values = values.astype(np.int64)
-    labels = values.astype(np.int64) if np.issubdtype(values.dtype, np.integer) else _from_names(values, class_names, str(file))
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise UserError(f"labels in {file} must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
+                        "give exactly one label per training sample, in the order of the training set")
+    labels = _to_class_indices(values, class_names, file)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UserError(f"labels in {file} must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}; "
+                        "use class indices of this dataset")
     return labels
 
 
 def noise_report(true_labels: np.ndarray, noisy_labels: np.ndarray, num_classes: int) -> dict:
-    """Actual noise rate and the empirical transition matrix T[i, j] = P(noisy = j | true = i)."""
-    true_labels, noisy_labels = np.asarray(true_labels), np.asarray(noisy_labels)
+    """Actual noise rate mean(noisy != true) and the empirical transition matrix.
+
+    true_labels, noisy_labels: int (N,). Returns ``noise_rate_actual`` (float), ``counts`` (C x C ints,
+    row = true class, column = noisy class) and ``transition_matrix`` (C x C, rows normalised to 1;
+    rows of classes absent from ``true_labels`` are all 0).
+    """
+    true_labels = _check_labels(true_labels, num_classes, "true labels")
+    noisy_labels = _check_labels(noisy_labels, num_classes, "noisy labels")
+    if true_labels.shape != noisy_labels.shape:
+        raise UserError(f"true and noisy labels differ in length ({len(true_labels)} vs {len(noisy_labels)})")
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (true_labels, noisy_labels), 1)
     rows = counts.sum(axis=1, keepdims=True)
     matrix = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=np.float64), where=rows > 0)
     return {
-        "noise_rate_actual": float(np.mean(true_labels != noisy_labels)) if len(true_labels) else 0.0,
-        "transition_matrix": matrix.round(6).tolist(),
+        "noise_rate_actual": float(np.mean(true_labels != noisy_labels)) if true_labels.size else 0.0,
+        "transition_matrix": matrix.tolist(),
         "counts": counts.tolist(),
     }

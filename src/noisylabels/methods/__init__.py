@@ -6,8 +6,9 @@ from ..errors import UserError
 from .base import Method, MethodOptions, TrainData
 from .standard import CrossEntropy
 from .tcl import TCL
+from .tcl_plus import TCLPlus
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, TCL)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, TCL, TCLPlus)}
 
 
 def get_method(name: str) -> type[Method]:

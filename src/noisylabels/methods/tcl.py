@@ -10,6 +10,11 @@ Per step (:meth:`TCL.training_step`): one encoder pass over cat(x_w, x_mix, x_1,
 InfoNCE between the strong views, classification + alignment losses (targets: the given labels
 during warm-up, then bootstrapped cross-supervision targets weighted by w), and the two entropy
 regularisers.
+
+Deviations from the official code (kept small, each one flagged): warm-up lasts exactly
+``warmup_epochs`` epochs (the code's ``cur_epoch >= warmup_epochs`` test gives one fewer); the
+cosine schedule reaches 0.01 x lr at the last step (the code divides by all epochs, so it stops
+short); biases and norm layers get no weight decay; the kNN monitor votes with the given labels.
 """
 
 from __future__ import annotations

@@ -1,0 +1,142 @@
+"""TCL+: the optional second stage of the official TCL code (``tcl_plus.py``; shared/papers/tcl.md).
+
+Starts from a finished ``tcl`` run (``--init-from DIR``): samples whose largest context assignment
+gamma exceeds ``high_th`` are relabelled with its argmax; then encoder + classifier are fine-tuned on
+the weak view with mixup, and after ``start_label_correction`` epochs with hard bootstrapping
+(weight 0.2) towards an EMA copy's predictions. The EMA copy is the model evaluated.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.augment import mixup, plain_view, weak_view
+from ..detect import prototype_assignments
+from ..errors import UserError
+from ..models.heads import MLPClassifier, MLPProjector
+from ..runs import RunFolder
+from .base import Method, MethodOptions, TrainData
+
+BOOTSTRAP_WEIGHT = 0.2  # official constant B
+
+
+@dataclass
+class TCLPlusOptions(MethodOptions):
+    """init_from: run folder of a finished ``tcl`` run with the same data, noise and backbone.
+    high_th: relabelling threshold on max_k gamma_ik [0.5]. ema: EMA momentum of the evaluated copy
+    (the repo's default 0 copies the weights every step; we average). start_label_correction: epochs
+    of plain mixup CE before bootstrapping; None = half the epochs (official: 30)."""
+
+    init_from: str | None = None
+    high_th: float = 0.5
+    mixup_alpha: float = 1.0
+    ema: float = 0.99
+    start_label_correction: int | None = None
+    temperature: float = 0.25
+    dropout: float = 0.25
+
+
+class TCLPlus(Method):
+    name = "tcl-plus"
+    Options = TCLPlusOptions
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: TCLPlusOptions) -> None:
+        super().__init__(encoder, num_classes, num_train, options)
+        if not options.init_from:
+            raise UserError("tcl-plus needs --init-from DIR, the run folder of a finished tcl run")
+        self.model = nn.Sequential(encoder, MLPClassifier(encoder.feature_dim, num_classes, options.dropout))
+        tcl_state = RunFolder(options.init_from).load_checkpoint()["method"]
+        self._load_tcl(tcl_state)
+        self.projector_state = {k[len("projector."):]: v for k, v in tcl_state.items() if k.startswith("projector.")}
+        self.ema_model = copy.deepcopy(self.model)
+        for p in self.ema_model.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("labels_corrected", torch.full((num_train,), -1, dtype=torch.long))
+        self.epochs = 0
+
+    def _load_tcl(self, state: dict[str, Tensor]) -> None:
+        enc = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+        cls = {k[len("classifier."):]: v for k, v in state.items() if k.startswith("classifier.")}
+        if not enc or not cls:
+            raise UserError(f"{self.options.init_from} is not a tcl run (no encoder/classifier in its checkpoint)")
+        if len(state.get("clean_prob", ())) != self.num_train:
+            raise UserError(f"the tcl run in {self.options.init_from} was trained on another number of samples; "
+                            "use the same --dataset, --train-size and --noise")
+        try:
+            self.model[0].load_state_dict(enc)
+            self.model[1].load_state_dict(cls)
+        except RuntimeError:
+            raise UserError(f"the tcl run in {self.options.init_from} used another backbone; pass the same "
+                            "--backbone and --width") from None
+
+    @classmethod
+    def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
+        """The repo keeps the learning rate constant during TCL+."""
+        return {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "final_lr_ratio": 1.0}
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.ema_model(x)
+
+    @torch.no_grad()
+    def _relabel(self, data: TrainData) -> dict[str, float]:
+        """Context assignments of the TCL model (its projector, prototypes from its predictions);
+        relabel where max_k gamma_ik > high_th."""
+        o: TCLPlusOptions = self.options  # type: ignore[assignment]
+        projector = MLPProjector(self.model[0].feature_dim, self.projector_state["net.3.weight"].shape[0])
+        projector.load_state_dict(self.projector_state)
+        projector.to(data.device).eval()
+        self.model.eval()
+        zs, ps = [], []
+        for start in range(0, len(data.images), 1024):
+            h = self.model[0](plain_view(data.images[start:start + 1024], data.views))
+            zs.append(projector(h).float())
+            ps.append(torch.softmax(self.model[1](h).float(), dim=1))
+        self.model.train()
+        _, gamma = prototype_assignments(torch.cat(zs), torch.cat(ps), o.temperature)
+        conf, arg = gamma.max(dim=1)
+        corrected = torch.where(conf > o.high_th, arg, data.labels)
+        self.labels_corrected.copy_(corrected)
+        logs = {"relabelled_fraction": float((corrected != data.labels).float().mean())}
+        if data.true_labels is not None:
+            logs["corrected_label_accuracy"] = float((corrected == data.true_labels).float().mean())
+        return logs
+
+    def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
+        self.epochs = total_epochs
+        if int(self.labels_corrected[0]) < 0:
+            return self._relabel(data)
+        return {}
+
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        o: TCLPlusOptions = self.options  # type: ignore[assignment]
+        with torch.no_grad():
+            for pe, pm in zip(self.ema_model.parameters(), self.model.parameters()):
+                pe.mul_(o.ema).add_(pm.detach(), alpha=1 - o.ema)
+            for be, bm in zip(self.ema_model.buffers(), self.model.buffers()):
+                be.copy_(bm)
+        x = weak_view(data.images[idx], data.views, gen)
+        y = self.labels_corrected[idx]
+        x_mix, perm, lam = mixup(x, gen, o.mixup_alpha)
+        logits = self.model(x_mix).float()
+        ce_a, ce_b = F.cross_entropy(logits, y, reduction="none"), F.cross_entropy(logits, y[perm], reduction="none")
+        start = o.start_label_correction if o.start_label_correction is not None else math.ceil(self.epochs / 2)
+        if epoch <= start:
+            loss = (lam * ce_a + (1 - lam) * ce_b).mean()
+        else:
+            with torch.no_grad():
+                self.ema_model.eval()
+                z1 = self.ema_model(x).argmax(1)
+            b = BOOTSTRAP_WEIGHT
+            loss = (lam * ((1 - b) * ce_a + b * F.cross_entropy(logits, z1, reduction="none"))
+                    + (1 - lam) * ((1 - b) * ce_b + b * F.cross_entropy(logits, z1[perm], reduction="none"))).mean()
+        return loss, {"loss": loss.detach()}
