@@ -66,6 +66,7 @@ def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
     (["--method", "nosuch"], "unknown method"),
     (["--noise", "nosuch"], "noise"),
     (["--noise", "symmetric", "--noise-rate", "1.5"], "[0, 1]"),
+    (["--noise", "symmetric"], "needs --noise-rate"),
     (["--noise", "asymmetric", "--noise-rate", "0.3"], "asymmetric"),
     (["--noise", "file:/nonexistent/labels.npy"], "/nonexistent/labels.npy"),
     (["--dataset", "fashion-mnist", "--data-dir", "/nonexistent"], "apt"),

@@ -110,3 +110,18 @@ def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path):
     with pytest.raises(UserError, match="backbone"):
         run_train({**base, "width": 8, "method": "tcl-plus", "epochs": 1,
                    "method_options": {"init_from": str(tmp_path / "tcl")}}, tmp_path / "bad", **quiet)
+
+
+def test_tcl_beats_ce_on_digits_with_60_percent_noise(tmp_path):
+    """A short real run (about 20 s on 2 CPU cores): same data, noise, epochs, batch and backbone.
+
+    Measured when written (seed 0): CE 0.897, TCL 0.953 test accuracy at the last epoch.
+    """
+    from noisylabels.pipeline import run_train
+
+    cfg = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.6, "epochs": 20, "batch_size": 64,
+           "seed": 0, "progress": False}
+    ce = run_train({**cfg, "method": "ce"}, tmp_path / "ce", log=lambda s: None)
+    tcl = run_train({**cfg, "method": "tcl"}, tmp_path / "tcl", log=lambda s: None)
+    assert tcl["test_accuracy"] > ce["test_accuracy"] + 0.02
+    assert tcl["detection_auroc"] > 0.95

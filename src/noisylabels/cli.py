@@ -154,16 +154,16 @@ def _read_yaml_config(path: str) -> dict[str, Any]:
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    from .data.noise import make_noisy_labels, noise_report
+    from .data.noise import make_noisy_labels, noise_report, resolve_rate
     from .data.sources import load_splits
 
-    if not 0.0 <= (args.noise_rate or 0.0) <= 1.0:
-        raise UserError(f"--noise-rate must be in [0, 1], got {args.noise_rate}")
+    noise = args.noise or "none"
+    rate = resolve_rate(noise, args.noise_rate)
     splits = load_splits(args.dataset or "digits", data_dir=args.data_dir, train_size=args.train_size,
                          test_data=args.test_data, test_fraction=args.test_fraction or 0.1,
                          image_size=args.image_size, seed=args.seed or 0)
     train = splits.train
-    noisy = make_noisy_labels(train.labels, noise=args.noise or "none", rate=args.noise_rate or 0.0,
+    noisy = make_noisy_labels(train.labels, noise=noise, rate=rate,
                               num_classes=train.num_classes, seed=args.seed or 0, dataset=args.dataset,
                               images=train.images, class_names=train.class_names)
     report = noise_report(train.labels, noisy, train.num_classes)
@@ -173,7 +173,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     from .runs import RunFolder
 
     RunFolder(out.parent).write_npy(out.name, noisy)
-    print(f"wrote {len(noisy)} labels to {out}; noise {args.noise} {args.noise_rate}: "
+    print(f"wrote {len(noisy)} labels to {out}; noise {noise} {rate}: "
           f"actual rate {report['noise_rate_actual']:.4f}")
     return 0
 

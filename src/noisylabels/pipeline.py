@@ -17,7 +17,7 @@ import torch
 
 from .data.augment import ViewConfig
 from .data.dataset import DataSplits
-from .data.noise import make_noisy_labels, noise_report
+from .data.noise import make_noisy_labels, noise_report, resolve_rate
 from .data.sources import load_splits
 from .detect import detection_metrics, write_label_issues
 from .engine import FitConfig, fit
@@ -36,7 +36,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "test_fraction": 0.1,
     "image_size": None,
     "noise": "none",
-    "noise_rate": 0.0,
+    "noise_rate": None,
     "method": "ce",
     "backbone": "auto",
     "width": None,
@@ -103,8 +103,7 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
 
 
 def _check_ranges(cfg: dict[str, Any]) -> None:
-    if not 0.0 <= float(cfg["noise_rate"]) <= 1.0:
-        raise UserError(f"--noise-rate must be in [0, 1], got {cfg['noise_rate']}")
+    cfg["noise_rate"] = resolve_rate(str(cfg["noise"]), cfg["noise_rate"])
     if int(cfg["epochs"]) < 1:
         raise UserError(f"--epochs must be at least 1, got {cfg['epochs']}")
     if float(cfg["lr"]) <= 0:

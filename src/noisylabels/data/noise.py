@@ -70,6 +70,17 @@ def cifar100_superclass_map() -> dict[int, int]:
     return mapping
 
 
+def resolve_rate(noise: str, rate: float | None) -> float:
+    """The noise rate to use: required for generated noise, ignored (0) for ``none`` and ``file:``."""
+    if rate is None:
+        if noise != "none" and not noise.startswith("file:"):
+            raise UserError(f"--noise {noise} needs --noise-rate R (a fraction in [0, 1])")
+        return 0.0
+    if not 0.0 <= float(rate) <= 1.0:
+        raise UserError(f"--noise-rate must be in [0, 1], got {rate}")
+    return float(rate)
+
+
 def _check_labels(labels: np.ndarray, num_classes: int, what: str = "labels") -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
