@@ -21,7 +21,8 @@ from .methods import METHODS
 from .pipeline import TRAIN_DEFAULTS, run_train
 
 DEMO_CONFIG: dict[str, Any] = {
-    "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "ce", "epochs": 15, "seed": 0,
+    "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "tcl", "epochs": 20, "batch_size": 64,
+    "seed": 0,
 }
 
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=_option_type(f), default=None,
                            help=f"(default {f.default})")
 
-    p_demo = sub.add_parser("demo", help="a short run on the bundled digits with 40%% noise, with a report")
+    p_demo = sub.add_parser("demo", help="TCL on the bundled digits with 40%% label noise, with a report")
     p_demo.add_argument("--out", default="runs/demo", help="run folder (replaced each time; default runs/demo)")
     p_demo.add_argument("--epochs", type=int, default=DEMO_CONFIG["epochs"])
     p_demo.add_argument("--quiet", action="store_true")

@@ -5,6 +5,8 @@ Shapes: B = batch, C = classes, D = embedding dimension.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -47,3 +49,56 @@ def negative_marginal_entropy(probs: Tensor, eps: float = 1e-8) -> Tensor:
     """
     pbar = probs.mean(dim=0)
     return (pbar * torch.log(pbar + eps)).sum()
+
+
+# Robust classification losses ------------------------------------------------------------------
+# All take logits (B, C) and integer targets (B,) and return the batch mean.
+
+RCE_LOG_CLAMP = 1e-4  # the one-hot is clamped to [1e-4, 1] inside the log (Wang et al. 2019)
+
+
+def generalized_cross_entropy(logits: Tensor, targets: Tensor, q: float = 0.7) -> Tensor:
+    """GCE (Zhang & Sabuncu, NeurIPS 2018, Eq. 6): (1 - p_y^q) / q; q -> 0 gives CE, q = 1 gives MAE."""
+    p_y = torch.softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1).clamp_min(1e-7)
+    return ((1 - p_y.pow(q)) / q).mean()
+
+
+def reverse_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """RCE = -sum_k p_k log y_k with the one-hot y clamped to [1e-4, 1] = -log(1e-4) (1 - p_y)."""
+    p_y = torch.softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+    return (-math.log(RCE_LOG_CLAMP) * (1 - p_y)).mean()
+
+
+def symmetric_cross_entropy(logits: Tensor, targets: Tensor, alpha: float = 0.1, beta: float = 1.0) -> Tensor:
+    """SCE (Wang et al., ICCV 2019, Eq. 5): alpha CE + beta RCE (CIFAR-10: alpha 0.1, beta 1)."""
+    return alpha * F.cross_entropy(logits, targets) + beta * reverse_cross_entropy(logits, targets)
+
+
+def normalized_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """NCE (Ma et al., ICML 2020, Eq. 3): -log p_y / (-sum_k log p_k), in [0, 1]."""
+    logp = F.log_softmax(logits, dim=1)
+    return (logp.gather(1, targets[:, None]).squeeze(1) / logp.sum(dim=1)).mean()
+
+
+def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5) -> Tensor:
+    """Focal loss (Lin et al. 2017): -(1 - p_y)^gamma log p_y."""
+    logp_y = F.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+    return (-(1 - logp_y.exp()).pow(gamma) * logp_y).mean()
+
+
+def normalized_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5) -> Tensor:
+    """NFL (Ma et al., ICML 2020): FL(y) / sum_k FL(k), FL(k) = -(1 - p_k)^gamma log p_k."""
+    logp = F.log_softmax(logits, dim=1)
+    fl = -(1 - logp.exp()).pow(gamma) * logp  # (B, C)
+    return (fl.gather(1, targets[:, None]).squeeze(1) / fl.sum(dim=1)).mean()
+
+
+def elr_regularizer(logits: Tensor, running_targets: Tensor) -> Tensor:
+    """ELR's term (Liu et al., NeurIPS 2020, Eq. 9): mean_i log(1 - <t_i, p_i>).
+
+    running_targets: (B, C) detached temporal ensembles of the predictions. Minimising it keeps each
+    prediction close to its early-learning target, so wrong labels are not memorised.
+    """
+    p = torch.softmax(logits, dim=1).clamp(1e-4, 1 - 1e-4)
+    p = p / p.sum(dim=1, keepdim=True)
+    return torch.log(1 - (running_targets * p).sum(dim=1)).mean()

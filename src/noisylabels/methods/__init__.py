@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .base import Method, MethodOptions, TrainData
+from .robust import ROBUST_METHODS
 from .standard import CrossEntropy
 from .tcl import TCL
 from .tcl_plus import TCLPlus
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, TCL, TCLPlus)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, *ROBUST_METHODS, TCL, TCLPlus)}
 
 
 def get_method(name: str) -> type[Method]:
