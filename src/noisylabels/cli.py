@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", help="auto | cpu | cuda")
     p_train.add_argument("--flip", help="auto | true | false (auto: off for digits)")
     p_train.add_argument("--crop-pad", type=int, help="weak-view crop padding in px (default side/8)")
+    p_train.add_argument("--pretrained", help="initialise the encoder from a finished run folder (e.g. a simclr run)")
     p_train.add_argument("--config", help="YAML file of options (flags override it)")
     p_train.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p_train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")

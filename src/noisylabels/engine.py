@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import UserError
@@ -64,26 +63,6 @@ def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-@torch.no_grad()
-def evaluate(method: Method, data: TrainData, batch_size: int = 1024) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of the classifier on the test set, un-augmented."""
-    from .data.augment import plain_view
-
-    was_training = method.training
-    method.eval()
-    correct, loss_sum = 0, 0.0
-    with autocast_for(data.device):
-        for start in range(0, len(data.test_images), batch_size):
-            x = plain_view(data.test_images[start:start + batch_size], data.views)
-            y = data.test_labels[start:start + batch_size]
-            logits = method.logits(x).float()
-            correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-    method.train(was_training)
-    n = max(1, len(data.test_images))
-    return correct / n, loss_sum / n
 
 
 def make_optimizer(method: Method, cfg: FitConfig) -> torch.optim.Optimizer:
@@ -166,7 +145,8 @@ def fit(
                 f"training diverged at epoch {epoch} ({bad} is NaN/inf); the checkpoint of epoch {epoch - 1} "
                 "is kept; lower --lr or check the input images"
             )
-        test_acc, test_loss = evaluate(method, data)
+        evaluation = method.evaluate(data)
+        test_acc = evaluation["test_accuracy"]
         images = steps_per_epoch * batch
         state["train_seconds"] += seconds
         state["images_seen"] += images
@@ -174,8 +154,8 @@ def fit(
             state["best_test_accuracy"], state["best_epoch"] = test_acc, epoch
         state["epoch"] = epoch
         record.update(means)
-        record.update({"lr": lr, "test_accuracy": test_acc, "test_loss": test_loss,
-                       "epoch_seconds": seconds, "images_per_second": images / max(seconds, 1e-9)})
+        record.update(evaluation)
+        record.update({"lr": lr, "epoch_seconds": seconds, "images_per_second": images / max(seconds, 1e-9)})
         history.append(record)
         if run is not None:
             run.save_checkpoint({"format": CHECKPOINT_FORMAT, "method": method.state_dict(),

@@ -51,6 +51,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "flip": "auto",
     "crop_pad": None,
+    "pretrained": None,
     "method_options": {},
 }
 
@@ -146,6 +147,8 @@ def prepare(config: dict[str, Any]) -> Prepared:
     torch.manual_seed(int(cfg["seed"]))  # weight initialisation
     encoder = build_backbone(backbone, in_channels=train.images.shape[-1], image_size=train.images.shape[1],
                              width=cfg["width"])
+    if cfg["pretrained"]:
+        load_pretrained_encoder(encoder, cfg["pretrained"])
     method = method_cls(encoder, train.num_classes, len(train), method_cls.Options(**options)).to(device)
     fit_cfg = FitConfig(
         epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
@@ -155,6 +158,20 @@ def prepare(config: dict[str, Any]) -> Prepared:
     )
     cfg["device"] = device.type
     return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
+
+
+def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
+    """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``)
+    or a ce-family run (``model.encoder.*``)."""
+    if not Path(run_dir, "checkpoint.pt").exists():
+        raise UserError(f"--pretrained {run_dir}: no checkpoint.pt there; give the folder of a finished run")
+    state = RunFolder(run_dir).load_checkpoint()["method"]
+    weights = {k.split("encoder.", 1)[1]: v for k, v in state.items() if k.startswith(("encoder.", "model.encoder."))}
+    try:
+        encoder.load_state_dict(weights)
+    except RuntimeError:
+        raise UserError(f"--pretrained {run_dir}: its encoder does not match this backbone; pass the same "
+                        "--backbone and --width as that run") from None
 
 
 def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +206,8 @@ def run_train(
         f"(actual {prep.report['noise_rate_actual']:.3f}), {cfg['backbone']} on {cfg['device']}")
     result = fit(prep.method, prep.data, prep.fit_config, run, resume=resume, log=log)
     summary = build_summary(prep, result, sha)
-    summary.update(write_issues(prep, run))
+    if prep.method.has_classifier:
+        summary.update(write_issues(prep, run))
     plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
     run.write_json(SUMMARY, summary)
     return summary

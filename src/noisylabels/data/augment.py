@@ -198,12 +198,14 @@ def weak_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
     return normalize(x, cfg)
 
 
-def strong_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
-    """SimCLR-style strong view used by TCL and SimCLR; (B, H, W, C) uint8 -> (B, C, H, W)."""
+def strong_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator, solarize_p: float = 0.5) -> Tensor:
+    """SimCLR-style strong view; (B, H, W, C) uint8 -> (B, C, H, W). TCL solarizes with p = 0.5; the
+    contrastive framework's SimCLR views do not (``solarize_p=0``)."""
     x = random_resized_crop(to_float(images_u8), g)
     if cfg.flip:
         x = hflip(x, g)
     x = color_jitter(x, g)
     x = random_grayscale(x, g)
-    x = solarize(x, g)
+    if solarize_p > 0:
+        x = solarize(x, g, p=solarize_p)
     return normalize(x, cfg)

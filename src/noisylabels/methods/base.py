@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.augment import ViewConfig, plain_view
@@ -54,6 +55,7 @@ class Method(nn.Module):
 
     name: ClassVar[str] = ""
     Options: ClassVar[type[MethodOptions]] = MethodOptions
+    has_classifier: ClassVar[bool] = True  # False for representation learning (no logits, no label issues)
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
         super().__init__()
@@ -80,6 +82,11 @@ class Method(nn.Module):
         """Classifier logits (B, C) for normalised images (B, C_in, H, W)."""
         raise NotImplementedError
 
+    def evaluate(self, data: TrainData) -> dict[str, float]:
+        """Figures logged after every epoch; must hold ``test_accuracy``. Default: the classifier's
+        accuracy and mean cross-entropy on the un-augmented test set."""
+        return classifier_metrics(self, data)
+
     def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample quality (N,) that the given label is correct, and the issue flags (N,) bool.
 
@@ -103,3 +110,43 @@ def predict_probs(method: Method, images: Tensor, views: ViewConfig, batch_size:
         out.append(torch.softmax(method.logits(x).float(), dim=1))
     method.train(was_training)
     return torch.cat(out)
+
+
+@torch.no_grad()
+def classifier_metrics(method: Method, data: TrainData, batch_size: int = 1024) -> dict[str, float]:
+    """test_accuracy and test_loss (mean cross-entropy) of ``method.logits`` on the test set."""
+    from ..engine import autocast_for
+
+    was_training = method.training
+    method.eval()
+    correct, loss_sum = 0, 0.0
+    with autocast_for(data.device):
+        for start in range(0, len(data.test_images), batch_size):
+            x = plain_view(data.test_images[start:start + batch_size], data.views)
+            y = data.test_labels[start:start + batch_size]
+            logits = method.logits(x).float()
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+    method.train(was_training)
+    n = max(1, len(data.test_images))
+    return {"test_accuracy": correct / n, "test_loss": loss_sum / n}
+
+
+@torch.no_grad()
+def knn_accuracy(
+    z_test: Tensor, test_labels: Tensor, z_train: Tensor, train_labels: Tensor, num_classes: int,
+    *, k: int = 200, temperature: float = 0.1,
+) -> float:
+    """Weighted kNN classification accuracy (Wu et al. 2018's monitor, as TCL's code uses it).
+
+    z_test (M, D) and z_train (N, D) L2-normalised; each test sample takes the k most similar training
+    samples, votes for their labels with weights exp(similarity / temperature).
+    """
+    correct = 0
+    for start in range(0, len(z_test), 1024):
+        sim = z_test[start:start + 1024] @ z_train.t()
+        top, idx = sim.topk(min(k, len(z_train)), dim=1)
+        votes = torch.zeros(len(top), num_classes, device=sim.device)
+        votes.scatter_add_(1, train_labels[idx], torch.exp(top / temperature))
+        correct += int((votes.argmax(1) == test_labels[start:start + 1024]).sum())
+    return correct / max(1, len(z_test))

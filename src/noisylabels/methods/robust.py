@@ -16,12 +16,12 @@ from torch import Tensor
 
 from .. import losses
 from ..data.augment import weak_view
-from .base import MethodOptions, TrainData
-from .standard import CrossEntropy
+from .base import TrainData
+from .standard import CrossEntropy, SupervisedOptions
 
 
 @dataclass
-class GCEOptions(MethodOptions):
+class GCEOptions(SupervisedOptions):
     """q: GCE exponent (Zhang & Sabuncu 2018: 0.7)."""
 
     q: float = 0.7
@@ -36,7 +36,7 @@ class GCE(CrossEntropy):
 
 
 @dataclass
-class ActivePassiveOptions(MethodOptions):
+class ActivePassiveOptions(SupervisedOptions):
     """alpha x active loss + beta x passive loss (RCE); CIFAR-10 values. gamma: focal exponent (NFL)."""
 
     alpha: float = 1.0
@@ -85,7 +85,7 @@ class NFLRCE(CrossEntropy):
 
 
 @dataclass
-class ELROptions(MethodOptions):
+class ELROptions(SupervisedOptions):
     """ELR (Liu et al., NeurIPS 2020): target momentum beta and weight lambda (CIFAR-10: 0.7, 3;
     CIFAR-100: 0.9, 7)."""
 
@@ -109,7 +109,7 @@ class ELR(CrossEntropy):
         o: ELROptions = self.options  # type: ignore[assignment]
         x = weak_view(data.images[idx], data.views, gen)
         y = data.labels[idx]
-        logits = self.model(x).float()
+        logits = self.forward_train(x, epoch).float()
         with torch.no_grad():
             p = torch.softmax(logits, dim=1).clamp(1e-4, 1 - 1e-4)
             p = p / p.sum(dim=1, keepdim=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -12,11 +14,19 @@ from ..models.heads import Classifier
 from .base import Method, MethodOptions, TrainData
 
 
+@dataclass
+class SupervisedOptions(MethodOptions):
+    """head_epochs: train only the linear classifier (encoder frozen, in eval mode) for this many
+    first epochs, then the whole network (Ciortan et al. 2021, phase a2, after pre-training)."""
+
+    head_epochs: int = 0
+
+
 class CrossEntropy(Method):
     """Cross-entropy on the weak view (random crop + flip) against the given labels y~."""
 
     name = "ce"
-    Options = MethodOptions
+    Options = SupervisedOptions
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)
@@ -31,10 +41,19 @@ class CrossEntropy(Method):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         x = weak_view(data.images[idx], data.views, gen)
         y = data.labels[idx]
-        logits = self.model(x)
+        logits = self.forward_train(x, epoch)
         loss = self.loss(logits.float(), y)
         acc = (logits.argmax(1) == y).float().mean()
         return loss, {"loss": loss.detach(), "train_acc_given": acc.detach()}
+
+    def forward_train(self, x: Tensor, epoch: int) -> Tensor:
+        """Logits (B, C); during the first ``head_epochs`` epochs only the classifier gets gradients."""
+        if epoch <= self.options.head_epochs:  # type: ignore[attr-defined]
+            self.model.encoder.eval()
+            with torch.no_grad():
+                h = self.model.encoder(x)
+            return self.model.fc(h)
+        return self.model(x)
 
     def logits(self, x: Tensor) -> Tensor:
         return self.model(x)

@@ -33,7 +33,7 @@ from .. import losses
 from ..data.augment import mixup, plain_view, strong_view, weak_view
 from ..detect import detection_metrics, tcl_clean_probability
 from ..models.heads import MLPClassifier, MLPProjector
-from .base import Method, MethodOptions, TrainData
+from .base import Method, MethodOptions, TrainData, knn_accuracy
 
 
 @dataclass
@@ -108,9 +108,11 @@ class TCL(Method):
 
     @classmethod
     def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
-        """Official CIFAR schedule: batch 256, lr 0.03 (the code scales lr by batch / 256), linear LR
-        warm-up over the warm-up epochs, cosine to 0.01 x lr, weight decay 1e-3."""
-        return {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
+        """Linear LR warm-up over the warm-up epochs, cosine to 0.01 x lr, weight decay 1e-3 (official).
+        Batch 128 and lr 0.05 instead of the official 256 and 0.03: twice the steps per epoch, which
+        short runs need (fmnist-mini, sym-80, 12 epochs: 77.5% vs 74.7%); ``--batch-size 256 --lr 0.03``
+        restores the official values (configs/tcl_cifar*_sym90.yaml)."""
+        return {"batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
                 "lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs)}
 
     def logits(self, x: Tensor) -> Tensor:
@@ -146,22 +148,10 @@ class TCL(Method):
             det = detection_metrics(w, w < 0.5, noisy)
             logs.update({k: det[k] for k in ("detection_auroc", "detection_f1", "detection_accuracy")})
             logs["train_accuracy_vs_truth"] = float((p.argmax(1) == data.true_labels).float().mean())
-        logs["knn_accuracy"] = self._knn_accuracy(z, given, data)
-        return logs
-
-    def _knn_accuracy(self, z_train: Tensor, labels: Tensor, data: TrainData, k: int = 200, t: float = 0.1) -> float:
-        """Weighted kNN (official monitor: k=200, cosine, weights exp(sim / 0.1)) of the test embeddings
-        against the training embeddings. Votes use the GIVEN labels (the official monitor uses the
-        true ones, which a user does not have)."""
         z_test, _ = self.embed(data.test_images, data)
-        correct = 0
-        for start in range(0, len(z_test), 1024):
-            sim = z_test[start:start + 1024] @ z_train.t()
-            top, idx = sim.topk(min(k, len(z_train)), dim=1)
-            votes = torch.zeros(len(top), self.num_classes, device=sim.device)
-            votes.scatter_add_(1, labels[idx], torch.exp(top / t))
-            correct += int((votes.argmax(1) == data.test_labels[start:start + 1024]).sum())
-        return correct / max(1, len(z_test))
+        # the official monitor (k=200, t=0.1), voting with the given labels (the code uses the true ones)
+        logs["knn_accuracy"] = knn_accuracy(z_test, data.test_labels, z, given, self.num_classes)
+        return logs
 
     def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
         self.warmup = resolve_warmup(self.options.warmup_epochs, total_epochs)  # type: ignore[attr-defined]

@@ -1,0 +1,75 @@
+"""SimCLR: unsupervised contrastive pre-training on the training images alone (Chen et al., ICML 2020).
+
+Phase (a1) of the contrastive framework of Ciortan et al. 2021 (shared/papers/contrastive-framework.md):
+NT-Xent between two strong views (RandomResizedCrop 0.2..1, colour jitter p=0.8, grayscale p=0.2,
+flip; no solarize), projection head d-d-ReLU-128, temperature 0.5. Labels are never used for
+training. The monitor is a kNN classifier on the test set with the TRAINING features as memory
+(voting with the given labels), not the test set itself (a defect of the public code).
+
+The run's checkpoint holds ``encoder.*``: pass the run folder as ``--pretrained`` to any classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import losses
+from ..data.augment import plain_view, strong_view
+from .base import Method, MethodOptions, TrainData, knn_accuracy
+
+
+@dataclass
+class SimCLROptions(MethodOptions):
+    """temperature: NT-Xent temperature (framework code: 0.5); proj_dim: projection output (128)."""
+
+    temperature: float = 0.5
+    proj_dim: int = 128
+
+
+class SimCLR(Method):
+    name = "simclr"
+    Options = SimCLROptions
+    has_classifier = False
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: SimCLROptions) -> None:
+        super().__init__(encoder, num_classes, num_train, options)
+        d = encoder.feature_dim
+        self.encoder = encoder
+        self.projector = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, options.proj_dim))
+
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        u8 = data.images[idx]
+        x = torch.cat([strong_view(u8, data.views, gen, solarize_p=0.0),
+                       strong_view(u8, data.views, gen, solarize_p=0.0)])
+        z = F.normalize(self.projector(self.encoder(x)).float(), dim=1)
+        z1, z2 = z.chunk(2)
+        loss = losses.info_nce(z1, z2, self.options.temperature)  # type: ignore[attr-defined]
+        return loss, {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def features(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> Tensor:
+        """L2-normalised encoder features (N, d) of un-augmented images, eval mode."""
+        was_training = self.training
+        self.eval()
+        out = [F.normalize(self.encoder(plain_view(images[s:s + batch_size], data.views)).float(), dim=1)
+               for s in range(0, len(images), batch_size)]
+        self.train(was_training)
+        return torch.cat(out)
+
+    def evaluate(self, data: TrainData) -> dict[str, float]:
+        """kNN accuracy (k=200, t=0.1) of test features against training features; it is also the
+        run's test_accuracy, as SimCLR has no classifier."""
+        acc = knn_accuracy(self.features(data.test_images, data), data.test_labels,
+                           self.features(data.images, data), data.labels, self.num_classes)
+        return {"test_accuracy": acc, "knn_accuracy": acc}
+
+    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError("SimCLR trains no classifier and flags no labels")
