@@ -39,7 +39,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
         ax.set_xlabel("epoch")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, y=1.06)
     _save(fig, path)
     plt.close(fig)
 
