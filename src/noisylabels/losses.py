@@ -83,13 +83,14 @@ def normalized_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
 def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5) -> Tensor:
     """Focal loss (Lin et al. 2017): -(1 - p_y)^gamma log p_y."""
     logp_y = F.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
-    return (-(1 - logp_y.exp()).pow(gamma) * logp_y).mean()
+    # clamp: d/dp (1 - p)^gamma is infinite at p = 1 for gamma < 1 (NaN gradients otherwise)
+    return (-(1 - logp_y.exp()).clamp_min(1e-6).pow(gamma) * logp_y).mean()
 
 
 def normalized_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5) -> Tensor:
     """NFL (Ma et al., ICML 2020): FL(y) / sum_k FL(k), FL(k) = -(1 - p_k)^gamma log p_k."""
     logp = F.log_softmax(logits, dim=1)
-    fl = -(1 - logp.exp()).pow(gamma) * logp  # (B, C)
+    fl = -(1 - logp.exp()).clamp_min(1e-6).pow(gamma) * logp  # (B, C); clamp as in focal_loss
     return (fl.gather(1, targets[:, None]).squeeze(1) / fl.sum(dim=1)).mean()
 
 
