@@ -1,4 +1,4 @@
-"""The `noisylabels` command: noise, train, demo.
+"""The `noisylabels` command: noise, train, detect, bench, demo.
 
 Only this module turns flags and YAML into plain arguments (DESIGN.md style rule 3). Every user error
 is printed as one line on stderr with exit code 2.
@@ -107,6 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=_option_type(f), default=None,
                            help=f"(default {f.default})")
 
+    p_detect = sub.add_parser("detect", help="rank suspect labels from a run folder or from your own predictions")
+    p_detect.add_argument("--run", help="a finished training run folder (uses its pred_probs.npy, features.npy)")
+    p_detect.add_argument("--labels", help="given labels, .npy or .csv (N,)")
+    p_detect.add_argument("--pred-probs", help="predicted probabilities, .npy or .csv (N, C), e.g. out-of-sample")
+    p_detect.add_argument("--features", help="optional embeddings (N, D): enables TCL's prototype detector")
+    p_detect.add_argument("--true-labels", help="optional true labels (N,), to measure detection")
+    p_detect.add_argument("--images", help="optional uint8 images .npy (N, H, W[, C]) for the suspects grid")
+    p_detect.add_argument("--no-features", action="store_true", help="ignore the run's features.npy (loss GMM)")
+    p_detect.add_argument("--out", help="output folder (default: RUN/detect with --run)")
+
+    p_bench = sub.add_parser("bench", help="run a protocol's grid of methods x noise cases x seeds, then tabulate")
+    p_bench.add_argument("--protocol", required=True, help="digits-mini | fmnist-mini | fmnist-full | cifar-paper")
+    p_bench.add_argument("--methods", required=True, help="comma list, e.g. ce,elr,tcl,cleanlab-retrain,framework:elr")
+    p_bench.add_argument("--cases", help="comma list, e.g. none,sym50,sym80,asym40,symex80 (default: the protocol's)")
+    p_bench.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
+    p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
+    p_bench.add_argument("--data-dir", help="dataset folder (cifar-paper; fashion-mnist if not the Debian path)")
+    p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="a train option for every run, e.g. --set width=32 --set batch_size=64")
+    p_bench.add_argument("--out", required=True, help="grid folder (finished cells are skipped, unfinished resumed)")
+
     p_demo = sub.add_parser("demo", help="TCL on the bundled digits with 40%% label noise, with a report")
     p_demo.add_argument("--out", default="runs/demo", help="run folder (replaced each time; default runs/demo)")
     p_demo.add_argument("--epochs", type=int, default=DEMO_CONFIG["epochs"])
@@ -187,6 +208,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .issues import detect_from_run, detect_to_folder, load_array
+
+    if bool(args.run) == bool(args.labels or args.pred_probs):
+        raise UserError("give either --run DIR or --labels FILE --pred-probs FILE")
+    out = Path(args.out) if args.out else (Path(args.run) / "detect" if args.run else None)
+    if out is None:
+        raise UserError("--out is required with --labels/--pred-probs")
+    if (out / "config.yaml").exists():
+        raise UserError(f"--out {out} holds a training run; choose another folder for the detection")
+    if args.run:
+        s = detect_from_run(args.run, out, use_features=not args.no_features)
+    else:
+        if not args.pred_probs or not args.labels:
+            raise UserError("--labels and --pred-probs are both needed")
+        images = None
+        if args.images:
+            images = load_array(args.images, "images")
+            if images.dtype != np.uint8 or images.ndim not in (3, 4):
+                raise UserError(f"--images must be uint8 (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
+            images = images[..., None] if images.ndim == 3 else images
+        labels = load_array(args.labels, "labels")
+        if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
+            labels = labels.astype(np.int64)  # integer labels read from a CSV
+        true = load_array(args.true_labels, "true-labels").astype(np.int64) if args.true_labels else None
+        feats = load_array(args.features, "features") if args.features else None
+        probs = load_array(args.pred_probs, "pred-probs")
+        if images is not None and len(images) != len(labels):
+            raise UserError(f"--images has {len(images)} images but there are {len(labels)} labels")
+        s = detect_to_folder(out, labels, probs, features=feats, true_labels=true, images=images)
+    line = f"{s['num_label_issues']} of {s['num_samples']} labels flagged ({s['detector']})"
+    if "detection_auroc" in s:
+        line += f"; detection ROC-AUC {s['detection_auroc']:.3f}, F1 {s['detection_f1']:.3f}"
+    print(f"{line} -> {out / 'label_issues.csv'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_grid
+
+    extra: dict[str, Any] = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        key = key.replace("-", "_")
+        if not eq or key not in TRAIN_DEFAULTS:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY a train option, e.g. width=32")
+        extra[key] = yaml.safe_load(value)
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
+    run_grid(args.protocol, methods, args.out, cases=cases, seeds=seeds, epochs=args.epochs,
+             data_dir=args.data_dir, extra=extra)
+    print((Path(args.out) / "results.md").read_text())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     cfg = {**DEMO_CONFIG, "epochs": args.epochs, "progress": not args.quiet and sys.stderr.isatty()}
     print(f"demo: {cfg['method']} on the bundled digits with {cfg['noise_rate']:.0%} {cfg['noise']} label noise")
@@ -210,7 +290,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"noise": cmd_noise, "train": cmd_train, "demo": cmd_demo}
+    commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "bench": cmd_bench,
+                "demo": cmd_demo}
     try:
         return commands[args.command](args)
     except UserError as e:

@@ -88,6 +88,29 @@ def tcl_clean_probability(
     return w, mu
 
 
+def loss_clean_probability(
+    probs_history: np.ndarray, labels: np.ndarray, *, reg_covar: float = 5e-4, random_state: int = 0,
+) -> np.ndarray:
+    """Clean probability from per-sample losses (Ciortan et al. 2021 phase b1; DivideMix's selection).
+
+    Args:
+        probs_history: (K, N, C) softmax probabilities of the training samples after each of the last K
+            epochs (K = 1 for one set of predictions).
+        labels: (N,) int labels whose correctness is estimated (given labels, or pseudo-labels y^).
+    Returns:
+        w: (N,) posterior of the low-loss component of a 2-component GMM (reg_covar 5e-4) fitted to the
+        per-sample cross-entropy, min-max normalised per epoch, then averaged over the K epochs.
+    """
+    probs_history = np.asarray(probs_history, dtype=np.float64)
+    if probs_history.ndim == 2:
+        probs_history = probs_history[None]
+    labels = np.asarray(labels, dtype=np.int64)
+    picked = probs_history[:, np.arange(len(labels)), labels]  # (K, N)
+    losses = -np.log(np.clip(picked, 1e-12, 1.0))
+    score = np.mean([minmax(row) for row in losses], axis=0)
+    return gmm_clean_probability(score, reg_covar=reg_covar, random_state=random_state)
+
+
 def detection_metrics(label_quality: np.ndarray, is_issue: np.ndarray, truly_noisy: np.ndarray) -> dict[str, float]:
     """How well the flags and scores find the truly wrong labels.
 

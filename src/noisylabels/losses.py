@@ -103,3 +103,41 @@ def elr_regularizer(logits: Tensor, running_targets: Tensor) -> Tensor:
     p = torch.softmax(logits, dim=1).clamp(1e-4, 1 - 1e-4)
     p = p / p.sum(dim=1, keepdim=True)
     return torch.log(1 - (running_targets * p).sum(dim=1)).mean()
+
+
+def weighted_supcon(
+    z1: Tensor, z2: Tensor, labels: Tensor, weights: Tensor, temperature: float = 0.07,
+    *, variant: str = "poster",
+) -> Tensor:
+    """Weighted supervised contrastive loss (Ciortan et al. 2021, phase b2; SupCon: Khosla et al. 2020).
+
+    z1, z2: (B, D) L2-normalised embeddings of two views of B samples; labels: (B,) int64 (pseudo-labels
+    y^); weights: (B,) in [0, 1], the probability w that each sample's label is correct. Over the 2B
+    anchors i, positives P(i) are the other embeddings with the same label; log_prob(i, p) =
+    s_ip - log sum_{a != i} exp(s_ia), s = z.z / temperature.
+
+    variant "poster" (the paper's formula, default): L_i = -1/|P(i)| sum_p v_ip log_prob(i, p), with
+        v_ip = w_p, and v = 1 for the anchor's own other view.
+    variant "code" (the public code's form): L_i = -log sum_p v_ip exp(log_prob(i, p)), with v_ip = w_p
+        for every positive, the anchor's own view included (log outside the sum).
+    With every label distinct and w = 1 both reduce to NT-Xent (:func:`info_nce`). Returns the mean of L_i.
+    """
+    if variant not in ("poster", "code"):
+        raise ValueError(f"variant must be 'poster' or 'code', got {variant!r}")
+    b = z1.shape[0]
+    z = torch.cat([z1, z2], dim=0)
+    lab = torch.cat([labels, labels])
+    w = torch.cat([weights, weights]).to(z.dtype)
+    eye = torch.eye(2 * b, dtype=torch.bool, device=z.device)
+    sim = (z @ z.t() / temperature).masked_fill(eye, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    positive = (lab[:, None] == lab[None, :]) & ~eye
+    v = w[None, :].expand(2 * b, 2 * b)
+    twin = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    if variant == "poster":
+        v = v.clone()
+        v[torch.arange(2 * b, device=z.device), twin] = 1.0
+        terms = torch.where(positive, v * log_prob, torch.zeros_like(log_prob))
+        return -(terms.sum(dim=1) / positive.sum(dim=1)).mean()
+    weighted = torch.where(positive, torch.log(v.clamp_min(1e-12)) + log_prob, torch.full_like(log_prob, float("-inf")))
+    return -torch.logsumexp(weighted, dim=1).mean()

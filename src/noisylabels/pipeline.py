@@ -23,10 +23,10 @@ from .detect import detection_metrics, write_label_issues
 from .engine import FitConfig, fit
 from .errors import UserError
 from .methods import Method, TrainData, get_method
-from .methods.base import predict_probs
+from .methods.base import predict_embeddings, predict_probs
 from .report import plot_curves, plot_quality_histogram
 from .models.backbones import build_backbone
-from .runs import CONFIG, NOISY_LABELS, SUMMARY, RunFolder, labels_sha256
+from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SUMMARY, RunFolder, labels_sha256
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
@@ -121,9 +121,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
     cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
     _check_ranges(cfg)
     device = resolve_device(cfg["device"])
-    splits = load_splits(cfg["dataset"], data_dir=cfg["data_dir"], train_size=cfg["train_size"],
-                         test_data=cfg["test_data"], test_fraction=float(cfg["test_fraction"]),
-                         image_size=cfg["image_size"], seed=int(cfg["seed"]))
+    splits = load_run_splits(cfg)
     train = splits.train
     noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
                               num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
@@ -162,12 +160,22 @@ def prepare(config: dict[str, Any]) -> Prepared:
     return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
 
 
+def load_run_splits(cfg: dict[str, Any]) -> DataSplits:
+    """The train/test splits a (resolved or saved) run configuration names."""
+    return load_splits(cfg["dataset"], data_dir=cfg.get("data_dir"), train_size=cfg.get("train_size"),
+                       test_data=cfg.get("test_data"), test_fraction=float(cfg.get("test_fraction", 0.1)),
+                       image_size=cfg.get("image_size"), seed=int(cfg.get("seed", 0)))
+
+
 def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
-    """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``)
-    or a ce-family run (``model.encoder.*``)."""
-    if not Path(run_dir, "checkpoint.pt").exists():
+    """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``),
+    a ce-family run (``model.encoder.*``) or a framework run (its pre-training phase)."""
+    folder = Path(run_dir)
+    if (folder / "phase-pretrain" / "checkpoint.pt").exists():
+        folder = folder / "phase-pretrain"
+    if not (folder / "checkpoint.pt").exists():
         raise UserError(f"--pretrained {run_dir}: no checkpoint.pt there; give the folder of a finished run")
-    state = RunFolder(run_dir).load_checkpoint()["method"]
+    state = RunFolder(folder).load_checkpoint()["method"]
     weights = {k.split("encoder.", 1)[1]: v for k, v in state.items() if k.startswith(("encoder.", "model.encoder."))}
     try:
         encoder.load_state_dict(weights)
@@ -193,7 +201,7 @@ def run_train(
         config = {**saved, **{k: v for k, v in config.items() if k in ("epochs", "progress")}}
     prep = prepare(config)
     sha = labels_sha256(prep.noisy)
-    if resume:
+    if resume and (run.path / NOISY_LABELS).exists():
         old = np.load(run.path / NOISY_LABELS)
         if labels_sha256(old) != sha:
             raise UserError(f"--resume: the noisy labels differ from those saved in {run.path}; use --overwrite")
@@ -201,13 +209,19 @@ def run_train(
         if overwrite:
             run.clear()
         run.write_yaml(CONFIG, saved_config(prep.config))
+    if not (run.path / NOISY_LABELS).exists():
         run.write_npy(NOISY_LABELS, prep.noisy)
     cfg, train = prep.config, prep.splits.train
     log(f"{cfg['method']} on {prep.splits.name}: {len(train)} train / {len(prep.splits.test)} test "
         f"({prep.splits.test_kind}), noise {cfg['noise']} {cfg['noise_rate']} "
         f"(actual {prep.report['noise_rate_actual']:.3f}), {cfg['backbone']} on {cfg['device']}")
-    result = fit(prep.method, prep.data, prep.fit_config, run, resume=resume, log=log)
+    if getattr(prep.method, "orchestrates", False):  # the framework: several phases, each its own fit
+        result = prep.method.run(prep.data, prep.fit_config, run, pretrained=bool(cfg["pretrained"]),
+                                 resume=resume, log=log)
+    else:
+        result = fit(prep.method, prep.data, prep.fit_config, run, resume=resume, log=log)
     summary = build_summary(prep, result, sha)
+    summary.update(result.get("extra", {}))
     if prep.method.has_classifier:
         summary.update(write_issues(prep, run))
     plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
@@ -224,6 +238,12 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     data, train = prep.data, prep.splits.train
     probs = predict_probs(prep.method, data.images, data.views)
     quality, is_issue = prep.method.label_quality(data, probs)
+    # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
+    oos = getattr(prep.method, "out_of_sample_probs", None)
+    run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))
+    z = predict_embeddings(prep.method, data.images, data.views)
+    if z is not None:
+        run.write_npy(FEATURES, z.cpu().numpy().astype(np.float16))
     predicted = probs.argmax(1).cpu().numpy()
     true = train.labels if data.true_labels is not None else None
     write_label_issues(run.path / "label_issues.csv", given_labels=prep.noisy, predicted_labels=predicted,

@@ -61,3 +61,84 @@ def plot_quality_histogram(quality: np.ndarray, truly_noisy: np.ndarray | None, 
     ax.set_title(title, fontsize=10)
     _save(fig, path)
     plt.close(fig)
+
+
+def plot_suspects(
+    images: np.ndarray, given: np.ndarray, predicted: np.ndarray, quality: np.ndarray, path: Path,
+    *, class_names: list[str] | None = None, top: int = 32,
+) -> None:
+    """A grid of the ``top`` most suspect images (lowest quality), titled given -> predicted.
+
+    images: uint8 (N, H, W, C) in the order of the labels.
+    """
+    plt = _figure()
+    order = np.argsort(quality, kind="stable")[:top]
+    cols = 8
+    rows = max(1, int(np.ceil(len(order) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    name = (lambda c: class_names[c][:10]) if class_names else str
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), order):
+        img = images[i]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
+        ax.set_title(f"#{i} {name(int(given[i]))}\n-> {name(int(predicted[i]))} ({quality[i]:.2f})", fontsize=7)
+    fig.suptitle("most suspect labels: given -> predicted (label quality)", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_noise(rows: list[dict], path: Path, protocol: str) -> None:
+    """Test accuracy against the actual noise rate, one line per method and noise type (seed means)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    series: dict[str, dict[float, list[float]]] = {}
+    for r in rows:
+        kind = "" if r["noise"] in ("none", "symmetric") else f" ({r['noise']})"
+        series.setdefault(f"{r['method']}{kind}", {}).setdefault(round(float(r["noise_rate_actual"]), 3), []).append(
+            100 * float(r["test_accuracy"]))
+    for name, pts in sorted(series.items()):
+        xs = sorted(pts)
+        ax.plot(xs, [np.mean(pts[x]) for x in xs], marker="o", label=name)
+    ax.set_xlabel("actual noise rate")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{protocol}: accuracy vs label noise", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_detection_rocs(rows: list[dict], path: Path, protocol: str) -> None:
+    """ROC curves of label-issue detection (from each run's label_issues.csv), one panel per noisy case."""
+    import csv
+
+    from sklearn.metrics import roc_curve
+
+    plt = _figure()
+    cases = sorted({r["case"] for r in rows if r["noise"] != "none"})
+    fig, axes = plt.subplots(1, max(1, len(cases)), figsize=(3.6 * max(1, len(cases)), 3.4), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        seen = set()
+        for r in rows:
+            table = Path(r["path"]) / "label_issues.csv"
+            if r["case"] != case or r["method"] in seen or not table.exists():
+                continue
+            with open(table) as f:
+                recs = list(csv.DictReader(f))
+            if not recs or "true_label" not in recs[0]:
+                continue
+            noisy = np.array([x["given_label"] != x["true_label"] for x in recs])
+            if noisy.all() or not noisy.any():
+                continue
+            fpr, tpr, _ = roc_curve(noisy, -np.array([float(x["label_quality"]) for x in recs]))
+            ax.plot(fpr, tpr, label=f"{r['method']} (s{r['seed']})")
+            seen.add(r["method"])
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_title(case, fontsize=10)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{protocol}: wrong-label detection ROC", fontsize=10, y=1.03)
+    _save(fig, path)
+    plt.close(fig)

@@ -27,8 +27,10 @@ SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 NOISY_LABELS = "noisy_labels.npy"
 LABEL_ISSUES = "label_issues.csv"
+PRED_PROBS = "pred_probs.npy"
+FEATURES = "features.npy"
 PLOTS = "plots"
-_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES)
+_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -65,8 +67,8 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"--out {self.path} is a file; give a folder path")
         if resume:
-            if not (self.path / CHECKPOINT).exists():
-                raise UserError(f"--resume: no {CHECKPOINT} in {self.path}; drop --resume to start a new run there")
+            if not (self.path / CONFIG).exists():
+                raise UserError(f"--resume: no run in {self.path} (no {CONFIG}); drop --resume to start a new run there")
             return
         if self.holds_run() and not overwrite:
             raise UserError(
@@ -81,6 +83,9 @@ class RunFolder:
         if (self.path / PLOTS).is_dir():
             for png in (self.path / PLOTS).glob("*.png"):
                 png.unlink()
+        for phase in self.path.glob("phase-*"):  # the framework's per-phase folders
+            if phase.is_dir():
+                RunFolder(phase).clear()
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_bytes(self.path / name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
@@ -115,6 +120,9 @@ class RunFolder:
         atomic_write_bytes(self.path / METRICS, text.encode())
 
     # checkpoints ---------------------------------------------------------------------------------
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).exists()
+
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         buf = io.BytesIO()
         torch.save(state, buf)

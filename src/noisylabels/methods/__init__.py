@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .base import Method, MethodOptions, TrainData
+from .cleanlab_retrain import CleanlabRetrain
+from .framework import Framework
+from .mixup_bootstrap import MixupBootstrap
 from .robust import ROBUST_METHODS
 from .simclr import SimCLR
 from .standard import CrossEntropy
 from .tcl import TCL
 from .tcl_plus import TCLPlus
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, *ROBUST_METHODS, SimCLR, TCL, TCLPlus)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (CrossEntropy, *ROBUST_METHODS, MixupBootstrap, SimCLR, TCL, TCLPlus, Framework,
+                                                             CleanlabRetrain)}
 
 
 def get_method(name: str) -> type[Method]:

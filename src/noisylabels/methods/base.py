@@ -78,9 +78,19 @@ class Method(nn.Module):
         """idx: int64 (B,) sample indices -> (scalar loss, detached per-step logs)."""
         raise NotImplementedError
 
+    def epoch_end(self, epoch: int, total_epochs: int, data: TrainData) -> dict[str, float]:
+        """Called after the steps of epoch ``epoch``, before evaluation and the checkpoint; returns
+        values to log (its time counts as training time)."""
+        return {}
+
     def logits(self, x: Tensor) -> Tensor:
         """Classifier logits (B, C) for normalised images (B, C_in, H, W)."""
         raise NotImplementedError
+
+    def detection_embedding(self, x: Tensor) -> Tensor | None:
+        """L2-normalised embeddings (B, D) of normalised images for the prototype detector (TCL's z,
+        or the encoder's pooled features); None when the method has none."""
+        return None
 
     def evaluate(self, data: TrainData) -> dict[str, float]:
         """Figures logged after every epoch; must hold ``test_accuracy``. Default: the classifier's
@@ -108,6 +118,22 @@ def predict_probs(method: Method, images: Tensor, views: ViewConfig, batch_size:
     for start in range(0, len(images), batch_size):
         x = plain_view(images[start:start + batch_size], views)
         out.append(torch.softmax(method.logits(x).float(), dim=1))
+    method.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def predict_embeddings(method: Method, images: Tensor, views: ViewConfig, batch_size: int = 1024) -> Tensor | None:
+    """``method.detection_embedding`` of the un-augmented images (N, D) in eval mode, or None."""
+    was_training = method.training
+    method.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        z = method.detection_embedding(plain_view(images[start:start + batch_size], views))
+        if z is None:
+            method.train(was_training)
+            return None
+        out.append(z.float())
     method.train(was_training)
     return torch.cat(out)
 

@@ -43,16 +43,25 @@ class SimCLR(Method):
         self.encoder = encoder
         self.projector = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, options.proj_dim))
 
-    def training_step(
-        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    def embed_two_views(self, idx: Tensor, data: TrainData, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Two strong views of samples ``idx`` -> their L2-normalised projections z1, z2 (B, proj_dim)."""
         u8 = data.images[idx]
         x = torch.cat([strong_view(u8, data.views, gen, solarize_p=0.0),
                        strong_view(u8, data.views, gen, solarize_p=0.0)])
         z = F.normalize(self.projector(self.encoder(x)).float(), dim=1)
         z1, z2 = z.chunk(2)
+        return z1, z2
+
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        z1, z2 = self.embed_two_views(idx, data, gen)
         loss = losses.info_nce(z1, z2, self.options.temperature)  # type: ignore[attr-defined]
         return loss, {"loss": loss.detach()}
+
+    def memory_labels(self, data: TrainData) -> Tensor:
+        """The labels the kNN monitor's training memory votes with (N,)."""
+        return data.labels
 
     @torch.no_grad()
     def features(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> Tensor:
@@ -68,7 +77,7 @@ class SimCLR(Method):
         """kNN accuracy (k=200, t=0.1) of test features against training features; it is also the
         run's test_accuracy, as SimCLR has no classifier."""
         acc = knn_accuracy(self.features(data.test_images, data), data.test_labels,
-                           self.features(data.images, data), data.labels, self.num_classes)
+                           self.features(data.images, data), self.memory_labels(data), self.num_classes)
         return {"test_accuracy": acc, "knn_accuracy": acc}
 
     def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -11,15 +11,18 @@ from torch import Tensor
 
 from ..data.augment import weak_view
 from ..models.heads import Classifier
-from .base import Method, MethodOptions, TrainData
+from .base import Method, MethodOptions, TrainData, predict_probs
 
 
 @dataclass
 class SupervisedOptions(MethodOptions):
     """head_epochs: train only the linear classifier (encoder frozen, in eval mode) for this many
-    first epochs, then the whole network (Ciortan et al. 2021, phase a2, after pre-training)."""
+    first epochs, then the whole network (Ciortan et al. 2021, phase a2, after pre-training).
+    record_probs_epochs: keep the softmax (N, C) of the un-augmented training images after each of
+    the last K epochs (the framework's GMM averages per-sample losses over them, phase b1)."""
 
     head_epochs: int = 0
+    record_probs_epochs: int = 0
 
 
 class CrossEntropy(Method):
@@ -31,6 +34,16 @@ class CrossEntropy(Method):
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)
         self.model = Classifier(encoder, num_classes)
+        k = int(getattr(options, "record_probs_epochs", 0))
+        self.register_buffer("recent_probs", torch.zeros(k, num_train if k else 0, num_classes))
+
+    def epoch_end(self, epoch: int, total_epochs: int, data: TrainData) -> dict[str, float]:
+        """Record the training-set softmax after each of the last ``record_probs_epochs`` epochs."""
+        k = len(self.recent_probs)
+        slot = epoch - (total_epochs - k) - 1
+        if k and slot >= 0:
+            self.recent_probs[slot] = predict_probs(self, data.images, data.views)
+        return {}
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         """logits (B, C), targets int64 (B,) -> scalar loss."""
@@ -57,3 +70,6 @@ class CrossEntropy(Method):
 
     def logits(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+    def detection_embedding(self, x: Tensor) -> Tensor | None:
+        return F.normalize(self.model.encoder(x).float(), dim=1)

@@ -118,6 +118,9 @@ class TCL(Method):
     def logits(self, x: Tensor) -> Tensor:
         return self.classifier(self.encoder(x))
 
+    def detection_embedding(self, x: Tensor) -> Tensor | None:
+        return self.projector(self.encoder(x)).float()
+
     # E-step ------------------------------------------------------------------------------------
     @torch.no_grad()
     def embed(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> tuple[Tensor, Tensor]:

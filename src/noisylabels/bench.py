@@ -1,0 +1,196 @@
+"""``noisylabels bench``: a grid of runs (method x case x seed) under one protocol (shared/PROTOCOL.md).
+
+Each cell trains into OUT/<method>/<case>-s<seed>/; a cell with summary.json is skipped and an
+interrupted one resumed, so a long grid can be finished over several sittings (run it under nohup).
+Framework cells share one SimCLR pre-training per seed (OUT/_pretrain/simclr-s<seed>), as the paper
+intends. Afterwards OUT holds results.csv (one row per run), results.md (mean +- std over seeds) and
+plots/ (accuracy vs noise rate; detection ROC curves).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import UserError
+from .methods import METHODS
+from .runs import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A benchmark protocol: data, default cases and epochs, and fixed training options."""
+
+    dataset: str
+    cases: tuple[str, ...]
+    epochs: int
+    train: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "digits-mini": Protocol("digits", ("none", "sym50", "sym80"), 20, {"batch_size": 64},
+                            "scikit-learn's bundled digits (1,437 train / 360 test), seconds per run; for smoke checks"),
+    "fmnist-mini": Protocol("fashion-mnist", ("none", "sym50", "sym80", "asym40"), 40, {"train_size": 10000},
+                            "10k Fashion-MNIST training images (default_rng(0).permutation(60000)[:10000]), full test set"),
+    "fmnist-full": Protocol("fashion-mnist", ("none", "sym50", "sym80", "sym90", "asym40"), 200, {},
+                            "all 60k Fashion-MNIST training images; TCL's schedule; for a CUDA GPU"),
+    "cifar-paper": Protocol("cifar10", ("sym20", "sym50", "sym80", "sym90", "asym40"), 200, {},
+                            "CIFAR-10 from the python pickles in --data-dir; TCL's published settings; for a CUDA GPU"),
+}
+
+_CASE = re.compile(r"^(none|sym|symex|asym|pair|inst)(\d{1,3})?$")
+_NOISES = {"sym": "symmetric", "symex": "symmetric-exclusive", "asym": "asymmetric", "pair": "pairflip",
+           "inst": "instance"}
+
+
+def parse_case(case: str) -> tuple[str, float]:
+    """'sym80' -> ('symmetric', 0.8); 'symex40' -> symmetric-exclusive; asym, pair, inst; 'none'."""
+    m = _CASE.match(case)
+    if not m or (m.group(1) == "none") != (m.group(2) is None):
+        raise UserError(f"bad case {case!r}: use none, or sym|symex|asym|pair|inst followed by a percentage, e.g. sym80")
+    if m.group(1) == "none":
+        return "none", 0.0
+    rate = int(m.group(2)) / 100
+    if rate > 1:
+        raise UserError(f"bad case {case!r}: the noise rate must be at most 100%")
+    return _NOISES[m.group(1)], rate
+
+
+def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
+    """'elr' -> ('elr', {}); 'framework:elr' -> ('framework', {'loss': 'elr'})."""
+    name, _, loss = spec.partition(":")
+    if name not in METHODS:
+        raise UserError(f"unknown method {name!r} in --methods; choose from: {', '.join(sorted(METHODS))}")
+    if loss and name != "framework":
+        raise UserError(f"--methods {spec!r}: only framework takes a loss after ':' (e.g. framework:elr)")
+    return name, ({"loss": loss} if loss else {})
+
+
+@dataclass
+class Cell:
+    method: str
+    case: str
+    seed: int
+    path: Path
+
+
+def run_grid(
+    protocol: str, methods: list[str], out: str | Path, *, cases: list[str] | None = None, seeds: list[int] | None = None,
+    epochs: int | None = None, data_dir: str | None = None, extra: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run (or skip, or resume) every cell, then write the results; returns the result rows."""
+    from .pipeline import run_train
+
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    proto = PROTOCOLS[protocol]
+    cases = list(cases or proto.cases)
+    seeds = list(seeds if seeds is not None else [0])
+    parsed = {spec: parse_method(spec) for spec in methods}
+    noises = {c: parse_case(c) for c in cases}
+    root = Path(out)
+    base = {"dataset": proto.dataset, "epochs": int(epochs or proto.epochs), "data_dir": data_dir, "progress": False,
+            **proto.train, **(extra or {})}
+    rows = []
+    for seed in seeds:
+        for spec, (name, options) in parsed.items():
+            for case in cases:
+                noise, rate = noises[case]
+                cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}-s{seed}")
+                cfg = {**base, "method": name, "noise": noise, "noise_rate": rate, "seed": seed,
+                       "method_options": dict(options)}
+                if name == "framework":
+                    cfg["pretrained"] = str(_pretraining(root, base, seed, run_train, log))
+                rows.append(_run_cell(cell, cfg, run_train, log))
+    write_results(root, protocol, rows)
+    return rows
+
+
+def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callable, log: Callable[[str], None]) -> Path:
+    """One SimCLR run per seed, shared by the framework cells (labels are never used by it)."""
+    path = root / "_pretrain" / f"simclr-s{seed}"
+    if not (path / "summary.json").exists():
+        log(f"[pretrain] simclr seed {seed} -> {path}")
+        run_train({**base, "method": "simclr", "noise": "none", "seed": seed}, path,
+                  resume=(path / "config.yaml").exists(), overwrite=not (path / "config.yaml").exists(),
+                  log=lambda s: log("  " + s))
+    return path
+
+
+def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callable[[str], None]) -> dict[str, Any]:
+    done = cell.path / "summary.json"
+    if done.exists():
+        log(f"[skip] {cell.method} {cell.case} seed {cell.seed}: finished")
+    else:
+        resume = (cell.path / "config.yaml").exists()
+        log(f"[{'resume' if resume else 'run'}] {cell.method} {cell.case} seed {cell.seed} -> {cell.path}")
+        run_train(cfg, cell.path, resume=resume, overwrite=not resume, log=lambda s: log("  " + s))
+    s = json.loads(done.read_text())
+    return {"method": cell.method, "case": cell.case, "seed": cell.seed, "path": str(cell.path), **{
+        k: s.get(k) for k in RESULT_KEYS}}
+
+
+RESULT_KEYS = ("dataset", "noise", "noise_rate", "noise_rate_actual", "epochs", "test_accuracy", "best_test_accuracy",
+               "detection_auroc", "detection_f1", "noise_rate_estimated", "train_seconds", "images_per_second",
+               "backbone", "device", "torch_version")
+# (key, column, scale, decimals)
+SHOWN = (("test_accuracy", "acc (last)", 100, 1), ("best_test_accuracy", "acc (best)", 100, 1),
+         ("detection_auroc", "det. AUROC", 1, 3), ("detection_f1", "det. F1", 1, 3),
+         ("noise_rate_estimated", "est. noise", 1, 3), ("noise_rate_actual", "actual noise", 1, 3),
+         ("train_seconds", "seconds", 1, 0), ("images_per_second", "img/s", 1, 0))
+
+
+def write_results(root: Path, protocol: str, rows: list[dict[str, Any]]) -> None:
+    """results.csv, results.md and plots/ in ``root``."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["method", "case", "seed", *RESULT_KEYS, "path"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(root / "results.csv", buf.getvalue().encode())
+    atomic_write_bytes(root / "results.md", results_markdown(protocol, rows).encode())
+    from .report import plot_accuracy_vs_noise, plot_detection_rocs
+
+    plot_accuracy_vs_noise(rows, root / "plots" / "accuracy_vs_noise.png", protocol)
+    plot_detection_rocs(rows, root / "plots" / "detection_roc.png", protocol)
+
+
+def _cell_text(values: list[float], scale: float, digits: int) -> str:
+    vals = [float(v) * scale for v in values if v not in (None, "") and np.isfinite(float(v))]
+    if not vals:
+        return "–"
+    if digits == 0 and max(vals) < 100:
+        digits = 1
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
+
+
+def results_markdown(protocol: str, rows: list[dict[str, Any]]) -> str:
+    """Mean +- sample std over seeds per method x case; every row states its n."""
+    proto = PROTOCOLS[protocol]
+    devices = sorted({str(r["device"]) for r in rows})
+    lines = [f"# Benchmark `{protocol}`", "", f"{proto.note}.", "",
+             f"Hardware: {', '.join(devices)}; torch {rows[0]['torch_version'] if rows else torch.__version__}; "
+             f"Python {platform.python_version()}; backbone {', '.join(sorted({str(r['backbone']) for r in rows}))}.",
+             "Accuracy in %, test set, last epoch unless marked best; mean ± std over n seeds.", "",
+             "| method | case | epochs | n | " + " | ".join(label for _, label, _, _ in SHOWN) + " |",
+             "|---|---|---|---|" + "---|" * len(SHOWN)]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["case"]), []).append(r)
+    for (method, case), rs in groups.items():
+        cells = [_cell_text([r[k] for r in rs], scale, digits) for k, _, scale, digits in SHOWN]
+        epochs = ",".join(sorted({str(r["epochs"]) for r in rs}))
+        lines.append(f"| {method} | {case} | {epochs} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,149 @@
+"""Label issues from predictions the user brings, or from a finished run (``noisylabels detect``).
+
+:func:`find_label_issues` is cleanlab-shaped (``labels, pred_probs, *, ...``): with embeddings it uses
+TCL's detector (prototypes from the predictions, context assignments, a 2-component GMM; TCL Sec. 3.2),
+without them a 2-component GMM over the per-sample cross-entropy (Ciortan et al. 2021 b1, DivideMix).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .detect import detection_metrics, loss_clean_probability, tcl_clean_probability, write_label_issues
+from .errors import UserError
+from .runs import RunFolder
+
+
+def find_label_issues(
+    labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
+    temperature: float = 0.25, per_class: bool = False,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-sample label quality (N,) (the probability the given label is clean), flags (N,) bool
+    (quality < 0.5) and the detector's name.
+
+    Args:
+        labels: (N,) int given labels in [0, C); pred_probs: (N, C) predicted probabilities;
+        features: optional (N, D) embeddings (L2-normalised here).
+    """
+    labels, pred_probs = validate_predictions(labels, pred_probs, features)
+    if features is not None:
+        z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(features, dtype=np.float32)), dim=1)
+        w, _ = tcl_clean_probability(z, torch.from_numpy(pred_probs.astype(np.float32)), torch.from_numpy(labels),
+                                     temperature=temperature, per_class=per_class)
+        name = "tcl-prototypes-gmm"
+    else:
+        w = loss_clean_probability(pred_probs, labels)
+        name = "loss-gmm"
+    return w, w < 0.5, name
+
+
+def validate_predictions(
+    labels: np.ndarray, pred_probs: np.ndarray, features: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check shapes, dtypes and ranges (UserError with the fix); returns int64 labels and float64
+    probabilities whose rows sum to 1."""
+    labels = np.asarray(labels)
+    pred_probs = np.asarray(pred_probs)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"labels must be a 1-D integer array, got shape {labels.shape} dtype {labels.dtype}")
+    if pred_probs.ndim != 2 or not np.issubdtype(pred_probs.dtype, np.floating):
+        raise UserError(f"pred_probs must be a 2-D float array (N, C), got shape {pred_probs.shape} "
+                        f"dtype {pred_probs.dtype}")
+    if len(pred_probs) != len(labels):
+        raise UserError(f"pred_probs has {len(pred_probs)} rows but there are {len(labels)} labels; "
+                        "they must describe the same samples in the same order")
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= pred_probs.shape[1]:
+        raise UserError(f"labels must lie in [0, {pred_probs.shape[1]}) (the columns of pred_probs), "
+                        f"got {labels.min()}..{labels.max()}")
+    if not np.all(np.isfinite(pred_probs)) or pred_probs.min() < 0:
+        raise UserError("pred_probs must be finite and non-negative (pass softmax probabilities, not logits)")
+    sums = pred_probs.sum(1, keepdims=True)
+    if np.any(np.abs(sums - 1) > 1e-2):
+        raise UserError("pred_probs rows must sum to 1 (pass softmax probabilities, not logits)")
+    if features is not None:
+        f = np.asarray(features)
+        if f.ndim != 2 or len(f) != len(labels) or not np.all(np.isfinite(f)):
+            raise UserError(f"features must be a finite 2-D array with one row per label, got shape {f.shape}")
+    return labels.astype(np.int64), pred_probs.astype(np.float64) / sums
+
+
+def load_array(path: str, what: str) -> np.ndarray:
+    """A .npy file, or a one-column / N-column .csv (header allowed) -> numpy array."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"--{what}: file {path} not found")
+    try:
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if p.suffix == ".csv":
+            rows = [line.split(",") for line in p.read_text().splitlines() if line.strip()]
+            if rows and not _is_number(rows[0][0]):
+                rows = rows[1:]
+            return np.array([[float(x) for x in r] for r in rows]).squeeze(-1 if len(rows[0]) == 1 else None) \
+                if rows else np.zeros(0)
+    except (ValueError, OSError) as e:
+        raise UserError(f"--{what}: cannot read {path} ({str(e).splitlines()[0]})") from None
+    raise UserError(f"--{what}: {path} must be a .npy or .csv file")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def detect_to_folder(
+    out: str | Path, labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
+    true_labels: np.ndarray | None = None, images: np.ndarray | None = None, source_index: np.ndarray | None = None,
+    paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
+) -> dict[str, Any]:
+    """Find label issues and write label_issues.csv, summary.json and (with images) suspects.png."""
+    w, flags, name = find_label_issues(labels, pred_probs, features=features)
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(pred_probs).argmax(1)
+    folder = RunFolder(out)
+    write_label_issues(folder.path / "label_issues.csv", given_labels=labels, predicted_labels=predicted,
+                       label_quality=w, is_issue=flags,
+                       source_index=np.arange(len(labels)) if source_index is None else source_index,
+                       true_labels=true_labels, paths=paths, class_names=class_names)
+    summary: dict[str, Any] = {"detector": name, "num_samples": int(len(labels)), "num_label_issues": int(flags.sum()),
+                               "noise_rate_estimated": float(flags.mean())}
+    if true_labels is not None:
+        if len(true_labels) != len(labels):
+            raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
+        summary.update(detection_metrics(w, flags, labels != np.asarray(true_labels)))
+        summary["noise_rate_actual"] = float(np.mean(labels != np.asarray(true_labels)))
+    if images is not None:
+        from .report import plot_suspects
+
+        plot_suspects(images, labels, predicted, w, folder.path / "suspects.png", class_names=class_names, top=top)
+    folder.write_json("summary.json", summary)
+    return summary
+
+
+def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool = True) -> dict[str, Any]:
+    """:func:`detect_to_folder` on a finished run's pred_probs.npy (and features.npy), with its images,
+    source indices, paths, class names and, when noise was added, the true labels."""
+    from .pipeline import load_run_splits
+    from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS
+
+    run = RunFolder(run_dir)
+    for name in (CONFIG, NOISY_LABELS, PRED_PROBS):
+        if not (run.path / name).exists():
+            raise UserError(f"--run {run_dir}: no {name} there; give the folder of a finished training run")
+    cfg = run.read_yaml(CONFIG)
+    labels = np.load(run.path / NOISY_LABELS)
+    probs = np.load(run.path / PRED_PROBS)
+    features = np.load(run.path / FEATURES) if use_features and (run.path / FEATURES).exists() else None
+    train = load_run_splits(cfg).train
+    if len(train) != len(labels):
+        raise UserError(f"--run {run_dir}: its data now has {len(train)} training samples, the run had {len(labels)}")
+    true = train.labels if cfg.get("noise", "none") != "none" else None
+    return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
+                            source_index=train.source_index, paths=train.paths, class_names=train.class_names)

@@ -1,0 +1,133 @@
+"""The practitioner's baseline (shared/PROTOCOL.md): cleanlab on out-of-sample CE probabilities, then retrain.
+
+K-fold cross-validation (stratified by given label, seeded): CE is trained on K-1 folds and predicts
+the held-out fold, giving out-of-sample probabilities for every training sample;
+``cleanlab.filter.find_label_issues`` flags the suspect labels (Northcutt et al., JAIR 2021); CE is
+trained again, from the same initial weights, on the samples not flagged. Each fold and the retraining
+are phases (``DIR/phase-fold<k>/``, ``DIR/phase-retrain/``). cleanlab is an optional extra.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from ..errors import UserError
+from ..runs import RunFolder
+from .base import Method, MethodOptions, TrainData, predict_probs
+from .phases import PhaseRunner
+from .standard import CrossEntropy, SupervisedOptions
+
+if TYPE_CHECKING:
+    from ..engine import FitConfig
+
+FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+
+
+@dataclass
+class CleanlabRetrainOptions(MethodOptions):
+    """folds: K of the cross-validation (5, as PROTOCOL's reference); filter_by: cleanlab's rule
+    (its default prune_by_noise_rate)."""
+
+    folds: int = 5
+    filter_by: str = "prune_by_noise_rate"
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold id (N,) in [0, k): each class's samples, shuffled by ``seed``, dealt round-robin."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        fold[idx] = np.arange(len(idx)) % k
+    return fold
+
+
+def subset(data: TrainData, idx: np.ndarray) -> TrainData:
+    """The training samples ``idx`` (same test set and views)."""
+    t = torch.from_numpy(idx).to(data.device)
+    return dataclasses.replace(data, images=data.images[t], labels=data.labels[t],
+                               true_labels=None if data.true_labels is None else data.true_labels[t])
+
+
+class CleanlabRetrain(Method):
+    name = "cleanlab-retrain"
+    Options = CleanlabRetrainOptions
+    orchestrates = True
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: CleanlabRetrainOptions) -> None:
+        super().__init__(encoder, num_classes, num_train, options)
+        try:
+            import cleanlab  # noqa: F401
+        except ImportError:
+            raise UserError("--method cleanlab-retrain needs cleanlab: pip install 'noisylabels[cleanlab]'") from None
+        if options.folds < 2:
+            raise UserError(f"--folds must be at least 2, got {options.folds}")
+        if options.filter_by not in FILTERS:
+            raise UserError(f"--filter-by must be one of {', '.join(FILTERS)}, got {options.filter_by!r}")
+        self.initial_encoder = copy.deepcopy(encoder)  # every fold and the retraining start from these weights
+        self.classifier: CrossEntropy | None = None
+        self.register_buffer("pred_probs", torch.zeros(num_train, num_classes))
+        self.register_buffer("issues", torch.zeros(num_train, dtype=torch.bool))
+
+    def _fresh_ce(self, num_train: int) -> CrossEntropy:
+        return CrossEntropy(copy.deepcopy(self.initial_encoder), self.num_classes, num_train, SupervisedOptions())
+
+    def run(
+        self, data: TrainData, cfg: FitConfig, run: RunFolder | None, *, pretrained: bool, resume: bool,
+        log: Callable[[str], None] = print,
+    ) -> dict[str, Any]:
+        """Cross-validated probabilities -> cleanlab -> retrain; fit-style totals plus ``extra``."""
+        from cleanlab.filter import find_label_issues
+
+        o: CleanlabRetrainOptions = self.options  # type: ignore[assignment]
+        phases = PhaseRunner(run, resume, log)
+        labels = data.labels.cpu().numpy()
+        fold = stratified_folds(labels, o.folds, cfg.seed)
+        quiet = dataclasses.replace(cfg, eval_every=cfg.epochs)  # the folds' test accuracy only at the end
+        for k in range(o.folds):
+            torch.manual_seed(cfg.seed * 1000 + k)
+            model = self._fresh_ce(int(np.sum(fold != k))).to(data.device)
+            phases.fit(f"fold{k + 1}", model, subset(data, np.flatnonzero(fold != k)), quiet)
+            held = torch.from_numpy(np.flatnonzero(fold == k)).to(data.device)
+            self.pred_probs[held] = predict_probs(model, data.images[held], data.views)
+        probs = self.pred_probs.cpu().numpy().astype(np.float64)
+        probs /= probs.sum(1, keepdims=True)
+        flagged = find_label_issues(labels, probs, filter_by=o.filter_by)
+        self.issues.copy_(torch.from_numpy(flagged))
+        keep = np.flatnonzero(~flagged)
+        log(f"cleanlab flagged {int(flagged.sum())} of {len(labels)} labels; retraining CE on the other {len(keep)}")
+        torch.manual_seed(cfg.seed * 1000 + o.folds)
+        final = self._fresh_ce(len(keep)).to(data.device)
+        phases.fit("retrain", final, subset(data, keep), cfg)
+        self.classifier = final
+        phases.extra.update({"num_removed": int(flagged.sum()), "out_of_sample_accuracy_vs_given":
+                             float(np.mean(probs.argmax(1) == labels))})
+        return phases.totals(has_classifier=True)
+
+    def logits(self, x: Tensor) -> Tensor:
+        assert self.classifier is not None, "run() first"
+        return self.classifier.logits(x)
+
+    def detection_embedding(self, x: Tensor) -> Tensor | None:
+        return None if self.classifier is None else self.classifier.detection_embedding(x)
+
+    def out_of_sample_probs(self) -> Tensor:
+        """(N, C) cross-validated probabilities (exported as pred_probs.npy)."""
+        return self.pred_probs
+
+    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """cleanlab's label quality score (self-confidence of the out-of-sample probabilities) and
+        find_label_issues' flags."""
+        from cleanlab.rank import get_label_quality_scores
+
+        p = self.pred_probs.cpu().numpy().astype(np.float64)
+        quality = get_label_quality_scores(data.labels.cpu().numpy(), p / p.sum(1, keepdims=True))
+        return quality, self.issues.cpu().numpy()

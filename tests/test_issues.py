@@ -1,0 +1,130 @@
+"""Label issues for any model (`detect`), cleanlab-retrain, pred_probs export and the bench runner."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from noisylabels.bench import parse_case, results_markdown
+from noisylabels.cli import main
+from noisylabels.issues import find_label_issues
+from noisylabels.methods.cleanlab_retrain import stratified_folds
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _planted(n: int = 400, c: int = 4, seed: int = 0):
+    """Predictions that are right about the truth, labels with 25% planted errors, features near the
+    true class's direction."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, c, n)
+    given = true.copy()
+    wrong = rng.random(n) < 0.25
+    given[wrong] = (true[wrong] + rng.integers(1, c, wrong.sum())) % c
+    probs = rng.dirichlet(np.ones(c), n) * 0.3
+    probs[np.arange(n), true] += 0.7
+    feats = np.eye(c)[true] + 0.3 * rng.standard_normal((n, c))
+    return given, true, probs / probs.sum(1, keepdims=True), feats
+
+
+def test_find_label_issues_with_and_without_features():
+    from sklearn.metrics import roc_auc_score
+
+    given, true, probs, feats = _planted()
+    for f, name in ((None, "loss-gmm"), (feats, "tcl-prototypes-gmm")):
+        w, flags, got = find_label_issues(given, probs, features=f)
+        assert got == name and roc_auc_score(given != true, -w) > 0.95
+        assert abs(flags.mean() - (given != true).mean()) < 0.08
+
+
+def test_detect_on_user_files_writes_ranked_csv_and_grid(tmp_path, capsys):
+    given, true, probs, feats = _planted()
+    for name, arr in (("labels", given), ("probs", probs), ("feats", feats), ("true", true),
+                      ("images", np.random.default_rng(0).integers(0, 255, (len(given), 8, 8), dtype=np.uint8))):
+        np.save(tmp_path / f"{name}.npy", arr)
+    out = tmp_path / "det"
+    rc, stdout, err = _run(capsys, "detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
+                           str(tmp_path / "probs.npy"), "--features", str(tmp_path / "feats.npy"), "--true-labels",
+                           str(tmp_path / "true.npy"), "--images", str(tmp_path / "images.npy"), "--out", str(out))
+    assert rc == 0, err
+    assert "detection ROC-AUC" in stdout
+    rows = list(csv.DictReader(open(out / "label_issues.csv")))
+    assert [k for k in rows[0]][:5] == ["index", "given_label", "predicted_label", "label_quality", "is_label_issue"]
+    q = [float(r["label_quality"]) for r in rows]
+    assert q == sorted(q) and len(rows) == len(given)
+    assert json.loads((out / "summary.json").read_text())["detection_auroc"] > 0.95
+    assert (out / "suspects.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("probs_shape, message", [((10, 3), "rows but there are"), ((12,), "2-D float array")])
+def test_detect_bad_inputs_are_one_line_errors(tmp_path, capsys, probs_shape, message):
+    np.save(tmp_path / "labels.npy", np.zeros(12, dtype=np.int64))
+    np.save(tmp_path / "probs.npy", np.full(probs_shape, 1 / 3))
+    rc, _, err = _run(capsys, "detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
+                      str(tmp_path / "probs.npy"), "--out", str(tmp_path / "o"))
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_logits_instead_of_probabilities_are_refused(tmp_path, capsys):
+    np.save(tmp_path / "labels.npy", np.zeros(4, dtype=np.int64))
+    np.save(tmp_path / "probs.npy", np.array([[2.0, -1.0]] * 4))
+    rc, _, err = _run(capsys, "detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
+                      str(tmp_path / "probs.npy"), "--out", str(tmp_path / "o"))
+    assert rc == 2 and "not logits" in err
+
+
+def test_stratified_folds_balance_classes():
+    labels = np.repeat(np.arange(3), [10, 7, 5])
+    fold = stratified_folds(labels, 5, seed=0)
+    for c in range(3):
+        counts = np.bincount(fold[labels == c], minlength=5)
+        assert counts.max() - counts.min() <= 1
+
+
+def test_parse_case():
+    assert parse_case("sym80") == ("symmetric", 0.8)
+    assert parse_case("symex40") == ("symmetric-exclusive", 0.4)
+    assert parse_case("none") == ("none", 0.0)
+    with pytest.raises(Exception, match="bad case"):
+        parse_case("sym")
+
+
+def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys):
+    """The bench grid (two methods, two cases), resumability (a second call skips), results files;
+    pred_probs.npy from every run; detect on a finished run folder."""
+    out = tmp_path / "bench"
+    argv = ["bench", "--protocol", "digits-mini", "--methods", "ce,cleanlab-retrain", "--cases", "none,sym50",
+            "--epochs", "3", "--set", "width=8", "--out", str(out)]
+    rc, stdout, err = _run(capsys, *argv)
+    assert rc == 0, err
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert {(r["method"], r["case"]) for r in rows} == {(m, c) for m in ("ce", "cleanlab-retrain") for c in ("none", "sym50")}
+    md = (out / "results.md").read_text()
+    assert "| cleanlab-retrain | sym50 | 3 | 1 |" in md
+    for png in ("accuracy_vs_noise.png", "detection_roc.png"):
+        assert (out / "plots" / png).stat().st_size > 0
+    run = out / "cleanlab-retrain" / "sym50-s0"
+    probs = np.load(run / "pred_probs.npy")
+    assert probs.shape == (1437, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert sorted(p.name for p in run.glob("phase-*")) == [f"phase-fold{k}" for k in range(1, 6)] + ["phase-retrain"]
+    rc, stdout, _ = _run(capsys, *argv)
+    assert rc == 0 and stdout.count("| sym50 |") == 2
+    rc, stdout, err = _run(capsys, "detect", "--run", str(out / "ce" / "sym50-s0"))
+    assert rc == 0, err
+    assert (out / "ce" / "sym50-s0" / "detect" / "suspects.png").exists()
+    assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "tcl-prototypes-gmm"
+
+
+def test_results_markdown_states_n_and_std():
+    rows = [{"method": "ce", "case": "sym50", "seed": s, "epochs": 3, "test_accuracy": a, "best_test_accuracy": a,
+             "detection_auroc": 0.9, "detection_f1": 0.8, "noise_rate_estimated": 0.4, "noise_rate_actual": 0.45,
+             "train_seconds": 1.0, "images_per_second": 10.0, "device": "cpu", "torch_version": "x", "backbone": "b"}
+            for s, a in ((0, 0.5), (1, 0.7))]
+    md = results_markdown("digits-mini", rows)
+    assert "| ce | sym50 | 3 | 2 | 60.0 ± 14.1 |" in md
