@@ -139,6 +139,7 @@ def test_errors_are_single_lines(tmp_path):
     with pytest.raises(UserError, match="--train-size"):
         load_splits("digits", train_size=99999)
     _png(tmp_path / "good.png", "L", (8, 8), 1)
-    (tmp_path / "good.csv").write_text("path,label\ngood.png,0\ngood.png,1\n")
+    _png(tmp_path / "good2.png", "L", (8, 8), 2)
+    (tmp_path / "good.csv").write_text("path,label\ngood.png,0\ngood2.png,1\n")
     with pytest.raises(UserError, match="--test-fraction"):
         load_splits(f"csv:{tmp_path / 'good.csv'}", test_fraction=1.5)

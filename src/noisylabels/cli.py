@@ -61,13 +61,18 @@ def _method_option_fields() -> dict[str, dataclasses.Field]:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", help="digits | fashion-mnist | cifar10 | cifar100 | folder:PATH | csv:PATH | npz:PATH")
+    p.add_argument("--dataset", help="digits | fashion-mnist | cifar10 | cifar100 | folder:PATH | csv:PATH | npz:PATH "
+                   "| webvision:ROOT (mini-WebVision) | clothing1m:ROOT")
     p.add_argument("--data-dir", help="folder holding the dataset files (fashion-mnist default: "
                    "/usr/share/datasets/fashion-mnist)")
     p.add_argument("--train-size", type=int, help="use the PROTOCOL subset rule: first N of permutation(seed 0)")
     p.add_argument("--test-data", help="evaluation source for data without a test split (same formats)")
     p.add_argument("--test-fraction", type=float, help="stratified held-out fraction when no test data (0.1)")
-    p.add_argument("--image-size", type=int, help="resize folder/csv images to this square size")
+    p.add_argument("--image-size", type=int, help="resize file images to this square size (webvision/clothing1m: 224)")
+    p.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="leave unreadable image files out (listed in RUN/skipped_images.txt) instead of stopping")
+    p.add_argument("--stream", choices=("auto", "on", "off"), default=None,
+                   help="file images: decode on the fly from disk (on), all into memory (off), or by size (auto)")
     p.add_argument("--noise", help="none | symmetric | symmetric-exclusive | asymmetric | pairflip | instance | file:PATH")
     p.add_argument("--noise-rate", type=float, help="noise rate r in [0, 1]")
     p.add_argument("--seed", type=int, help="run seed; also seeds the noise (default 0)")
@@ -184,7 +189,8 @@ def cmd_noise(args: argparse.Namespace) -> int:
     rate = resolve_rate(noise, args.noise_rate)
     splits = load_splits(args.dataset or "digits", data_dir=args.data_dir, train_size=args.train_size,
                          test_data=args.test_data, test_fraction=args.test_fraction or 0.1,
-                         image_size=args.image_size, seed=args.seed or 0)
+                         image_size=args.image_size, seed=args.seed or 0,
+                         skip_bad_images=bool(args.skip_bad_images), stream=args.stream or "auto")
     train = splits.train
     noisy = make_noisy_labels(train.labels, noise=noise, rate=rate,
                               num_classes=train.num_classes, seed=args.seed or 0, dataset=args.dataset,

@@ -120,6 +120,8 @@ def fit(
         record: dict[str, Any] = {"epoch": epoch}
         record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
         perm = torch.randperm(n, generator=gen, device=device)
+        if hasattr(data.images, "prefetch"):  # streamed from disk: decode this epoch's batches ahead
+            data.images.prefetch([perm[s * batch:(s + 1) * batch] for s in range(steps_per_epoch)])
         sums: dict[str, torch.Tensor] = {}
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
                    disable=not cfg.progress, dynamic_ncols=True)
@@ -143,9 +145,9 @@ def fit(
         seconds = time.perf_counter() - t0
         if not all(math.isfinite(v) for v in means.values()):
             bad = ", ".join(k for k, v in means.items() if not math.isfinite(v))
+            kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no epoch had finished"
             raise TrainingDiverged(
-                f"training diverged at epoch {epoch} ({bad} is NaN/inf); the checkpoint of epoch {epoch - 1} "
-                "is kept; lower --lr or check the input images"
+                f"training diverged at epoch {epoch} ({bad} is NaN/inf); {kept}; lower --lr or check the input images"
             )
         evaluated = epoch % max(1, cfg.eval_every) == 0 or epoch == cfg.epochs
         evaluation = method.evaluate(data) if evaluated else {}

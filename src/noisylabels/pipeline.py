@@ -19,6 +19,7 @@ from .data.augment import ViewConfig
 from .data.dataset import DataSplits
 from .data.noise import make_noisy_labels, noise_report, resolve_rate
 from .data.sources import load_splits
+from .data.streaming import StreamingImages
 from .detect import detection_metrics, write_label_issues
 from .engine import FitConfig, fit
 from .errors import UserError
@@ -26,7 +27,7 @@ from .methods import Method, TrainData, get_method
 from .methods.base import predict_embeddings, predict_probs
 from .report import plot_curves, plot_quality_histogram
 from .models.backbones import build_backbone
-from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SUMMARY, RunFolder, labels_sha256
+from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
@@ -35,6 +36,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "test_data": None,
     "test_fraction": 0.1,
     "image_size": None,
+    "skip_bad_images": False,
+    "stream": "auto",
     "noise": "none",
     "noise_rate": None,
     "method": "ce",
@@ -99,7 +102,8 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
             raise UserError(f"--flip must be auto, true or false, got {flip!r}")
         flip = dataset != "digits" if flip == "auto" else flip == "true"
     pad = max(1, images.shape[1] // 8) if crop_pad is None else int(crop_pad)
-    sample = images[np.linspace(0, len(images) - 1, min(len(images), 10_000)).astype(np.int64)]
+    limit = 2_000 if getattr(images, "streaming", False) else 10_000  # streamed images cost a decode each
+    sample = images[np.linspace(0, len(images) - 1, min(len(images), limit)).astype(np.int64)]
     x = sample.reshape(-1, images.shape[-1]).astype(np.float32) / 255.0  # per-channel stats of <= 10k images
     std = np.maximum(x.std(0), 1e-3)
     return ViewConfig(crop_pad=pad, flip=bool(flip), mean=tuple(x.mean(0).tolist()), std=tuple(std.tolist()))
@@ -123,6 +127,8 @@ def prepare(config: dict[str, Any]) -> Prepared:
     device = resolve_device(cfg["device"])
     splits = load_run_splits(cfg)
     train = splits.train
+    if cfg["noise"] == "instance" and getattr(train.images, "streaming", False):
+        raise UserError("--noise instance needs every image in memory; pass --stream off (or a smaller --image-size)")
     noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
                               num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
                               images=train.images, class_names=train.class_names)
@@ -132,10 +138,10 @@ def prepare(config: dict[str, Any]) -> Prepared:
     # CIFAR-N's); with noise "none" they are the user's own labels, whose truth is unknown.
     true_known = cfg["noise"] != "none"
     data = TrainData(
-        images=torch.from_numpy(train.images).to(device),
+        images=to_device(train.images, device),
         labels=torch.from_numpy(noisy).to(device),
         true_labels=torch.from_numpy(train.labels).to(device) if true_known else None,
-        test_images=torch.from_numpy(splits.test.images).to(device),
+        test_images=to_device(splits.test.images, device),
         test_labels=torch.from_numpy(splits.test.labels).to(device),
         num_classes=train.num_classes,
         views=views,
@@ -160,11 +166,24 @@ def prepare(config: dict[str, Any]) -> Prepared:
     return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
 
 
+def to_device(images: Any, device: torch.device) -> Any:
+    """uint8 images as the training device sees them: a tensor, or the streaming set bound to it."""
+    if isinstance(images, StreamingImages):
+        return images.to(device)
+    return torch.from_numpy(images).to(device)
+
+
+def skipped_paths(splits: DataSplits) -> list[str]:
+    """Unreadable files left out of either split (a held-out test set shares its source's list)."""
+    return sorted(set(splits.train.skipped_paths) | set(splits.test.skipped_paths))
+
+
 def load_run_splits(cfg: dict[str, Any]) -> DataSplits:
     """The train/test splits a (resolved or saved) run configuration names."""
     return load_splits(cfg["dataset"], data_dir=cfg.get("data_dir"), train_size=cfg.get("train_size"),
                        test_data=cfg.get("test_data"), test_fraction=float(cfg.get("test_fraction", 0.1)),
-                       image_size=cfg.get("image_size"), seed=int(cfg.get("seed", 0)))
+                       image_size=cfg.get("image_size"), seed=int(cfg.get("seed", 0)),
+                       skip_bad_images=bool(cfg.get("skip_bad_images", False)), stream=str(cfg.get("stream", "auto")))
 
 
 def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
@@ -211,6 +230,10 @@ def run_train(
         run.write_yaml(CONFIG, saved_config(prep.config))
     if not (run.path / NOISY_LABELS).exists():
         run.write_npy(NOISY_LABELS, prep.noisy)
+    skipped = skipped_paths(prep.splits)
+    if skipped:
+        run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
+        log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
     cfg, train = prep.config, prep.splits.train
     log(f"{cfg['method']} on {prep.splits.name}: {len(train)} train / {len(prep.splits.test)} test "
         f"({prep.splits.test_kind}), noise {cfg['noise']} {cfg['noise_rate']} "
@@ -285,6 +308,8 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "num_threads": torch.get_num_threads(),
+        "streamed": isinstance(prep.splits.train.images, StreamingImages),
+        "skipped_images": len(skipped_paths(prep.splits)),
     }
 
 

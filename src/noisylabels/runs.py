@@ -29,8 +29,9 @@ NOISY_LABELS = "noisy_labels.npy"
 LABEL_ISSUES = "label_issues.csv"
 PRED_PROBS = "pred_probs.npy"
 FEATURES = "features.npy"
+SKIPPED_IMAGES = "skipped_images.txt"
 PLOTS = "plots"
-_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES)
+_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, SKIPPED_IMAGES)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -89,6 +90,9 @@ class RunFolder:
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_bytes(self.path / name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_bytes(self.path / name, text.encode())
 
     def write_yaml(self, name: str, obj: Any) -> None:
         atomic_write_bytes(self.path / name, yaml.safe_dump(obj, sort_keys=False).encode())

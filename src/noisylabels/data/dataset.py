@@ -18,6 +18,9 @@ class ArrayDataset:
         paths: for file-based sources, the file of each sample (same order as ``images``), else None.
         source_index: position of each sample in the user's source (CSV row, folder file order,
             array index), shape (N,); defaults to arange(N).
+        skipped_paths: unreadable files left out with ``--skip-bad-images``.
+
+    ``images`` may also be a :class:`~noisylabels.data.streaming.StreamingImages` (decoded on demand).
     """
 
     images: np.ndarray
@@ -25,6 +28,7 @@ class ArrayDataset:
     class_names: list[str]
     paths: list[str] | None = None
     source_index: np.ndarray | None = field(default=None)
+    skipped_paths: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -45,12 +49,14 @@ class ArrayDataset:
     def subset(self, idx: np.ndarray) -> "ArrayDataset":
         """The samples at ``idx`` (int array), keeping their source positions and paths."""
         idx = np.asarray(idx, dtype=np.int64)
+        streaming = getattr(self.images, "streaming", False)
         return ArrayDataset(
-            images=self.images[idx],
+            images=self.images.subset(idx) if streaming else self.images[idx],
             labels=self.labels[idx],
             class_names=list(self.class_names),
             paths=None if self.paths is None else [self.paths[i] for i in idx],
             source_index=self.source_index[idx],
+            skipped_paths=list(self.skipped_paths),
         )
 
 

@@ -2,7 +2,9 @@
 
 Sources (``--dataset``): ``digits`` (scikit-learn's bundled 8x8 digits), ``fashion-mnist`` (idx files,
 Debian package ``dataset-fashion-mnist``), ``cifar10`` / ``cifar100`` (python pickles),
-``folder:PATH``, ``csv:PATH``, ``npz:PATH``. Nothing is ever downloaded.
+``folder:PATH``, ``csv:PATH``, ``npz:PATH``, and the list files of ``webvision:ROOT`` (mini-WebVision)
+and ``clothing1m:ROOT``. File-based sources are decoded into memory or streamed from disk
+(``--stream``). Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ._images import read_csv_source, read_folder_source, resize_all
+from ._images import resize_all
+from .files import list_clothing1m, list_csv, list_folder, list_webvision
+from .streaming import StreamingImages
 from .dataset import ArrayDataset, DataSplits
 
 SOURCE_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
-SOURCE_PREFIXES = ("folder:", "csv:", "npz:")
+SOURCE_PREFIXES = ("folder:", "csv:", "npz:", "webvision:", "clothing1m:")
+LIST_SOURCE_SIZE = 224  # default side of mini-WebVision / Clothing1M images (the papers' crop size)
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle boot"]
@@ -163,9 +168,13 @@ def _int_labels(arr: np.ndarray, path: str, key: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def load_source(spec: str, *, data_dir: str | None = None,
-                image_size: int | None = None) -> tuple[ArrayDataset, ArrayDataset | None]:
-    """(train, the source's own test split or None) for a ``--dataset`` spec."""
+def load_source(spec: str, *, data_dir: str | None = None, image_size: int | None = None,
+                skip_bad_images: bool = False, stream: str = "auto") -> tuple[ArrayDataset, ArrayDataset | None]:
+    """(train, the source's own test split or None) for a ``--dataset`` spec.
+
+    ``skip_bad_images`` leaves unreadable files out (listed in ``skipped_paths``); ``stream`` is
+    ``auto`` / ``on`` / ``off`` for file-based sources (auto: stream when they would not fit in memory).
+    """
     if spec == "digits":
         return load_digits_source()
     if spec == "fashion-mnist":
@@ -173,13 +182,17 @@ def load_source(spec: str, *, data_dir: str | None = None,
     if spec in ("cifar10", "cifar100"):
         return load_cifar(spec, data_dir)
     if spec.startswith("folder:"):
-        return read_folder_source(spec[len("folder:"):], image_size), None
+        return list_folder(spec[len("folder:"):]).load(image_size, skip_bad_images, stream), None
     if spec.startswith("csv:"):
-        return read_csv_source(spec[len("csv:"):], image_size), None
+        return list_csv(spec[len("csv:"):]).load(image_size, skip_bad_images, stream), None
+    for prefix, lister in (("webvision:", list_webvision), ("clothing1m:", list_clothing1m)):
+        if spec.startswith(prefix):
+            root, size = spec[len(prefix):], image_size or LIST_SOURCE_SIZE
+            return tuple(lister(root, split).load(size, skip_bad_images, stream) for split in ("train", "test"))
     if spec.startswith("npz:"):
         return load_npz(spec[len("npz:"):])
     raise UserError(f"unknown dataset {spec!r}; choose one of {', '.join(SOURCE_NAMES)} "
-                    f"or folder:PATH, csv:PATH, npz:PATH")
+                    f"or folder:PATH, csv:PATH, npz:PATH, webvision:ROOT, clothing1m:ROOT")
 
 
 def _check(ds: ArrayDataset, what: str) -> None:
@@ -197,27 +210,33 @@ def _align_test(test: ArrayDataset, train: ArrayDataset) -> ArrayDataset:
         if unknown:
             raise UserError(f"test classes {', '.join(unknown[:5])} do not occur in the training data")
         remap = np.array([index[n] for n in test.class_names])
-        test = ArrayDataset(test.images, remap[test.labels], list(train.class_names), test.paths, test.source_index)
-    if test.images.shape[1:] != train.images.shape[1:]:
+        test = ArrayDataset(test.images, remap[test.labels], list(train.class_names), test.paths, test.source_index,
+                            test.skipped_paths)
+    if tuple(test.images.shape[1:]) != tuple(train.images.shape[1:]):
         h, w, c = train.images.shape[1:]
-        test = ArrayDataset(resize_all(test.images, h, c), test.labels, test.class_names, test.paths,
-                            test.source_index)
+        if isinstance(test.images, StreamingImages):
+            images = StreamingImages(test.images.paths, h, c)
+        else:
+            images = resize_all(test.images, h, c)
+        test = ArrayDataset(images, test.labels, test.class_names, test.paths, test.source_index,
+                            test.skipped_paths)
     return test
 
 
 def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | None = None,
                 test_data: str | None = None, test_fraction: float = 0.1, image_size: int | None = None,
-                seed: int = 0) -> DataSplits:
+                seed: int = 0, skip_bad_images: bool = False, stream: str = "auto") -> DataSplits:
     """Training set (after the ``train_size`` rule) and evaluation set.
 
     Evaluation: ``test_data`` if given ("given"), else the source's own test split ("builtin"), else a
     stratified ``test_fraction`` of the training source, held out before ``train_size`` ("holdout").
     """
-    train, test = load_source(spec, data_dir=data_dir, image_size=image_size)
+    read = {"data_dir": data_dir, "image_size": image_size, "skip_bad_images": skip_bad_images, "stream": stream}
+    train, test = load_source(spec, **read)
     _check(train, "training")
     kind = "builtin"
     if test_data:
-        test, kind = load_source(test_data, data_dir=data_dir, image_size=image_size)[0], "given"
+        test, kind = load_source(test_data, **read)[0], "given"
     elif test is None:
         if not 0.0 < test_fraction < 1.0:
             raise UserError(f"--test-fraction must be in (0, 1), got {test_fraction}")

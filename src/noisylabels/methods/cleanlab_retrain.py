@@ -53,7 +53,8 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
 def subset(data: TrainData, idx: np.ndarray) -> TrainData:
     """The training samples ``idx`` (same test set and views)."""
     t = torch.from_numpy(idx).to(data.device)
-    return dataclasses.replace(data, images=data.images[t], labels=data.labels[t],
+    images = data.images.subset(idx) if hasattr(data.images, "subset") else data.images[t]  # streamed: stay on disk
+    return dataclasses.replace(data, images=images, labels=data.labels[t],
                                true_labels=None if data.true_labels is None else data.true_labels[t])
 
 

@@ -1,0 +1,225 @@
+"""File-based sources as lists of (path, label) before any decoding.
+
+Listings: ``folder:ROOT`` (class = sub-folder), ``csv:FILE`` (columns path,label), ``webvision:ROOT``
+(mini-WebVision: the Google subset's first 50 classes, DivideMix's convention: Li et al., ICLR 2020)
+and ``clothing1m:ROOT`` (the 1M noisy training images, the clean test set; Xiao et al., CVPR 2015).
+A listing is decoded into memory (:meth:`FileList.decode`) or streamed (``data.streaming``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ._images import GRAY_MODES, bad_images_message, decode_images
+from .dataset import ArrayDataset
+from .streaming import DEFAULT_MEMORY_BUDGET, StreamingImages, check_readable, estimated_bytes
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+WEBVISION_MINI_CLASSES = 50
+CLOTHING1M_CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket",
+                      "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear"]
+
+
+@dataclass
+class FileList:
+    """Image files and their labels, in the source's order.
+
+    Attributes:
+        paths: one file per sample. labels: int64 (N,). class_names: index = label.
+        origin: the file or folder the list came from (for messages).
+    """
+
+    paths: list[Path]
+    labels: np.ndarray
+    class_names: list[str]
+    origin: str
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def decode(self, image_size: int | None, skip_bad: bool = False) -> ArrayDataset:
+        """All images in memory; unreadable files stop the run or, with ``skip_bad``, are left out
+        (recorded in ``skipped_paths``; ``source_index`` keeps every kept sample's original position)."""
+        images, kept = decode_images(self.paths, image_size, skip_bad)
+        skipped = sorted(set(range(len(self.paths))) - set(kept.tolist()))
+        return ArrayDataset(images, self.labels[kept], list(self.class_names), paths=[str(self.paths[i]) for i in kept],
+                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in skipped])
+
+    def probe(self, image_size: int | None, count: int = 32) -> tuple[int, int]:
+        """(side, channels) for streaming, from the first ``count`` readable files: ``image_size`` or
+        their common square side (else 32); 1 channel when all are grayscale, else 3."""
+        from PIL import Image
+
+        sizes, modes = set(), set()
+        for p in self.paths[:count]:
+            try:
+                with Image.open(p) as im:
+                    sizes.add(im.size)
+                    modes.add(im.mode)
+            except Exception:  # noqa: BLE001 - bad files are reported by the readability check
+                continue
+        side = image_size or (next(iter(sizes))[0] if len(sizes) == 1 and len(set(next(iter(sizes)))) == 1 else 32)
+        return int(side), (1 if modes and modes <= GRAY_MODES else 3)
+
+    def stream(self, image_size: int | None, skip_bad: bool = False) -> ArrayDataset:
+        """A dataset whose images stay on disk (:class:`StreamingImages`), after a header check of
+        every file (unreadable ones stop the run or, with ``skip_bad``, are left out)."""
+        bad = check_readable(self.paths)
+        if bad and not skip_bad:
+            raise UserError(bad_images_message([str(self.paths[i]) for i in bad]))
+        if len(bad) == len(self.paths):
+            raise UserError(f"none of the {len(self.paths)} image files in {self.origin} can be read")
+        kept = np.setdiff1d(np.arange(len(self.paths)), np.asarray(bad, dtype=np.int64))
+        side, channels = self.probe(image_size)
+        images = StreamingImages([self.paths[i] for i in kept], side, channels)
+        return ArrayDataset(images, self.labels[kept], list(self.class_names), paths=[str(self.paths[i]) for i in kept],
+                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in bad])
+
+    def load(self, image_size: int | None, skip_bad: bool, stream: str,
+             budget: int = DEFAULT_MEMORY_BUDGET) -> ArrayDataset:
+        """In memory or streamed: ``stream`` is ``on``, ``off`` or ``auto`` (stream when the decoded
+        images would exceed ``budget`` bytes)."""
+        if stream not in ("auto", "on", "off"):
+            raise UserError(f"--stream must be auto, on or off, got {stream!r}")
+        if stream == "auto":
+            side, channels = self.probe(image_size, count=8)
+            stream = "on" if estimated_bytes(len(self), side, channels) > budget else "off"
+        return self.stream(image_size, skip_bad) if stream == "on" else self.decode(image_size, skip_bad)
+
+
+def check_classes_present(labels: np.ndarray, class_names: list[str], origin: str) -> None:
+    """UserError naming the classes that have no sample (a model cannot learn a class it never sees)."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    empty = [class_names[i] for i in np.flatnonzero(counts == 0)]
+    if empty:
+        raise UserError(f"{origin}: class(es) {', '.join(map(str, empty[:5]))} have no samples; "
+                        "number the classes 0..C-1 without gaps, or drop the empty ones")
+
+
+def _check_files(paths: list[Path], origin: str) -> None:
+    missing = [str(x) for x in paths if not x.is_file()]
+    if missing:
+        raise UserError(f"{len(missing)} file(s) listed in {origin} not found, e.g. {missing[0]}")
+    dupes = [p for p, k in Counter(paths).items() if k > 1]
+    if dupes:
+        raise UserError(f"{origin} lists {len(dupes)} file(s) more than once, e.g. {dupes[0]}; "
+                        "give every image one row (one label)")
+
+
+def list_folder(root: str) -> FileList:
+    """Class = sub-folder (sorted names); images = files with image extensions, sorted, recursive."""
+    base = Path(root)
+    if not base.is_dir():
+        raise UserError(f"image folder {root} not found")
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (base / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        paths += files
+        labels += [label] * len(files)
+    if not classes or not paths:
+        raise UserError(f"{root} holds no class sub-folders with images; expected {root}/<class>/<image>.png")
+    empty = [c for i, c in enumerate(classes) if i not in set(labels)]
+    if empty:
+        raise UserError(f"class folder(s) without images in {root}: {', '.join(empty[:5])}; remove them or add images")
+    return FileList(paths, np.array(labels, dtype=np.int64), classes, root)
+
+
+def list_csv(csv_path: str) -> FileList:
+    """Columns ``path,label``; relative paths resolve against the CSV's folder; labels ints or names."""
+    p = Path(csv_path)
+    if not p.is_file():
+        raise UserError(f"CSV file {csv_path} not found")
+    try:
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+                raise UserError(f"{csv_path} needs a header with columns path,label; found {reader.fieldnames}")
+            rows = [((r["path"] or "").strip(), (r["label"] or "").strip()) for r in reader]
+    except UnicodeDecodeError:
+        raise UserError(f"{csv_path} is not a UTF-8 text CSV file") from None
+    if not rows:
+        raise UserError(f"{csv_path} has no data rows")
+    blank = [i + 2 for i, (x, lab) in enumerate(rows) if not x or not lab]
+    if blank:
+        raise UserError(f"{csv_path}: line(s) {', '.join(map(str, blank[:5]))} lack a path or a label")
+    paths = [Path(x) if Path(x).is_absolute() else p.parent / x for x, _ in rows]
+    _check_files(paths, csv_path)
+    raw = [lab for _, lab in rows]
+    if all(lab.lstrip("-").isdigit() for lab in raw):
+        labels = np.array([int(x) for x in raw])
+        if labels.min() < 0:
+            raise UserError(f"{csv_path}: labels must be non-negative integers or class names")
+        classes = [str(i) for i in range(int(labels.max()) + 1)]
+    else:
+        classes = sorted(set(raw))
+        index = {c: i for i, c in enumerate(classes)}
+        labels = np.array([index[x] for x in raw])
+    check_classes_present(labels, classes, csv_path)
+    return FileList(paths, labels.astype(np.int64), classes, csv_path)
+
+
+def _read_pairs(list_file: Path, what: str) -> list[tuple[str, int]]:
+    """Lines ``relative/path label`` (whitespace separated)."""
+    if not list_file.is_file():
+        raise UserError(f"{what} list file {list_file} not found; check the dataset root")
+    pairs = []
+    for n, line in enumerate(list_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise UserError(f"{list_file}:{n}: expected 'path label', got {line.strip()[:60]!r}")
+        pairs.append((parts[0], int(parts[1])))
+    return pairs
+
+
+def list_webvision(root: str, split: str) -> FileList:
+    """mini-WebVision (first 50 classes of WebVision 1.0, Google images), as in DivideMix.
+
+    ``train``: ROOT/info/train_filelist_google.txt, images under ROOT/; ``test``: the WebVision
+    validation set, ROOT/info/val_filelist.txt, images under ROOT/val_images_256/.
+    """
+    base = Path(root)
+    if split == "train":
+        pairs, image_root = _read_pairs(base / "info" / "train_filelist_google.txt", "mini-WebVision"), base
+    else:
+        pairs, image_root = _read_pairs(base / "info" / "val_filelist.txt", "mini-WebVision"), base / "val_images_256"
+    pairs = [(x, lab) for x, lab in pairs if 0 <= lab < WEBVISION_MINI_CLASSES]
+    if not pairs:
+        raise UserError(f"mini-WebVision {split} list under {root} has no images of classes 0..49")
+    paths = [image_root / x for x, _ in pairs]
+    _check_files(paths, f"mini-WebVision {split} list")
+    labels = np.array([lab for _, lab in pairs], dtype=np.int64)
+    names = [str(i) for i in range(WEBVISION_MINI_CLASSES)]
+    if split == "train":
+        check_classes_present(labels, names, f"mini-WebVision {split}")
+    return FileList(paths, labels, names, f"webvision:{root}")
+
+
+def list_clothing1m(root: str, split: str) -> FileList:
+    """Clothing1M: ``train`` = noisy_train_key_list.txt labelled by noisy_label_kv.txt; ``test`` =
+    clean_test_key_list.txt labelled by clean_label_kv.txt (files under ROOT/, paths relative to it)."""
+    base = Path(root)
+    kv_name, keys_name = (("noisy_label_kv.txt", "noisy_train_key_list.txt") if split == "train"
+                          else ("clean_label_kv.txt", "clean_test_key_list.txt"))
+    labels_of = dict(_read_pairs(base / kv_name, "Clothing1M"))
+    key_file = base / keys_name
+    if not key_file.is_file():
+        raise UserError(f"Clothing1M list file {key_file} not found; check the dataset root")
+    keys = [k.strip() for k in key_file.read_text().splitlines() if k.strip()]
+    unlabelled = [k for k in keys if k not in labels_of]
+    if unlabelled:
+        raise UserError(f"{key_file}: {len(unlabelled)} image(s) have no label in {kv_name}, e.g. {unlabelled[0]}")
+    paths = [base / k for k in keys]
+    _check_files(paths, str(key_file))
+    labels = np.array([labels_of[k] for k in keys], dtype=np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CLOTHING1M_CLASSES)):
+        raise UserError(f"{base / kv_name}: labels must lie in 0..13")
+    return FileList(paths, labels, list(CLOTHING1M_CLASSES), f"clothing1m:{root}")

@@ -1,0 +1,185 @@
+"""Hardened inputs (each bad input: one line, exit 2, earlier outputs untouched), streaming and list files."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from noisylabels.cli import main
+from noisylabels.data.files import list_clothing1m, list_webvision
+from noisylabels.data.sources import load_splits
+from noisylabels.data.streaming import StreamingImages
+from noisylabels.errors import UserError
+
+FAST = ["--epochs", "1", "--width", "8", "--batch-size", "32", "--quiet"]
+
+
+def _digits_folder(root: Path, per_class: int = 12, classes: int = 4) -> list[Path]:
+    """A folder source of real digit images (16 x 16 PNGs), ``per_class`` per class."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    paths = []
+    for c in range(classes):
+        for k, i in enumerate(np.flatnonzero(d.target == c)[:per_class]):
+            p = root / f"class{c}" / f"{k:03d}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray((d.images[i] * 15.9).astype(np.uint8)).resize((16, 16)).save(p)
+            paths.append(p)
+    return paths
+
+
+def _fail(capsys, *argv: str) -> str:
+    rc = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("noisylabels: error:"), err
+    return lines[0]
+
+
+def test_corrupt_images_stop_with_their_list_or_are_skipped_and_recorded(tmp_path, capsys):
+    paths = _digits_folder(tmp_path / "data")
+    paths[3].write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    paths[20].write_bytes(b"")
+    out = tmp_path / "run"
+    msg = _fail(capsys, "train", "--dataset", f"folder:{tmp_path / 'data'}", *FAST, "--out", str(out))
+    assert "2 image file(s) cannot be read" in msg and paths[3].name in msg and "--skip-bad-images" in msg
+    assert not out.exists()
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'data'}", "--skip-bad-images", "--test-fraction", "0.25",
+                 *FAST, "--out", str(out)]) == 0
+    skipped = (out / "skipped_images.txt").read_text().splitlines()
+    assert sorted(skipped) == sorted([str(paths[3]), str(paths[20])])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped_images"] == 2 and summary["num_train"] + summary["num_test"] == 46
+    rows = (out / "label_issues.csv").read_text().splitlines()[1:]
+    indices = {int(r.split(",")[0]) for r in rows}
+    assert not indices & {3, 20}  # positions in the user's source, the skipped files absent
+
+
+@pytest.mark.parametrize("csv_text, needle", [
+    ("path,label\na.png,0\nb.png,2\n", "have no samples"),                  # class 1 never occurs
+    ("path,label\na.png,0\na.png,1\n", "more than once"),                   # duplicate path
+    ("path,label\na.png,0\n,1\n", "lack a path or a label"),                 # blank cell
+    ("path,label\na.png,0\nmissing.png,1\n", "not found"),                  # missing file
+])
+def test_bad_csv_sources(tmp_path, capsys, csv_text, needle):
+    for name in ("a.png", "b.png"):
+        Image.new("L", (8, 8), 7).save(tmp_path / name)
+    (tmp_path / "list.csv").write_text(csv_text)
+    assert needle in _fail(capsys, "train", "--dataset", f"csv:{tmp_path / 'list.csv'}", *FAST,
+                           "--out", str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+
+
+def test_csv_labels_given_as_names_train(tmp_path):
+    paths = _digits_folder(tmp_path / "d", per_class=10, classes=2)
+    names = {"class0": "zero", "class1": "one"}
+    rows = [f"{p.relative_to(tmp_path)},{names[p.parent.name]}" for p in paths]
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    splits = load_splits(f"csv:{tmp_path / 'list.csv'}")
+    assert splits.train.class_names == ["one", "zero"]
+
+
+@pytest.mark.parametrize("labels, needle", [
+    (np.full(10, 1.5), "non-integer"),
+    (np.zeros(3, dtype=np.int64), "has 3 labels"),
+    (np.array(["a"] * 10), "unknown class name"),
+])
+def test_noisy_label_files_of_wrong_length_or_dtype(tmp_path, capsys, labels, needle):
+    paths = _digits_folder(tmp_path / "d", per_class=5, classes=2)
+    (tmp_path / "list.csv").write_text("path,label\n" + "".join(f"{p},{p.parent.name[-1]}\n" for p in paths))
+    np.save(tmp_path / "noisy.npy", labels)
+    msg = _fail(capsys, "train", "--dataset", f"csv:{tmp_path / 'list.csv'}", "--test-data",
+                f"csv:{tmp_path / 'list.csv'}", "--noise", f"file:{tmp_path / 'noisy.npy'}", *FAST,
+                "--out", str(tmp_path / "r"))
+    assert needle in msg
+
+
+def test_divergence_stops_with_one_line(tmp_path, capsys):
+    msg = _fail(capsys, "train", "--dataset", "digits", "--lr", "1e20", *FAST, "--out", str(tmp_path / "r"))
+    assert "diverged at epoch 1" in msg and "--lr" in msg
+
+
+def test_streaming_matches_in_memory_decoding_and_trains(tmp_path):
+    _digits_folder(tmp_path / "data", per_class=10, classes=3)
+    mem = load_splits(f"folder:{tmp_path / 'data'}", stream="off", test_fraction=0.2)
+    st = load_splits(f"folder:{tmp_path / 'data'}", stream="on", test_fraction=0.2)
+    assert isinstance(st.train.images, StreamingImages) and st.train.images.shape == mem.train.images.shape
+    assert np.array_equal(st.train.images[np.arange(len(st.train))], mem.train.images)
+    on_cpu = st.train.images.to("cpu")
+    batches = [torch.tensor([5, 1, 0]), torch.tensor([2, 3])]
+    on_cpu.prefetch(batches)
+    for b in batches:  # the prefetched batches, in order, equal direct indexing
+        assert torch.equal(on_cpu[b], torch.from_numpy(mem.train.images[b.numpy()]))
+    assert torch.equal(on_cpu[2:4], torch.from_numpy(mem.train.images[2:4]))
+    with pytest.raises(UserError, match="--stream"):
+        load_splits(f"folder:{tmp_path / 'data'}", stream="sometimes")
+
+
+def test_streamed_run_equals_in_memory_run(tmp_path):
+    _digits_folder(tmp_path / "data", per_class=12, classes=3)
+    accs = []
+    for mode in ("off", "on"):
+        out = tmp_path / mode
+        assert main(["train", "--dataset", f"folder:{tmp_path / 'data'}", "--stream", mode, "--epochs", "2",
+                     "--width", "8", "--batch-size", "8", "--quiet", "--out", str(out)]) == 0
+        s = json.loads((out / "summary.json").read_text())
+        assert s["streamed"] == (mode == "on")
+        accs.append([json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines()])
+    assert np.allclose(accs[0], accs[1], atol=1e-5)  # same pixels, same seeds: the same training
+
+
+def _write_list(path: Path, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_mini_webvision_lists_keep_the_first_50_classes(tmp_path):
+    root = tmp_path / "webvision"
+    train_rows, val_rows = [], []
+    for label in [*range(50), 50, 700]:
+        rel = f"google/q{label:04d}/0.jpg"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), (label % 255, 10, 10)).save(root / rel)
+        train_rows.append(f"{rel} {label}")
+        (root / "val_images_256").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), (label % 255, 10, 10)).save(root / "val_images_256" / f"v{label}.jpg")
+        val_rows.append(f"v{label}.jpg {label}")
+    _write_list(root / "info" / "train_filelist_google.txt", train_rows)
+    _write_list(root / "info" / "val_filelist.txt", val_rows)
+    train = list_webvision(str(root), "train")
+    assert len(train) == 50 and train.labels.max() == 49 and train.paths[0] == root / "google/q0000/0.jpg"
+    assert list_webvision(str(root), "test").paths[3] == root / "val_images_256" / "v3.jpg"
+    splits = load_splits(f"webvision:{root}", image_size=16, stream="auto")
+    assert splits.train.images.shape == (50, 16, 16, 3) and len(splits.test) == 50
+    _write_list(root / "info" / "val_filelist.txt", ["v1.jpg one"])
+    with pytest.raises(UserError, match="expected 'path label'"):
+        list_webvision(str(root), "test")
+
+
+def test_clothing1m_lists(tmp_path):
+    root = tmp_path / "clothing"
+    kv, keys, clean_kv, test_keys = [], [], [], []
+    for i in range(28):
+        rel = f"images/{i % 10}/{i}.jpg"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (20, 20), (i, 0, 0)).save(root / rel)
+        kv.append(f"{rel} {i % 14}")
+        (keys if i < 20 else test_keys).append(rel)
+        clean_kv.append(f"{rel} {(i + 1) % 14}")
+    _write_list(root / "noisy_label_kv.txt", kv)
+    _write_list(root / "noisy_train_key_list.txt", keys)
+    _write_list(root / "clean_label_kv.txt", clean_kv)
+    _write_list(root / "clean_test_key_list.txt", test_keys)
+    train = list_clothing1m(str(root), "train")
+    test = list_clothing1m(str(root), "test")
+    assert len(train) == 20 and train.labels[15] == 1 and test.labels[0] == 21 % 14
+    splits = load_splits(f"clothing1m:{root}", image_size=16, stream="on")
+    assert splits.train.images.shape == (20, 16, 16, 3) and splits.test_kind == "builtin"
+    _write_list(root / "noisy_train_key_list.txt", keys + ["images/9/nolabel.jpg"])
+    with pytest.raises(UserError, match="no label"):
+        list_clothing1m(str(root), "train")
