@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -66,6 +68,24 @@ def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (torch CPU and CUDA, numpy, random). Every epoch re-seeds from (seed, epoch),
+    so resuming does not need them; they are saved so that code outside the engine resumes exactly too."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def restore_rng(saved: dict[str, Any] | None) -> None:
+    """Restore :func:`rng_state` (checkpoints written before it existed hold none)."""
+    if not saved:
+        return
+    torch.set_rng_state(saved["torch"])
+    np.random.set_state(saved["numpy"])
+    random.setstate(saved["python"])
+    if saved.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda"])
+
+
 def make_optimizer(method: Method, cfg: FitConfig) -> torch.optim.Optimizer:
     """SGD over all trainable parameters; no weight decay on biases and norm layers."""
     decay, no_decay = [], []
@@ -108,6 +128,7 @@ def fit(
         method.load_state_dict(ckpt["method"])
         opt.load_state_dict(ckpt["optimizer"])
         state.update({k: ckpt[k] for k in state})
+        restore_rng(ckpt.get("rng"))
         history = list(ckpt["history"])  # the log of the epochs the checkpoint holds, no more, no less
         run.write_metrics(history)
         log(f"resumed from epoch {state['epoch']} of {cfg.epochs}")
@@ -164,7 +185,7 @@ def fit(
         history.append(record)
         if run is not None:
             run.save_checkpoint({"format": CHECKPOINT_FORMAT, "method": method.state_dict(),
-                                 "optimizer": opt.state_dict(), "history": history, **state})
+                                 "optimizer": opt.state_dict(), "history": history, "rng": rng_state(), **state})
             run.write_metrics(history)
         log(_epoch_line(record, cfg.epochs))
 
