@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p_train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p_train.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_train.add_argument("--nproc", type=int, help="data-parallel processes on this machine (gloo on CPU, "
+                         "nccl on CUDA, one GPU each); same as torchrun --nproc_per_node=K -m noisylabels train")
+    p_train.add_argument("--sync-bn", action="store_true", default=None,
+                         help="with several processes on CUDA: batch-norm statistics over the global batch")
     p_train.add_argument("--out", required=True, help="run folder")
     group = p_train.add_argument_group("method options (defaults depend on --method)")
     for name, f in _method_option_fields().items():
@@ -208,10 +212,37 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    summary = run_train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite)
+    from . import distributed as ddp
+
+    if args.nproc is not None and args.nproc < 1:
+        raise UserError(f"--nproc must be at least 1, got {args.nproc}")
+    if args.nproc and args.nproc > 1 and not ddp.launched_by_torchrun():
+        argv, skip = [], False
+        for a in args.argv:  # the same command without --nproc, once per rank
+            if skip or a.startswith("--nproc="):
+                skip = False
+                continue
+            skip = a == "--nproc"
+            if not skip:
+                argv.append(a)
+        return ddp.launch(argv, args.nproc)
+    if ddp.launched_by_torchrun():
+        ddp.setup(args.device or "auto")
+    main_rank = ddp.is_main()
+    try:
+        summary = run_train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite,
+                            log=print if main_rank else _silent)
+    finally:
+        ddp.shutdown()
+    if not main_rank:
+        return 0
     print(f"test accuracy {summary['test_accuracy']:.4f} (best {summary['best_test_accuracy']:.4f}), "
           f"{summary['train_seconds']:.1f}s, {summary['images_per_second']:.0f} img/s -> {args.out}")
     return 0
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -295,7 +326,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "bench": cmd_bench,
                 "demo": cmd_demo}
     try:

@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
+from . import distributed as ddp
 from .errors import UserError
 from .methods.base import Method, TrainData
 from .runs import RunFolder
@@ -68,6 +70,14 @@ def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+@torch.no_grad()
+def share_step_rows(method: Method, idx: Tensor, global_idx: Tensor) -> None:
+    """After a data-parallel step: every rank's rows of the method's per-sample step buffers."""
+    for name in method.step_buffers:
+        buf = getattr(method, name)
+        buf[global_idx] = ddp.gather_equal(buf[idx])
+
+
 def rng_state() -> dict[str, Any]:
     """The global RNG states (torch CPU and CUDA, numpy, random). Every epoch re-seeds from (seed, epoch),
     so resuming does not need them; they are saved so that code outside the engine resumes exactly too."""
@@ -112,9 +122,11 @@ def fit(
     """
     device = data.device
     n = len(data.images)
-    if cfg.batch_size < 2:
-        raise UserError("--batch-size must be at least 2 (batch norm needs two samples)")
+    ctx = ddp.current()
+    if cfg.batch_size < 2 * ctx.world:
+        raise UserError(f"--batch-size must be at least {2 * ctx.world} (batch norm needs two samples per process)")
     batch = min(cfg.batch_size, n)
+    batch -= batch % ctx.world  # equal shards, one per rank
     steps_per_epoch = max(1, n // batch)
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = int(round(cfg.lr_warmup_epochs * steps_per_epoch))
@@ -131,8 +143,10 @@ def fit(
         restore_rng(ckpt.get("rng"))
         history = list(ckpt["history"])  # the log of the epochs the checkpoint holds, no more, no less
         run.write_metrics(history)
-        log(f"resumed from epoch {state['epoch']} of {cfg.epochs}")
+        if ctx.is_main:
+            log(f"resumed from epoch {state['epoch']} of {cfg.epochs}")
 
+    ddp.broadcast_state(method)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         gen = torch.Generator(device=device).manual_seed(epoch_seed(cfg.seed, epoch))
         torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1)
@@ -142,24 +156,32 @@ def fit(
         record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
         perm = torch.randperm(n, generator=gen, device=device)
         if hasattr(data.images, "prefetch"):  # streamed from disk: decode this epoch's batches ahead
-            data.images.prefetch([perm[s * batch:(s + 1) * batch] for s in range(steps_per_epoch)])
+            data.images.prefetch([ddp.shard(perm[s * batch:(s + 1) * batch]) for s in range(steps_per_epoch)])
+        # augmentations: one stream per rank (ranks see different samples), the shared one alone
+        step_gen = gen if not ctx.enabled else torch.Generator(device=device).manual_seed(
+            epoch_seed(cfg.seed, epoch) + 7_777_777 * (ctx.rank + 1))
         sums: dict[str, torch.Tensor] = {}
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                   disable=not cfg.progress, dynamic_ncols=True)
+                   disable=not cfg.progress or not ctx.is_main, dynamic_ncols=True)
         for s in bar:
             step = (epoch - 1) * steps_per_epoch + s
             lr = lr_at(step, total_steps, warmup_steps, cfg.lr, cfg.final_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
-            idx = perm[s * batch:(s + 1) * batch]
+            global_idx = perm[s * batch:(s + 1) * batch]
+            idx = ddp.shard(global_idx)
             with autocast_for(device):
-                loss, logs = method.training_step(idx, epoch, data, gen)
+                loss, logs = method.training_step(idx, epoch, data, step_gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            ddp.average_gradients(method)
             opt.step()
+            if ctx.enabled:
+                share_step_rows(method, idx, global_idx)
             for k, v in logs.items():
                 sums[k] = sums[k] + v.float() if k in sums else v.float()
-        means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
+        means = {k: float(v) / steps_per_epoch for k, v in ddp.all_mean(sums).items()}
+        ddp.average_norm_statistics(method)
         record.update(method.epoch_end(epoch, cfg.epochs, data))
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -187,7 +209,8 @@ def fit(
             run.save_checkpoint({"format": CHECKPOINT_FORMAT, "method": method.state_dict(),
                                  "optimizer": opt.state_dict(), "history": history, "rng": rng_state(), **state})
             run.write_metrics(history)
-        log(_epoch_line(record, cfg.epochs))
+        if ctx.is_main:
+            log(_epoch_line(record, cfg.epochs))
 
     return {
         "test_accuracy": history[-1].get("test_accuracy", float("nan")) if history else float("nan"),

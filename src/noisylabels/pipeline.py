@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from . import distributed as ddp
 from .data.augment import ViewConfig
 from .data.dataset import DataSplits
 from .data.noise import make_noisy_labels, noise_report, resolve_rate
@@ -55,6 +56,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "flip": "auto",
     "crop_pad": None,
     "pretrained": None,
+    "sync_bn": False,
     "method_options": {},
 }
 
@@ -73,7 +75,10 @@ class Prepared:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a user error."""
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a user error; in a data-parallel
+    job, the device this rank was given."""
+    if ddp.current().enabled:
+        return torch.device(ddp.current().device)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda"):
@@ -155,7 +160,10 @@ def prepare(config: dict[str, Any]) -> Prepared:
                              width=cfg["width"])
     if cfg["pretrained"]:
         load_pretrained_encoder(encoder, cfg["pretrained"])
-    method = method_cls(encoder, train.num_classes, len(train), method_cls.Options(**options)).to(device)
+    method = method_cls(encoder, train.num_classes, len(train), method_cls.Options(**options))
+    if cfg["sync_bn"] and ddp.current().enabled:
+        method = ddp.convert_sync_batchnorm(method, device)
+    method = method.to(device)
     fit_cfg = FitConfig(
         epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
         momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]),

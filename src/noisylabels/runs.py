@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import yaml
 
+from .distributed import is_main
 from .errors import UserError
 
 CHECKPOINT = "checkpoint.pt"
@@ -35,7 +36,12 @@ _RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, 
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder + fsync + rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder + fsync + rename.
+
+    In a data-parallel job only rank 0 writes; the other ranks' writes are no-ops.
+    """
+    if not is_main():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

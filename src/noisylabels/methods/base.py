@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import distributed as ddp
 from ..data.augment import ViewConfig, plain_view
 
 
@@ -56,6 +57,9 @@ class Method(nn.Module):
     name: ClassVar[str] = ""
     Options: ClassVar[type[MethodOptions]] = MethodOptions
     has_classifier: ClassVar[bool] = True  # False for representation learning (no logits, no label issues)
+    # per-sample buffers that training_step writes at its idx rows (ELR's targets); under data
+    # parallelism the engine shares every rank's rows after each step
+    step_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
         super().__init__()
@@ -110,32 +114,40 @@ class Method(nn.Module):
 
 
 @torch.no_grad()
+def map_images(
+    module: nn.Module, fn: Callable[[Tensor], tuple[Tensor, ...]], images: Tensor, views: ViewConfig,
+    batch_size: int = 1024,
+) -> tuple[Tensor, ...]:
+    """``fn`` on the plain views of all ``images`` (N, H, W, C) in eval mode -> its outputs, each (N, ...).
+
+    Data-parallel ranks each compute one row range and gather the rest (``distributed.gather_rows``).
+    """
+    was_training = module.training
+    module.eval()
+    start, stop = ddp.row_range(len(images))
+    outs = [fn(plain_view(images[s:min(s + batch_size, stop)], views)) for s in range(start, stop, batch_size)]
+    if not outs:  # more ranks than rows: an empty share of the right shape
+        outs = [tuple(t[:0] for t in fn(plain_view(images[:1], views)))]
+    module.train(was_training)
+    return tuple(ddp.gather_rows(torch.cat([o[i] for o in outs]), len(images)) for i in range(len(outs[0])))
+
+
 def predict_probs(method: Method, images: Tensor, views: ViewConfig, batch_size: int = 1024) -> Tensor:
     """Softmax probabilities (N, C) of the un-augmented images, in eval mode."""
-    was_training = method.training
-    method.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = plain_view(images[start:start + batch_size], views)
-        out.append(torch.softmax(method.logits(x).float(), dim=1))
-    method.train(was_training)
-    return torch.cat(out)
+    return map_images(method, lambda x: (torch.softmax(method.logits(x).float(), dim=1),), images, views,
+                      batch_size)[0]
 
 
-@torch.no_grad()
 def predict_embeddings(method: Method, images: Tensor, views: ViewConfig, batch_size: int = 1024) -> Tensor | None:
     """``method.detection_embedding`` of the un-augmented images (N, D) in eval mode, or None."""
     was_training = method.training
-    method.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        z = method.detection_embedding(plain_view(images[start:start + batch_size], views))
-        if z is None:
-            method.train(was_training)
-            return None
-        out.append(z.float())
+    method.eval()  # the probe must not move batch-norm statistics
+    with torch.no_grad():
+        probe = method.detection_embedding(plain_view(images[:2], views))
     method.train(was_training)
-    return torch.cat(out)
+    if probe is None:
+        return None
+    return map_images(method, lambda x: (method.detection_embedding(x).float(),), images, views, batch_size)[0]
 
 
 @torch.no_grad()
@@ -143,19 +155,13 @@ def classifier_metrics(method: Method, data: TrainData, batch_size: int = 1024) 
     """test_accuracy and test_loss (mean cross-entropy) of ``method.logits`` on the test set."""
     from ..engine import autocast_for
 
-    was_training = method.training
-    method.eval()
-    correct, loss_sum = 0, 0.0
     with autocast_for(data.device):
-        for start in range(0, len(data.test_images), batch_size):
-            x = plain_view(data.test_images[start:start + batch_size], data.views)
-            y = data.test_labels[start:start + batch_size]
-            logits = method.logits(x).float()
-            correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-    method.train(was_training)
-    n = max(1, len(data.test_images))
-    return {"test_accuracy": correct / n, "test_loss": loss_sum / n}
+        logits = map_images(method, lambda x: (method.logits(x).float(),), data.test_images, data.views,
+                            batch_size)[0]
+    y = data.test_labels
+    n = max(1, len(y))
+    return {"test_accuracy": int((logits.argmax(1) == y).sum()) / n,
+            "test_loss": float(F.cross_entropy(logits, y, reduction="sum")) / n}
 
 
 @torch.no_grad()

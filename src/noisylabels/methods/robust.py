@@ -98,6 +98,7 @@ class ELR(CrossEntropy):
 
     name = "elr"
     Options = ELROptions
+    step_buffers = ("targets",)
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: ELROptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)

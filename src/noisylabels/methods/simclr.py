@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import losses
-from ..data.augment import plain_view, strong_view
-from .base import Method, MethodOptions, TrainData, knn_accuracy
+from ..distributed import gather_with_grad
+from ..data.augment import strong_view
+from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
 
 @dataclass
@@ -56,7 +57,8 @@ class SimCLR(Method):
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         z1, z2 = self.embed_two_views(idx, data, gen)
-        loss = losses.info_nce(z1, z2, self.options.temperature)  # type: ignore[attr-defined]
+        loss = losses.info_nce(gather_with_grad(z1), gather_with_grad(z2),  # all ranks' negatives
+                               self.options.temperature)  # type: ignore[attr-defined]
         return loss, {"loss": loss.detach()}
 
     def memory_labels(self, data: TrainData) -> Tensor:
@@ -66,12 +68,8 @@ class SimCLR(Method):
     @torch.no_grad()
     def features(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> Tensor:
         """L2-normalised encoder features (N, d) of un-augmented images, eval mode."""
-        was_training = self.training
-        self.eval()
-        out = [F.normalize(self.encoder(plain_view(images[s:s + batch_size], data.views)).float(), dim=1)
-               for s in range(0, len(images), batch_size)]
-        self.train(was_training)
-        return torch.cat(out)
+        return map_images(self, lambda x: (F.normalize(self.encoder(x).float(), dim=1),), images, data.views,
+                          batch_size)[0]
 
     def evaluate(self, data: TrainData) -> dict[str, float]:
         """kNN accuracy (k=200, t=0.1) of test features against training features; it is also the

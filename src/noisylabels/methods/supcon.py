@@ -15,6 +15,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .. import losses
+from ..distributed import gather_equal, gather_with_grad
 from ..errors import UserError
 from .base import MethodOptions, TrainData
 from .simclr import SimCLR
@@ -46,8 +47,8 @@ class WeightedSupCon(SimCLR):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         o: SupConOptions = self.options  # type: ignore[assignment]
         z1, z2 = self.embed_two_views(idx, data, gen)
-        loss = losses.weighted_supcon(z1, z2, self.pseudo_labels[idx], self.weights[idx],
-                                      o.supcon_temperature, variant=o.supcon_variant)
+        loss = losses.weighted_supcon(gather_with_grad(z1), gather_with_grad(z2), gather_equal(self.pseudo_labels[idx]),
+                                      gather_equal(self.weights[idx]), o.supcon_temperature, variant=o.supcon_variant)
         return loss, {"loss": loss.detach()}
 
     def memory_labels(self, data: TrainData) -> Tensor:

@@ -30,10 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import losses
-from ..data.augment import mixup, plain_view, strong_view, weak_view
+from ..distributed import gather_with_grad
+from ..data.augment import mixup, strong_view, weak_view
 from ..detect import detection_metrics, tcl_clean_probability
 from ..models.heads import MLPClassifier, MLPProjector
-from .base import Method, MethodOptions, TrainData, knn_accuracy
+from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
 
 @dataclass
@@ -125,15 +126,12 @@ class TCL(Method):
     @torch.no_grad()
     def embed(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> tuple[Tensor, Tensor]:
         """Un-augmented embeddings z (N, D) and classifier probabilities p (N, C), eval mode."""
-        was_training = self.training
-        self.eval()
-        zs, ps = [], []
-        for start in range(0, len(images), batch_size):
-            h = self.encoder(plain_view(images[start:start + batch_size], data.views))
-            zs.append(self.projector(h).float())
-            ps.append(torch.softmax(self.classifier(h).float(), dim=1))
-        self.train(was_training)
-        return torch.cat(zs), torch.cat(ps)
+        def both(x: Tensor) -> tuple[Tensor, Tensor]:
+            h = self.encoder(x)
+            return self.projector(h).float(), torch.softmax(self.classifier(h).float(), dim=1)
+
+        z, p = map_images(self, both, images, data.views, batch_size)
+        return z, p
 
     @torch.no_grad()
     def e_step(self, data: TrainData) -> dict[str, float]:
@@ -186,7 +184,7 @@ class TCL(Method):
         t_3 = torch.cat([t_m, t_m, t_m])
         t_mix = lam * t_3 + (1 - lam) * t_3[perm]
 
-        l_con = losses.info_nce(z_1, z_2, o.temperature)
+        l_con = losses.info_nce(gather_with_grad(z_1), gather_with_grad(z_2), o.temperature)  # all ranks' negatives
         l_cls = (losses.soft_cross_entropy(logit_1, t_1) + losses.soft_cross_entropy(logit_2, t_2)
                  + losses.soft_cross_entropy(logit_mix, t_mix))
         l_align = losses.soft_cross_entropy(z_mix @ self.prototypes.t() / o.temperature, t_mix)

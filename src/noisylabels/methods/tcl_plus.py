@@ -18,12 +18,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data.augment import mixup, plain_view, weak_view
+from ..data.augment import mixup, weak_view
 from ..detect import prototype_assignments
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
 from ..runs import RunFolder
-from .base import Method, MethodOptions, TrainData
+from .base import Method, MethodOptions, TrainData, map_images
 
 BOOTSTRAP_WEIGHT = 0.2  # official constant B
 
@@ -93,14 +93,12 @@ class TCLPlus(Method):
         projector = MLPProjector(self.model[0].feature_dim, self.projector_state["net.3.weight"].shape[0])
         projector.load_state_dict(self.projector_state)
         projector.to(data.device).eval()
-        self.model.eval()
-        zs, ps = [], []
-        for start in range(0, len(data.images), 1024):
-            h = self.model[0](plain_view(data.images[start:start + 1024], data.views))
-            zs.append(projector(h).float())
-            ps.append(torch.softmax(self.model[1](h).float(), dim=1))
-        self.model.train()
-        _, gamma = prototype_assignments(torch.cat(zs), torch.cat(ps), o.temperature)
+        def both(x: Tensor) -> tuple[Tensor, Tensor]:
+            h = self.model[0](x)
+            return projector(h).float(), torch.softmax(self.model[1](h).float(), dim=1)
+
+        z, p = map_images(self.model, both, data.images, data.views)
+        _, gamma = prototype_assignments(z, p, o.temperature)
         conf, arg = gamma.max(dim=1)
         corrected = torch.where(conf > o.high_th, arg, data.labels)
         self.labels_corrected.copy_(corrected)
