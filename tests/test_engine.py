@@ -114,3 +114,25 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     summaries = [json.loads((tmp_path / n / "summary.json").read_text()) for n in ("full", "part")]
     assert summaries[0]["test_accuracy"] == summaries[1]["test_accuracy"]
     assert summaries[0]["detection_auroc"] == summaries[1]["detection_auroc"]
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    from noisylabels.engine import TrainingDiverged
+
+    method = _method()
+    step = method.training_step
+
+    def poisoned(idx, epoch, data, gen):
+        loss, logs = step(idx, epoch, data, gen)
+        if epoch == 2:
+            loss = loss * float("nan")
+            logs = {**logs, "loss": loss.detach()}
+        return loss, logs
+
+    method.training_step = poisoned
+    run = RunFolder(tmp_path / "r")
+    with pytest.raises(TrainingDiverged, match="epoch 2 .* checkpoint of epoch 1 is kept"):
+        fit(method, _toy_data(), FitConfig(epochs=3, batch_size=32, progress=False), run, log=lambda s: None)
+    assert run.load_checkpoint()["epoch"] == 1
+    assert [r["epoch"] for r in run.read_metrics()] == [1]
+    assert all(torch.isfinite(v).all() for v in run.load_checkpoint()["method"].values() if v.is_floating_point())
