@@ -115,6 +115,12 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     assert sorted(p.name for p in run.glob("phase-*")) == [f"phase-fold{k}" for k in range(1, 6)] + ["phase-retrain"]
     rc, stdout, _ = _run(capsys, *argv)
     assert rc == 0 and stdout.count("| sym50 |") == 2
+    # report only: a method and a case never run are left out, nothing is trained
+    rc, stdout, err = _run(capsys, "bench", "--protocol", "digits-mini", "--methods", "ce,tcl", "--cases",
+                           "sym50,sym80", "--report-only", "--out", str(out))
+    assert rc == 0, err
+    assert {(r["method"], r["case"]) for r in csv.DictReader(open(out / "results.csv"))} == {("ce", "sym50")}
+    assert not (out / "tcl").exists()
     rc, stdout, err = _run(capsys, "detect", "--run", str(out / "ce" / "sym50-s0"))
     assert rc == 0, err
     assert (out / "ce" / "sym50-s0" / "detect" / "suspects.png").exists()

@@ -87,9 +87,13 @@ class Cell:
 def run_grid(
     protocol: str, methods: list[str], out: str | Path, *, cases: list[str] | None = None, seeds: list[int] | None = None,
     epochs: int | None = None, data_dir: str | None = None, extra: dict[str, Any] | None = None,
-    log: Callable[[str], None] = print,
+    report_only: bool = False, log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run (or skip, or resume) every cell, then write the results; returns the result rows."""
+    """Run (or skip, or resume) every cell, then write the results; returns the result rows.
+
+    ``report_only``: train nothing; write the results of the cells that have finished (a grid that
+    another process is still running, or one finished over several sittings).
+    """
     from .pipeline import run_train
 
     if protocol not in PROTOCOLS:
@@ -110,9 +114,15 @@ def run_grid(
                 cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}-s{seed}")
                 cfg = {**base, "method": name, "noise": noise, "noise_rate": rate, "seed": seed,
                        "method_options": dict(options)}
+                if report_only:
+                    if (cell.path / "summary.json").exists():
+                        rows.append(_cell_row(cell))
+                    continue
                 if name == "framework":
                     cfg["pretrained"] = str(_pretraining(root, base, seed, run_train, log))
                 rows.append(_run_cell(cell, cfg, run_train, log))
+    if not rows:
+        raise UserError(f"no finished cells in {root} for these methods, cases and seeds")
     write_results(root, protocol, rows)
     return rows
 
@@ -136,7 +146,12 @@ def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callabl
         resume = (cell.path / "config.yaml").exists()
         log(f"[{'resume' if resume else 'run'}] {cell.method} {cell.case} seed {cell.seed} -> {cell.path}")
         run_train(cfg, cell.path, resume=resume, overwrite=not resume, log=lambda s: log("  " + s))
-    s = json.loads(done.read_text())
+    return _cell_row(cell)
+
+
+def _cell_row(cell: Cell) -> dict[str, Any]:
+    """One results row from a finished cell's summary.json."""
+    s = json.loads((cell.path / "summary.json").read_text())
     return {"method": cell.method, "case": cell.case, "seed": cell.seed, "path": str(cell.path), **{
         k: s.get(k) for k in RESULT_KEYS}}
 

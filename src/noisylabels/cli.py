@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--data-dir", help="dataset folder (cifar-paper; fashion-mnist if not the Debian path)")
     p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="a train option for every run, e.g. --set width=32 --set batch_size=64")
+    p_bench.add_argument("--report-only", action="store_true",
+                         help="train nothing: write results.csv/.md and plots from the finished cells")
     p_bench.add_argument("--out", required=True, help="grid folder (finished cells are skipped, unfinished resumed)")
 
     p_demo = sub.add_parser("demo", help="TCL on the bundled digits with 40%% label noise, with a report")
@@ -299,7 +301,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
     run_grid(args.protocol, methods, args.out, cases=cases, seeds=seeds, epochs=args.epochs,
-             data_dir=args.data_dir, extra=extra)
+             data_dir=args.data_dir, extra=extra, report_only=args.report_only)
     print((Path(args.out) / "results.md").read_text())
     return 0
 
