@@ -104,3 +104,14 @@ def test_console_script_runs_as_a_module():
                            "--out", "/tmp/never"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_boolean_method_options_take_a_bare_flag_or_a_value():
+    from noisylabels.cli import build_parser
+
+    parse = build_parser().parse_args
+    base = ["train", "--method", "tcl", "--out", "x"]
+    assert parse(base + ["--per-class-gmm"]).opt_per_class_gmm is True
+    assert parse(base + ["--per-class-gmm", "false"]).opt_per_class_gmm is False
+    assert parse(base + ["--per-class-gmm", "true", "--epochs", "3"]).opt_per_class_gmm is True
+    assert parse(base).opt_per_class_gmm is None  # the method's default applies

@@ -104,6 +104,13 @@ def test_every_phase_on_digits_and_pretrained_from_the_framework_run(tmp_path):
     enc = [k for k in pre if k.startswith("encoder.") and "running" not in k and "num_batches" not in k]
     assert enc and all(torch.equal(pre[k], got["model." + k]) for k in enc)  # head-only epoch: encoder frozen
 
+    # a run that was itself started --pretrained hands on the encoder it was started from
+    again = run_train({**FAST, "method": "framework", "pretrained": str(tmp_path / "cls"), "epochs": 1,
+                       "method_options": {"loss": "ce", "phases": "classify", "head_epochs": 1}},
+                      tmp_path / "again", log=lambda m: None)
+    got = torch.load(tmp_path / "again" / "phase-classify" / "checkpoint.pt", weights_only=False)["method"]
+    assert set(again["phases"]) == {"classify"} and all(torch.equal(pre[k], got["model." + k]) for k in enc)
+
 
 def test_resume_of_an_interrupted_framework_run_matches_the_uninterrupted_one(tmp_path):
     cfg = {**FAST, "method": "framework", "method_options": {"loss": "ce", "finetune_epochs": 2, "pretrain_epochs": 2}}

@@ -183,3 +183,17 @@ def test_clothing1m_lists(tmp_path):
     _write_list(root / "noisy_train_key_list.txt", keys + ["images/9/nolabel.jpg"])
     with pytest.raises(UserError, match="no label"):
         list_clothing1m(str(root), "train")
+
+
+def test_npz_and_skipped_images_that_leave_a_class_empty_are_refused(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (12, 8, 8), dtype=np.uint8),
+             labels=np.array([0, 2] * 6), class_names=np.array(["a", "b", "c"]))
+    msg = _fail(capsys, "train", "--dataset", f"npz:{tmp_path / 'd.npz'}", *FAST, "--out", str(tmp_path / "r1"))
+    assert "class(es) b have no samples" in msg
+    paths = _digits_folder(tmp_path / "f", per_class=4, classes=3)
+    for p in paths[4:8]:  # every image of class1 is broken
+        p.write_bytes(b"")
+    msg = _fail(capsys, "train", "--dataset", f"folder:{tmp_path / 'f'}", "--skip-bad-images", *FAST,
+                "--out", str(tmp_path / "r2"))
+    assert "class(es) class1 have no samples" in msg and not (tmp_path / "r2").exists()

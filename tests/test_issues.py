@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from noisylabels.bench import parse_case, results_markdown
+from noisylabels.bench import parse_case, results_markdown, run_grid
 from noisylabels.cli import main
 from noisylabels.issues import find_label_issues
 from noisylabels.methods.cleanlab_retrain import stratified_folds
@@ -93,6 +93,34 @@ def test_parse_case():
     assert parse_case("none") == ("none", 0.0)
     with pytest.raises(Exception, match="bad case"):
         parse_case("sym")
+    assert parse_case("n-worst", dataset="cifar10", data_dir="/d") == ("file:/d/CIFAR-10_human.pt#worse_label", 0.0)
+    assert parse_case("n-noisy", dataset="cifar100", data_dir="/d")[0] == "file:/d/CIFAR-100_human.pt#noisy_label"
+    with pytest.raises(Exception, match="CIFAR-N cases are"):
+        parse_case("n-worst", dataset="fashion-mnist", data_dir="/d")
+    with pytest.raises(Exception, match="give --data-dir"):
+        parse_case("n-aggre", dataset="cifar10")
+
+
+def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
+    """The cells' configurations, captured instead of trained: TCL gets batch 256 / lr 0.03 / warm-up 20,
+    CE keeps the defaults, a --set value wins over both."""
+    import noisylabels.pipeline as pipeline
+
+    seen = []
+
+    def fake_train(cfg, out, **_):
+        seen.append(cfg)
+        raise SystemExit  # stop after the first cell of each call
+
+    monkeypatch.setattr(pipeline, "run_train", fake_train)
+    for method, extra in (("tcl", None), ("ce", None), ("tcl", {"lr": 0.1})):
+        with pytest.raises(SystemExit):
+            run_grid("cifar100-paper", [method], tmp_path / method, cases=["sym90"], extra=extra, log=lambda s: None)
+    tcl, ce, tcl_set = seen
+    assert tcl["batch_size"] == 256 and tcl["lr"] == 0.03 and tcl["method_options"]["warmup_epochs"] == 20
+    assert tcl["dataset"] == "cifar100" and tcl["noise_rate"] == 0.9 and tcl["epochs"] == 200
+    assert "batch_size" not in ce and ce["method_options"] == {}
+    assert tcl_set["lr"] == 0.1 and tcl_set["batch_size"] == 256
 
 
 def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys):

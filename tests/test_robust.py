@@ -102,3 +102,23 @@ def test_simclr_pretraining_then_ce_from_its_encoder(tmp_path):
     with pytest.raises(UserError, match="does not match"):
         run_train({**base, "width": 4, "method": "ce", "epochs": 1, "pretrained": str(tmp_path / "simclr")},
                   tmp_path / "bad", log=lambda s: None)
+
+
+def test_confidently_wrong_label_sce_focal_and_the_active_passive_pairs():
+    """The same wrong label for the remaining losses: SCE keeps only alpha x CE's pull (its RCE part is
+    bounded and flat); focal is no robust loss, it behaves like CE on a wrong label and only discounts
+    confidently right ones; NCE+RCE and NFL+RCE (alpha 1, beta 1) are bounded by alpha + beta A."""
+    wrong = torch.tensor([[-10.0, 10.0, 0.0]])
+    right = torch.tensor([[10.0, -10.0, 0.0]])
+    y = torch.tensor([0])
+    ce = float(F.cross_entropy(wrong, y))
+    g_ce = _grad_norm(F.cross_entropy, wrong, y)
+    sce = float(losses.symmetric_cross_entropy(wrong, y, alpha=0.1, beta=1.0))
+    assert sce == pytest.approx(0.1 * ce + A * (1 - float(torch.softmax(wrong, 1)[0, 0])), rel=1e-5)
+    assert _grad_norm(lambda x, t: losses.symmetric_cross_entropy(x, t, 0.1, 1.0), wrong, y) < 0.11 * g_ce
+    assert float(losses.focal_loss(wrong, y, gamma=0.5)) == pytest.approx(ce, rel=1e-3)
+    assert float(losses.focal_loss(right, y, gamma=0.5)) < 0.01 * float(F.cross_entropy(right, y))
+    for active in (losses.normalized_cross_entropy, losses.normalized_focal_loss):
+        pair = float(active(wrong, y)) + float(losses.reverse_cross_entropy(wrong, y))
+        assert pair <= 1.0 + A + 1e-6
+        assert _grad_norm(lambda x, t: active(x, t) + losses.reverse_cross_entropy(x, t), wrong, y) < g_ce

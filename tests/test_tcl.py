@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ import torch.nn.functional as F
 from noisylabels.data.augment import ViewConfig
 from noisylabels.detect import detection_metrics, tcl_clean_probability
 from noisylabels.methods import TrainData, get_method
-from noisylabels.methods.tcl import cross_supervision_targets, resolve_warmup
+from noisylabels.methods.tcl import alignment_loss, cross_supervision_targets, mixed_targets, resolve_warmup
 from noisylabels.models.backbones import build_backbone
 
 
@@ -87,6 +89,22 @@ def test_cross_supervision_targets_by_hand():
     # t_m sample 0: 0.2 * mean(q) + 0.8 e = 0.2 * [0.4, 0.6] + [0.8, 0] = [0.88, 0.12]
     assert torch.allclose(t_m, torch.tensor([[0.88, 0.12], [0.7, 0.3]]))
     assert torch.allclose(t_m.sum(1), torch.ones(2))
+
+
+def test_mixed_targets_and_alignment_loss_by_hand():
+    """B = 1, C = 2: the 3 mixed images (x_w, x_1, x_2 groups) with perm [2, 0, 1] and lam 0.75 share
+    the one target; then CE of z . mu^T / tau against it, computed by hand."""
+    t_m = torch.tensor([[0.8, 0.2]])
+    t_mix = mixed_targets(t_m, torch.tensor([2, 0, 1]), 0.75)
+    assert torch.allclose(t_mix, t_m.repeat(3, 1))  # identical rows stay identical under mixing
+    t_two = mixed_targets(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 0, 3, 2, 5, 4]), 0.75)
+    assert torch.allclose(t_two[0], torch.tensor([0.75, 0.25])) and torch.allclose(t_two[1], torch.tensor([0.25, 0.75]))
+    z = torch.tensor([[0.6, 0.8]])
+    mu = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # logits z . mu / 0.25 = [2.4, 3.2]; log-softmax = [2.4, 3.2] - log(e^2.4 + e^3.2)
+    lse = math.log(math.exp(2.4) + math.exp(3.2))
+    want = -(0.8 * (2.4 - lse) + 0.2 * (3.2 - lse))
+    assert float(alignment_loss(z, mu, t_m, 0.25)) == pytest.approx(want, rel=1e-6)
 
 
 def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path):

@@ -35,6 +35,19 @@ class Protocol:
     epochs: int
     train: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    method_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides
+
+
+# TCL's published single-GPU settings (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation")
+_TCL_PAPER = {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
+              "method_options": {"warmup_epochs": 20, "feature_dim": 256}}
+# CIFAR-N label files (Wei et al., ICLR 2022) as they ship, in --data-dir: case name -> (file, key)
+CIFAR_N: dict[str, dict[str, tuple[str, str]]] = {
+    "cifar10": {"n-aggre": ("CIFAR-10_human.pt", "aggre_label"), "n-rand1": ("CIFAR-10_human.pt", "random_label1"),
+                "n-rand2": ("CIFAR-10_human.pt", "random_label2"), "n-rand3": ("CIFAR-10_human.pt", "random_label3"),
+                "n-worst": ("CIFAR-10_human.pt", "worse_label")},
+    "cifar100": {"n-noisy": ("CIFAR-100_human.pt", "noisy_label")},
+}
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -45,7 +58,13 @@ PROTOCOLS: dict[str, Protocol] = {
     "fmnist-full": Protocol("fashion-mnist", ("none", "sym50", "sym80", "sym90", "asym40"), 200, {},
                             "all 60k Fashion-MNIST training images; TCL's schedule; for a CUDA GPU"),
     "cifar-paper": Protocol("cifar10", ("sym20", "sym50", "sym80", "sym90", "asym40"), 200, {},
-                            "CIFAR-10 from the python pickles in --data-dir; TCL's published settings; for a CUDA GPU"),
+                            "CIFAR-10 from the python pickles in --data-dir (CIFAR-10N cases n-aggre, n-rand1..3, "
+                            "n-worst read CIFAR-10_human.pt there); TCL's published settings; for a CUDA GPU",
+                            {"tcl": _TCL_PAPER}),
+    "cifar100-paper": Protocol("cifar100", ("sym20", "sym50", "sym80", "sym90"), 200, {},
+                               "CIFAR-100 from the python pickles in --data-dir (CIFAR-100N case n-noisy reads "
+                               "CIFAR-100_human.pt there); TCL's published settings; for a CUDA GPU",
+                               {"tcl": _TCL_PAPER}),
 }
 
 _CASE = re.compile(r"^(none|sym|symex|asym|pair|inst)(\d{1,3})?$")
@@ -53,8 +72,18 @@ _NOISES = {"sym": "symmetric", "symex": "symmetric-exclusive", "asym": "asymmetr
            "inst": "instance"}
 
 
-def parse_case(case: str) -> tuple[str, float]:
-    """'sym80' -> ('symmetric', 0.8); 'symex40' -> symmetric-exclusive; asym, pair, inst; 'none'."""
+def parse_case(case: str, *, dataset: str | None = None, data_dir: str | None = None) -> tuple[str, float]:
+    """'sym80' -> ('symmetric', 0.8); 'symex40' -> symmetric-exclusive; asym, pair, inst; 'none';
+    on CIFAR, the CIFAR-N names of :data:`CIFAR_N` -> ('file:DATA_DIR/FILE#KEY', 0.0)."""
+    if case.startswith("n-"):
+        files = CIFAR_N.get(dataset or "", {})
+        if case not in files:
+            raise UserError(f"bad case {case!r}: CIFAR-N cases are {', '.join(sorted(files)) or 'none'} for "
+                            f"{dataset}; they need the cifar-paper or cifar100-paper protocol")
+        if not data_dir:
+            raise UserError(f"case {case!r} reads {files[case][0]} from --data-dir; give --data-dir")
+        name, key = files[case]
+        return f"file:{Path(data_dir) / name}#{key}", 0.0
     m = _CASE.match(case)
     if not m or (m.group(1) == "none") != (m.group(2) is None):
         raise UserError(f"bad case {case!r}: use none, or sym|symex|asym|pair|inst followed by a percentage, e.g. sym80")
@@ -102,7 +131,7 @@ def run_grid(
     cases = list(cases or proto.cases)
     seeds = list(seeds if seeds is not None else [0])
     parsed = {spec: parse_method(spec) for spec in methods}
-    noises = {c: parse_case(c) for c in cases}
+    noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
     base = {"dataset": proto.dataset, "epochs": int(epochs or proto.epochs), "data_dir": data_dir, "progress": False,
             **proto.train, **(extra or {})}
@@ -112,8 +141,9 @@ def run_grid(
             for case in cases:
                 noise, rate = noises[case]
                 cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}-s{seed}")
-                cfg = {**base, "method": name, "noise": noise, "noise_rate": rate, "seed": seed,
-                       "method_options": dict(options)}
+                own = proto.method_train.get(name, {})
+                cfg = {**base, **own, **(extra or {}), "method": name, "noise": noise, "noise_rate": rate,
+                       "seed": seed, "method_options": {**own.get("method_options", {}), **options}}
                 if report_only:
                     if (cell.path / "summary.json").exists():
                         rows.append(_cell_row(cell))

@@ -113,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--out", required=True, help="run folder")
     group = p_train.add_argument_group("method options (defaults depend on --method)")
     for name, f in _method_option_fields().items():
-        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=_option_type(f), default=None,
-                           help=f"(default {f.default})")
+        kind = _option_type(f)
+        flag = {"nargs": "?", "const": True} if kind is _bool else {}  # a bare --per-class-gmm means true
+        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=kind, default=None,
+                           help=f"(default {f.default})", **flag)
 
     p_detect = sub.add_parser("detect", help="rank suspect labels from a run folder or from your own predictions")
     p_detect.add_argument("--run", help="a finished training run folder (uses its pred_probs.npy, features.npy)")
@@ -127,12 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_detect.add_argument("--out", help="output folder (default: RUN/detect with --run)")
 
     p_bench = sub.add_parser("bench", help="run a protocol's grid of methods x noise cases x seeds, then tabulate")
-    p_bench.add_argument("--protocol", required=True, help="digits-mini | fmnist-mini | fmnist-full | cifar-paper")
+    p_bench.add_argument("--protocol", required=True, help="digits-mini | fmnist-mini | fmnist-full | cifar-paper | cifar100-paper")
     p_bench.add_argument("--methods", required=True, help="comma list, e.g. ce,elr,tcl,cleanlab-retrain,framework:elr")
     p_bench.add_argument("--cases", help="comma list, e.g. none,sym50,sym80,asym40,symex80 (default: the protocol's)")
     p_bench.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
-    p_bench.add_argument("--data-dir", help="dataset folder (cifar-paper; fashion-mnist if not the Debian path)")
+    p_bench.add_argument("--data-dir", help="dataset folder (CIFAR pickles and CIFAR-N .pt files; fashion-mnist if not the Debian path)")
     p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="a train option for every run, e.g. --set width=32 --set batch_size=64")
     p_bench.add_argument("--report-only", action="store_true",

@@ -128,6 +128,13 @@ def launch(argv: list[str], nproc: int) -> int:
     return failed[0] if failed else 0
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (no-op alone): e.g. all ranks have checked a run folder before
+    rank 0 changes it."""
+    if _CONTEXT.enabled:
+        dist.barrier()
+
+
 def shard(idx: Tensor) -> Tensor:
     """This rank's contiguous share of a global batch of indices (B must be divisible by the world)."""
     c = _CONTEXT

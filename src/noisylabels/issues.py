@@ -104,25 +104,27 @@ def detect_to_folder(
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
 ) -> dict[str, Any]:
     """Find label issues and write label_issues.csv, summary.json and (with images) suspects.png."""
+    if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
+        raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
     w, flags, name = find_label_issues(labels, pred_probs, features=features)
     labels = np.asarray(labels, dtype=np.int64)
+    source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     predicted = np.asarray(pred_probs).argmax(1)
     folder = RunFolder(out)
     write_label_issues(folder.path / "label_issues.csv", given_labels=labels, predicted_labels=predicted,
                        label_quality=w, is_issue=flags,
-                       source_index=np.arange(len(labels)) if source_index is None else source_index,
+                       source_index=source_index,
                        true_labels=true_labels, paths=paths, class_names=class_names)
     summary: dict[str, Any] = {"detector": name, "num_samples": int(len(labels)), "num_label_issues": int(flags.sum()),
                                "noise_rate_estimated": float(flags.mean())}
     if true_labels is not None:
-        if len(true_labels) != len(labels):
-            raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
         summary.update(detection_metrics(w, flags, labels != np.asarray(true_labels)))
         summary["noise_rate_actual"] = float(np.mean(labels != np.asarray(true_labels)))
     if images is not None:
         from .report import plot_suspects
 
-        plot_suspects(images, labels, predicted, w, folder.path / "suspects.png", class_names=class_names, top=top)
+        plot_suspects(images, labels, predicted, w, folder.path / "suspects.png", class_names=class_names, top=top,
+                      source_index=source_index)
     folder.write_json("summary.json", summary)
     return summary
 

@@ -198,8 +198,14 @@ def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
     """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``),
     a ce-family run (``model.encoder.*``) or a framework run (its pre-training phase)."""
     folder = Path(run_dir)
-    if (folder / "phase-pretrain" / "checkpoint.pt").exists():
-        folder = folder / "phase-pretrain"
+    for _ in range(8):  # a framework run that itself started --pretrained: follow it to its source
+        if (folder / "phase-pretrain" / "checkpoint.pt").exists():
+            folder = folder / "phase-pretrain"
+            break
+        source = _pretrained_source(folder)
+        if source is None:
+            break
+        folder = source
     if not (folder / "checkpoint.pt").exists():
         raise UserError(f"--pretrained {run_dir}: no checkpoint.pt there; give the folder of a finished run")
     state = RunFolder(folder).load_checkpoint()["method"]
@@ -209,6 +215,14 @@ def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
     except RuntimeError:
         raise UserError(f"--pretrained {run_dir}: its encoder does not match this backbone; pass the same "
                         "--backbone and --width as that run") from None
+
+
+def _pretrained_source(folder: Path) -> Path | None:
+    """The --pretrained run a framework run without its own pre-training phase was started from."""
+    if (folder / "checkpoint.pt").exists() or not (folder / CONFIG).exists():
+        return None
+    saved = RunFolder(folder).read_yaml(CONFIG)
+    return Path(saved["pretrained"]) if saved.get("method") == "framework" and saved.get("pretrained") else None
 
 
 def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +237,7 @@ def run_train(
     """Train one run into ``out`` and return its summary (also written to summary.json)."""
     run = RunFolder(out)
     run.check_writable(resume=resume, overwrite=overwrite)
+    ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
     if resume:
         saved = run.read_yaml(CONFIG)
         config = {**saved, **{k: v for k, v in config.items() if k in ("epochs", "progress")}}

@@ -84,7 +84,10 @@ class RunFolder:
             )
 
     def clear(self) -> None:
-        """Remove the files of an earlier run (for --overwrite), after all inputs were validated."""
+        """Remove the files of an earlier run (for --overwrite), after all inputs were validated.
+        In a data-parallel job only rank 0 removes (as only rank 0 writes)."""
+        if not is_main():
+            return
         for name in _RUN_FILES:
             (self.path / name).unlink(missing_ok=True)
         if (self.path / PLOTS).is_dir():

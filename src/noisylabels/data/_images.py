@@ -41,6 +41,19 @@ def bad_images_message(bad: list[str]) -> str:
             "--skip-bad-images to train without them")
 
 
+def _resize_crop(im, size: tuple[int, int]):
+    """Scale so the image covers ``size`` (W, H) keeping its aspect ratio, then crop the centre:
+    no distortion of non-square photos (the usual 'resize shorter side, centre crop')."""
+    from PIL import Image
+
+    (w, h), (tw, th) = im.size, size
+    scale = max(tw / w, th / h)
+    sw, sh = max(tw, round(w * scale)), max(th, round(h * scale))
+    im = im.resize((sw, sh), Image.BILINEAR)
+    left, top = (sw - tw) // 2, (sh - th) // 2
+    return im.crop((left, top, left + tw, top + th))
+
+
 def _to_array(im, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     from PIL import Image
 
@@ -50,7 +63,7 @@ def _to_array(im, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     else:
         im = im.convert("RGB")
     if size is not None and im.size != size:
-        im = im.resize(size, Image.BILINEAR)
+        im = _resize_crop(im, size)
     arr = np.asarray(im, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
 

@@ -89,6 +89,20 @@ def cross_supervision_targets(
             (1 - s2) * (q_1 + q_2) / 2 + s2 * onehot)
 
 
+def mixed_targets(t_m: Tensor, perm: Tensor, lam: float) -> Tensor:
+    """Targets of the 3B mixed images (tcl.md "Views"): t_m (B, C) repeated for the groups
+    (x_w, x_1, x_2), then mixed with the images' permutation perm (3B,) and weight lam -> (3B, C)."""
+    t_3 = torch.cat([t_m, t_m, t_m])
+    return lam * t_3 + (1 - lam) * t_3[perm]
+
+
+def alignment_loss(z_mix: Tensor, prototypes: Tensor, t_mix: Tensor, temperature: float) -> Tensor:
+    """TCL's alignment term (Sec. 3.3; tcl.md "Losses"): CE(softmax(z_mix mu^T / tau), t_mix).
+
+    z_mix: (M, D) L2-normalised embeddings of the mixed images; prototypes mu: (C, D); t_mix: (M, C)."""
+    return losses.soft_cross_entropy(z_mix @ prototypes.t() / temperature, t_mix)
+
+
 class TCL(Method):
     """Encoder f, projector g (L2-normalised z), classifier h, and the per-sample buffers."""
 
@@ -181,13 +195,12 @@ class TCL(Method):
             t_1, t_2, t_m = cross_supervision_targets(
                 torch.softmax(logit_1.detach(), 1), torch.softmax(logit_2.detach(), 1), onehot,
                 self.clean_prob[idx], r if o.scale1 is None else o.scale1, r if o.scale2 is None else o.scale2)
-        t_3 = torch.cat([t_m, t_m, t_m])
-        t_mix = lam * t_3 + (1 - lam) * t_3[perm]
+        t_mix = mixed_targets(t_m, perm, lam)
 
         l_con = losses.info_nce(gather_with_grad(z_1), gather_with_grad(z_2), o.temperature)  # all ranks' negatives
         l_cls = (losses.soft_cross_entropy(logit_1, t_1) + losses.soft_cross_entropy(logit_2, t_2)
                  + losses.soft_cross_entropy(logit_mix, t_mix))
-        l_align = losses.soft_cross_entropy(z_mix @ self.prototypes.t() / o.temperature, t_mix)
+        l_align = alignment_loss(z_mix, self.prototypes, t_mix, o.temperature)
         probs = torch.softmax(torch.cat([logit_1, logit_2, logit_mix]), 1)
         l_ent = losses.mean_entropy(probs)
         l_ne = losses.negative_marginal_entropy(probs)
