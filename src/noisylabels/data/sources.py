@@ -234,8 +234,8 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
     read = {"data_dir": data_dir, "image_size": image_size, "skip_bad_images": skip_bad_images, "stream": stream}
     train, test = load_source(spec, **read)
     _check(train, "training")
-    # every source (npz, folder after --skip-bad-images, list files): a class the model never sees
-    check_classes_present(train.labels, train.class_names, f"the training data of {spec}")
+    if ":" in spec:  # the user's files (npz, folder after --skip-bad-images, lists): a class never seen
+        check_classes_present(train.labels, train.class_names, f"the training data of {spec}")
     kind = "builtin"
     if test_data:
         test, kind = load_source(test_data, **read)[0], "given"
