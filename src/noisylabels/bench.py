@@ -133,8 +133,10 @@ def run_grid(
     parsed = {spec: parse_method(spec) for spec in methods}
     noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
+    # precedence: protocol < the method's protocol settings < --set (extra)
     base = {"dataset": proto.dataset, "epochs": int(epochs or proto.epochs), "data_dir": data_dir, "progress": False,
-            **proto.train, **(extra or {})}
+            **proto.train}
+    extra = extra or {}
     rows = []
     for seed in seeds:
         for spec, (name, options) in parsed.items():
@@ -142,14 +144,14 @@ def run_grid(
                 noise, rate = noises[case]
                 cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}-s{seed}")
                 own = proto.method_train.get(name, {})
-                cfg = {**base, **own, **(extra or {}), "method": name, "noise": noise, "noise_rate": rate,
+                cfg = {**base, **own, **extra, "method": name, "noise": noise, "noise_rate": rate,
                        "seed": seed, "method_options": {**own.get("method_options", {}), **options}}
                 if report_only:
                     if (cell.path / "summary.json").exists():
                         rows.append(_cell_row(cell))
                     continue
                 if name == "framework":
-                    cfg["pretrained"] = str(_pretraining(root, base, seed, run_train, log))
+                    cfg["pretrained"] = str(_pretraining(root, {**base, **extra}, seed, run_train, log))
                 rows.append(_run_cell(cell, cfg, run_train, log))
     if not rows:
         raise UserError(f"no finished cells in {root} for these methods, cases and seeds")

@@ -80,10 +80,11 @@ def plot_suspects(
     name = (lambda c: class_names[c][:10]) if class_names else str
     for ax in axes.ravel():
         ax.axis("off")
+    ids = np.arange(len(given)) if source_index is None else source_index
     for ax, i in zip(axes.ravel(), order):
         img = images[i]
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
-        ax.set_title(f"#{i if source_index is None else int(source_index[i])} {name(int(given[i]))}\n-> {name(int(predicted[i]))} ({quality[i]:.2f})", fontsize=7)
+        ax.set_title(f"#{int(ids[i])} {name(int(given[i]))}\n-> {name(int(predicted[i]))} ({quality[i]:.2f})", fontsize=7)
     fig.suptitle("most suspect labels: given -> predicted (label quality)", fontsize=9)
     _save(fig, path)
     plt.close(fig)
