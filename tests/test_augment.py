@@ -66,3 +66,15 @@ def test_mixup_mixes_with_one_lambda():
     assert 0.5 <= lam <= 1.0
     assert torch.allclose(mixed, lam * x + (1 - lam) * x[perm])
     assert sorted(perm.tolist()) == list(range(10))
+
+
+def test_resized_crop_area_follows_the_scale_range():
+    """A horizontal ramp j / (W - 1): a square crop of area fraction a spans sqrt(a) of the ramp."""
+    w = 32
+    ramp = (torch.arange(w, dtype=torch.float32) / (w - 1)).expand(4, 1, w, w).contiguous()
+    g = torch.Generator().manual_seed(0)
+    whole = A.random_resized_crop(ramp, g, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert torch.allclose(whole, ramp, atol=1e-5)  # the whole image, resized to itself
+    part = A.random_resized_crop(ramp, g, scale=(0.35, 0.35), ratio=(1.0, 1.0))
+    span = part[:, 0, :, -1] - part[:, 0, :, 0]  # (B, H): last minus first column
+    assert torch.allclose(span, torch.full_like(span, 0.35 ** 0.5), atol=1e-4)

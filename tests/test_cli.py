@@ -115,3 +115,20 @@ def test_boolean_method_options_take_a_bare_flag_or_a_value():
     assert parse(base + ["--per-class-gmm", "false"]).opt_per_class_gmm is False
     assert parse(base + ["--per-class-gmm", "true", "--epochs", "3"]).opt_per_class_gmm is True
     assert parse(base).opt_per_class_gmm is None  # the method's default applies
+
+
+@pytest.mark.parametrize("name", ["tcl_cifar10_sym90", "tcl_cifar100_sym90", "tcl_fmnist_mini"])
+def test_shipped_configs_name_only_known_options(name):
+    """Every key of a shipped config is a train option, and its method options belong to its method."""
+    from pathlib import Path
+
+    from noisylabels.cli import _read_yaml_config
+    from noisylabels.methods import get_method
+    from noisylabels.pipeline import resolve_method_options
+
+    path = Path(__file__).resolve().parent.parent / "configs" / f"{name}.yaml"
+    cfg = _read_yaml_config(str(path))
+    options = resolve_method_options(get_method(cfg["method"]), cfg["method_options"])
+    assert options["temperature"] == 0.25
+    if name == "tcl_fmnist_mini":
+        assert (options["scale1"], options["strong_crop_min"], options["solarize"]) == (1.0, 0.35, 0.0)

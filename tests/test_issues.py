@@ -113,10 +113,13 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
         raise SystemExit  # stop after the first cell of each call
 
     monkeypatch.setattr(pipeline, "run_train", fake_train)
-    for method, extra in (("tcl", None), ("ce", None), ("tcl", {"lr": 0.1})):
+    scale = {"method_options": {"scale1": 1.0}}  # what --set scale1=1 gives
+    for method, extra in (("tcl", None), ("ce", None), ("tcl", {"lr": 0.1}), ("tcl", scale), ("ce", scale)):
         with pytest.raises(SystemExit):
             run_grid("cifar100-paper", [method], tmp_path / method, cases=["sym90"], extra=extra, log=lambda s: None)
-    tcl, ce, tcl_set = seen
+    tcl, ce, tcl_set, tcl_scale, ce_scale = seen
+    assert tcl_scale["method_options"] == {"warmup_epochs": 20, "feature_dim": 256, "scale1": 1.0}
+    assert ce_scale["method_options"] == {}  # ce has no scale1: the option reaches only the methods that have it
     assert tcl["batch_size"] == 256 and tcl["lr"] == 0.03 and tcl["method_options"]["warmup_epochs"] == 20
     assert tcl["dataset"] == "cifar100" and tcl["noise_rate"] == 0.9 and tcl["epochs"] == 200
     assert "batch_size" not in ce and ce["method_options"] == {}
@@ -143,6 +146,11 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     assert sorted(p.name for p in run.glob("phase-*")) == [f"phase-fold{k}" for k in range(1, 6)] + ["phase-retrain"]
     rc, stdout, _ = _run(capsys, *argv)
     assert rc == 0 and stdout.count("| sym50 |") == 2
+    # other settings into the same folder: refused, not silently mixed into the table
+    before = (out / "results.csv").read_text()
+    rc, _, err = _run(capsys, *[a if a != "3" else "4" for a in argv])
+    assert rc != 0 and "epochs 3 -> 4" in err and "another --out" in err
+    assert (out / "results.csv").read_text() == before
     # report only: a method and a case never run are left out, nothing is trained
     rc, stdout, err = _run(capsys, "bench", "--protocol", "digits-mini", "--methods", "ce,tcl", "--cases",
                            "sym50,sym80", "--report-only", "--out", str(out))
@@ -162,3 +170,14 @@ def test_results_markdown_states_n_and_std():
             for s, a in ((0, 0.5), (1, 0.7))]
     md = results_markdown("digits-mini", rows)
     assert "| ce | sym50 | 3 | 2 | 60.0 ± 14.1 |" in md
+
+
+def test_settings_differ_reads_the_saved_config(tmp_path):
+    from noisylabels.bench import settings_differ
+
+    assert settings_differ(tmp_path, {"epochs": 3}) == []  # no run there yet
+    (tmp_path / "config.yaml").write_text("epochs: 3\nlr: 0.05\nmethod_options:\n  scale1: null\n  temperature: 0.25\n")
+    same = {"epochs": 3, "progress": False, "method_options": {"temperature": 0.25}}
+    assert settings_differ(tmp_path, same) == []
+    other = {"epochs": 3, "lr": 0.1, "method_options": {"scale1": 1.0}}
+    assert settings_differ(tmp_path, other) == ["lr 0.05 -> 0.1", "method_options.scale1 None -> 1.0"]

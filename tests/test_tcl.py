@@ -143,3 +143,29 @@ def test_tcl_beats_ce_on_digits_with_60_percent_noise(tmp_path):
     tcl = run_train({**cfg, "method": "tcl"}, tmp_path / "tcl", log=lambda s: None)
     assert tcl["test_accuracy"] > ce["test_accuracy"] + 0.02
     assert tcl["detection_auroc"] > 0.95
+
+
+def test_strong_view_options_reach_the_views(monkeypatch):
+    """--strong-crop-min and --solarize are passed to both strong views of every step."""
+    import noisylabels.methods.tcl as tcl_module
+
+    calls = []
+    real = tcl_module.strong_view
+
+    def spy(u8, views, gen, solarize_p, crop_min):
+        calls.append((solarize_p, crop_min))
+        return real(u8, views, gen, solarize_p, crop_min)
+
+    monkeypatch.setattr(tcl_module, "strong_view", spy)
+    data = _tiny_data()
+    tcl = _tcl(warmup_epochs=1, strong_crop_min=0.35, solarize=0.0)
+    tcl.training_step(torch.arange(16), 1, data, torch.Generator().manual_seed(1))
+    assert calls == [(0.0, 0.35), (0.0, 0.35)]
+
+
+@pytest.mark.parametrize("opts", [{"strong_crop_min": 0.0}, {"strong_crop_min": 1.5}, {"solarize": -0.1}])
+def test_strong_view_options_out_of_range_are_user_errors(opts):
+    from noisylabels.errors import UserError
+
+    with pytest.raises(UserError, match="--strong-crop-min|--solarize"):
+        _tcl(**opts)

@@ -10,6 +10,7 @@ plots/ (accuracy vs noise rate; detection ROC curves).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import platform
@@ -105,6 +106,12 @@ def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
     return name, ({"loss": loss} if loss else {})
 
 
+def _options_of(method: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The method options of ``--set`` that ``method`` has (--set scale1=1 reaches tcl, not ce)."""
+    names = {f.name for f in dataclasses.fields(METHODS[method].Options)}
+    return {k: v for k, v in (extra.get("method_options") or {}).items() if k in names}
+
+
 @dataclass
 class Cell:
     method: str
@@ -145,7 +152,8 @@ def run_grid(
                 cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}-s{seed}")
                 own = proto.method_train.get(name, {})
                 cfg = {**base, **own, **extra, "method": name, "noise": noise, "noise_rate": rate,
-                       "seed": seed, "method_options": {**own.get("method_options", {}), **options}}
+                       "seed": seed, "method_options": {**own.get("method_options", {}),
+                                                        **_options_of(name, extra), **options}}
                 if report_only:
                     if (cell.path / "summary.json").exists():
                         rows.append(_cell_row(cell))
@@ -170,7 +178,30 @@ def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callabl
     return path
 
 
+def settings_differ(path: Path, cfg: dict[str, Any]) -> list[str]:
+    """The settings of ``cfg`` that the run in ``path`` (its config.yaml) was started with otherwise,
+    as 'key saved -> wanted' strings; [] when the folder holds no run or the same settings."""
+    saved_file = path / "config.yaml"
+    if not saved_file.exists():
+        return []
+    import yaml
+
+    saved = yaml.safe_load(saved_file.read_text()) or {}
+    wanted = {k: v for k, v in cfg.items() if k not in ("progress", "method_options")}
+    wanted.update({f"method_options.{k}": v for k, v in (cfg.get("method_options") or {}).items()})
+    have = {**saved, **{f"method_options.{k}": v for k, v in (saved.get("method_options") or {}).items()}}
+    return [f"{k} {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if k in have and have[k] != v]
+
+
+def _check_same_settings(cell: Cell, cfg: dict[str, Any]) -> None:
+    diffs = settings_differ(cell.path, cfg)
+    if diffs:
+        raise UserError(f"{cell.path} holds a run with other settings ({'; '.join(diffs)}); "
+                        "give another --out or delete that folder")
+
+
 def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callable[[str], None]) -> dict[str, Any]:
+    _check_same_settings(cell, cfg)
     done = cell.path / "summary.json"
     if done.exists():
         log(f"[skip] {cell.method} {cell.case} seed {cell.seed}: finished")

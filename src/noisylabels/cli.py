@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
     p_bench.add_argument("--data-dir", help="dataset folder (CIFAR pickles and CIFAR-N .pt files; fashion-mnist if not the Debian path)")
     p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                         help="a train option for every run, e.g. --set width=32 --set batch_size=64")
+                         help="a train option for every run, or a method option for the methods that have it, "
+                              "e.g. --set width=32 --set batch_size=64 --set scale1=1")
     p_bench.add_argument("--report-only", action="store_true",
                          help="train nothing: write results.csv/.md and plots from the finished cells")
     p_bench.add_argument("--out", required=True, help="grid folder (finished cells are skipped, unfinished resumed)")
@@ -290,12 +291,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_grid
 
     extra: dict[str, Any] = {}
+    method_options: dict[str, Any] = {}
+    option_names = _method_option_fields()
     for item in args.set:
         key, eq, value = item.partition("=")
         key = key.replace("-", "_")
-        if not eq or key not in TRAIN_DEFAULTS:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY a train option, e.g. width=32")
-        extra[key] = yaml.safe_load(value)
+        if not eq or (key not in TRAIN_DEFAULTS and key not in option_names) or key == "method_options":
+            raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY a train or method option, "
+                            "e.g. width=32 or scale1=1")
+        (extra if key in TRAIN_DEFAULTS else method_options)[key] = yaml.safe_load(value)
+    if method_options:
+        extra["method_options"] = method_options
     try:
         seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     except ValueError:

@@ -198,10 +198,13 @@ def weak_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
     return normalize(x, cfg)
 
 
-def strong_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator, solarize_p: float = 0.5) -> Tensor:
+def strong_view(
+    images_u8: Tensor, cfg: ViewConfig, g: torch.Generator, solarize_p: float = 0.5, crop_min: float = 0.2,
+) -> Tensor:
     """SimCLR-style strong view; (B, H, W, C) uint8 -> (B, C, H, W). TCL solarizes with p = 0.5; the
-    contrastive framework's SimCLR views do not (``solarize_p=0``)."""
-    x = random_resized_crop(to_float(images_u8), g)
+    contrastive framework's SimCLR views do not (``solarize_p=0``). ``crop_min``: the smallest area
+    fraction of the resized crop (official 0.2)."""
+    x = random_resized_crop(to_float(images_u8), g, scale=(crop_min, 1.0))
     if cfg.flip:
         x = hflip(x, g)
     x = color_jitter(x, g)

@@ -33,6 +33,7 @@ from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import mixup, strong_view, weak_view
 from ..detect import detection_metrics, tcl_clean_probability
+from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
 from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
@@ -49,6 +50,9 @@ class TCLOptions(MethodOptions):
     scale1, scale2: bootstrapping scales of the cross-supervision and mixup targets; None = the
         estimated clean ratio r each epoch (official behaviour).
     per_class_gmm: one 2-component GMM per given class (official: CIFAR-100 sym-90).
+    strong_crop_min: smallest area fraction of the strong views' resized crop [0.2].
+    solarize: probability of solarizing a strong view [0.5]. Gentler strong views (0.35, 0) suit
+        28 x 28 grayscale images; docs/RESULTS.md has the measured effect.
     """
 
     warmup_epochs: int | None = None
@@ -64,6 +68,8 @@ class TCLOptions(MethodOptions):
     weight_align: float = 1.0
     weight_entropy: float = 1.0
     weight_marginal: float = 1.0
+    strong_crop_min: float = 0.2
+    solarize: float = 0.5
 
 
 def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
@@ -111,6 +117,10 @@ class TCL(Method):
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: TCLOptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)
+        if not 0.0 < options.strong_crop_min <= 1.0:
+            raise UserError(f"--strong-crop-min must be in (0, 1], got {options.strong_crop_min}")
+        if not 0.0 <= options.solarize <= 1.0:
+            raise UserError(f"--solarize is a probability in [0, 1], got {options.solarize}")
         d = encoder.feature_dim
         fdim = options.feature_dim or (256 if d >= 256 else 128)
         self.encoder = encoder
@@ -179,7 +189,8 @@ class TCL(Method):
         o: TCLOptions = self.options  # type: ignore[assignment]
         u8 = data.images[idx]
         b = len(idx)
-        x_w, x_1, x_2 = weak_view(u8, data.views, gen), strong_view(u8, data.views, gen), strong_view(u8, data.views, gen)
+        x_w = weak_view(u8, data.views, gen)
+        x_1, x_2 = (strong_view(u8, data.views, gen, o.solarize, o.strong_crop_min) for _ in range(2))
         x_mix, perm, lam = mixup(torch.cat([x_w, x_1, x_2]), gen, o.mixup_alpha)
         h = self.encoder(torch.cat([x_w, x_mix, x_1, x_2]))
         z = self.projector(h).float()
