@@ -114,12 +114,16 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipeline, "run_train", fake_train)
     scale = {"method_options": {"scale1": 1.0}}  # what --set scale1=1 gives
-    for method, extra in (("tcl", None), ("ce", None), ("tcl", {"lr": 0.1}), ("tcl", scale), ("ce", scale)):
+    for method, extra in (("tcl", None), ("ce", None), ("tcl", {"lr": 0.1}), ("tcl", scale)):
         with pytest.raises(SystemExit):
             run_grid("cifar100-paper", [method], tmp_path / method, cases=["sym90"], extra=extra, log=lambda s: None)
-    tcl, ce, tcl_set, tcl_scale, ce_scale = seen
+    tcl, ce, tcl_set, tcl_scale = seen
     assert tcl_scale["method_options"] == {"warmup_epochs": 20, "feature_dim": 256, "scale1": 1.0}
-    assert ce_scale["method_options"] == {}  # ce has no scale1: the option reaches only the methods that have it
+    from noisylabels.bench import _options_of
+
+    assert _options_of("ce", scale) == {}  # in a ce,tcl grid, scale1 reaches only tcl
+    with pytest.raises(Exception, match="--set scale1: no method in --methods has this option"):
+        run_grid("cifar100-paper", ["ce"], tmp_path / "x", cases=["sym90"], extra=scale, log=lambda s: None)
     assert tcl["batch_size"] == 256 and tcl["lr"] == 0.03 and tcl["method_options"]["warmup_epochs"] == 20
     assert tcl["dataset"] == "cifar100" and tcl["noise_rate"] == 0.9 and tcl["epochs"] == 200
     assert "batch_size" not in ce and ce["method_options"] == {}

@@ -138,6 +138,10 @@ def run_grid(
     cases = list(cases or proto.cases)
     seeds = list(seeds if seeds is not None else [0])
     parsed = {spec: parse_method(spec) for spec in methods}
+    unused = sorted(set((extra or {}).get("method_options") or {})
+                    - {k for name, _ in parsed.values() for k in _options_of(name, extra or {})})
+    if unused:
+        raise UserError(f"--set {', '.join(unused)}: no method in --methods has this option")
     noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
     # precedence: protocol < the method's protocol settings < --set (extra)
