@@ -122,6 +122,10 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
     from noisylabels.bench import _options_of
 
     assert _options_of("ce", scale) == {}  # in a ce,tcl grid, scale1 reaches only tcl
+    with pytest.raises(SystemExit):  # the framework's shared SimCLR run gets no tcl option
+        run_grid("cifar100-paper", ["framework:elr", "tcl"], tmp_path / "fw", cases=["sym90"], extra=scale,
+                 log=lambda s: None)
+    assert seen[-1]["method"] == "simclr" and seen[-1]["method_options"] == {}
     with pytest.raises(Exception, match="--set scale1: no method in --methods has this option"):
         run_grid("cifar100-paper", ["ce"], tmp_path / "x", cases=["sym90"], extra=scale, log=lambda s: None)
     assert tcl["batch_size"] == 256 and tcl["lr"] == 0.03 and tcl["method_options"]["warmup_epochs"] == 20

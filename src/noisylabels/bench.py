@@ -24,7 +24,7 @@ import torch
 
 from .errors import UserError
 from .methods import METHODS
-from .runs import atomic_write_bytes
+from .runs import CONFIG, RunFolder, atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,8 @@ def run_grid(
                         rows.append(_cell_row(cell))
                     continue
                 if name == "framework":
-                    cfg["pretrained"] = str(_pretraining(root, {**base, **extra}, seed, run_train, log))
+                    pre = {**base, **extra, "method_options": _options_of("simclr", extra)}
+                    cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log))
                 rows.append(_run_cell(cell, cfg, run_train, log))
     if not rows:
         raise UserError(f"no finished cells in {root} for these methods, cases and seeds")
@@ -174,9 +175,11 @@ def run_grid(
 def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callable, log: Callable[[str], None]) -> Path:
     """One SimCLR run per seed, shared by the framework cells (labels are never used by it)."""
     path = root / "_pretrain" / f"simclr-s{seed}"
+    cfg = {**base, "method": "simclr", "noise": "none", "seed": seed}
+    _check_same_settings(path, cfg)
     if not (path / "summary.json").exists():
         log(f"[pretrain] simclr seed {seed} -> {path}")
-        run_train({**base, "method": "simclr", "noise": "none", "seed": seed}, path,
+        run_train(cfg, path,
                   resume=(path / "config.yaml").exists(), overwrite=not (path / "config.yaml").exists(),
                   log=lambda s: log("  " + s))
     return path
@@ -185,27 +188,24 @@ def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callabl
 def settings_differ(path: Path, cfg: dict[str, Any]) -> list[str]:
     """The settings of ``cfg`` that the run in ``path`` (its config.yaml) was started with otherwise,
     as 'key saved -> wanted' strings; [] when the folder holds no run or the same settings."""
-    saved_file = path / "config.yaml"
-    if not saved_file.exists():
+    if not (path / CONFIG).exists():
         return []
-    import yaml
-
-    saved = yaml.safe_load(saved_file.read_text()) or {}
+    saved = RunFolder(path).read_yaml(CONFIG)
     wanted = {k: v for k, v in cfg.items() if k not in ("progress", "method_options")}
     wanted.update({f"method_options.{k}": v for k, v in (cfg.get("method_options") or {}).items()})
     have = {**saved, **{f"method_options.{k}": v for k, v in (saved.get("method_options") or {}).items()}}
     return [f"{k} {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if k in have and have[k] != v]
 
 
-def _check_same_settings(cell: Cell, cfg: dict[str, Any]) -> None:
-    diffs = settings_differ(cell.path, cfg)
+def _check_same_settings(path: Path, cfg: dict[str, Any]) -> None:
+    diffs = settings_differ(path, cfg)
     if diffs:
-        raise UserError(f"{cell.path} holds a run with other settings ({'; '.join(diffs)}); "
+        raise UserError(f"{path} holds a run with other settings ({'; '.join(diffs)}); "
                         "give another --out or delete that folder")
 
 
 def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callable[[str], None]) -> dict[str, Any]:
-    _check_same_settings(cell, cfg)
+    _check_same_settings(cell.path, cfg)
     done = cell.path / "summary.json"
     if done.exists():
         log(f"[skip] {cell.method} {cell.case} seed {cell.seed}: finished")
