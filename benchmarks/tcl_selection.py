@@ -25,8 +25,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 import yaml
+from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 from noisylabels import cli, detect
@@ -54,6 +54,7 @@ def _score_rule(score: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Callable[.
 
 
 def _soft(z: Tensor, probs: Tensor, given: Tensor, *, temperature: float, per_class: bool = False):
+    """w = gamma_{i, y~_i} itself (soft weights, no GMM); the prototypes as the official E-step."""
     mu, gy = _gamma_y(z, probs, given, temperature)
     return gy.cpu().numpy(), mu
 
