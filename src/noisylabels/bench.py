@@ -24,7 +24,7 @@ import torch
 
 from .errors import UserError
 from .methods import METHODS
-from .runs import CONFIG, RunFolder, atomic_write_bytes
+from .runs import CONFIG, SUMMARY, RunFolder, atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def run_grid(
                        "seed": seed, "method_options": {**own.get("method_options", {}),
                                                         **_options_of(name, extra), **options}}
                 if report_only:
-                    if (cell.path / "summary.json").exists():
+                    if (cell.path / SUMMARY).exists():
                         rows.append(_cell_row(cell))
                     continue
                 if name == "framework":
@@ -175,14 +175,21 @@ def run_grid(
 def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callable, log: Callable[[str], None]) -> Path:
     """One SimCLR run per seed, shared by the framework cells (labels are never used by it)."""
     path = root / "_pretrain" / f"simclr-s{seed}"
-    cfg = {**base, "method": "simclr", "noise": "none", "seed": seed}
-    _check_same_settings(path, cfg)
-    if not (path / "summary.json").exists():
-        log(f"[pretrain] simclr seed {seed} -> {path}")
-        run_train(cfg, path,
-                  resume=(path / "config.yaml").exists(), overwrite=not (path / "config.yaml").exists(),
-                  log=lambda s: log("  " + s))
+    _train_in(path, {**base, "method": "simclr", "noise": "none", "seed": seed}, f"pretrain simclr seed {seed}",
+              run_train, log)
     return path
+
+
+def _train_in(path: Path, cfg: dict[str, Any], what: str, run_train: Callable, log: Callable[[str], None]) -> None:
+    """Train ``cfg`` into ``path``: refused if the folder holds other settings, skipped if finished,
+    resumed if interrupted."""
+    _check_same_settings(path, cfg)
+    if (path / SUMMARY).exists():
+        log(f"[skip] {what}: finished")
+        return
+    resume = (path / CONFIG).exists()
+    log(f"[{'resume' if resume else 'run'}] {what} -> {path}")
+    run_train(cfg, path, resume=resume, overwrite=not resume, log=lambda s: log("  " + s))
 
 
 def settings_differ(path: Path, cfg: dict[str, Any]) -> list[str]:
@@ -190,11 +197,16 @@ def settings_differ(path: Path, cfg: dict[str, Any]) -> list[str]:
     as 'key saved -> wanted' strings; [] when the folder holds no run or the same settings."""
     if not (path / CONFIG).exists():
         return []
-    saved = RunFolder(path).read_yaml(CONFIG)
-    wanted = {k: v for k, v in cfg.items() if k not in ("progress", "method_options")}
-    wanted.update({f"method_options.{k}": v for k, v in (cfg.get("method_options") or {}).items()})
-    have = {**saved, **{f"method_options.{k}": v for k, v in (saved.get("method_options") or {}).items()}}
-    return [f"{k} {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if k in have and have[k] != v]
+    have = _flat(RunFolder(path).read_yaml(CONFIG))
+    wanted = _flat({k: v for k, v in cfg.items() if k != "progress"})
+    return [f"{k} {have[k]!r} -> {v!r}" for k, v in wanted.items() if k in have and have[k] != v]
+
+
+def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run configuration with its method options as 'method_options.NAME' keys."""
+    flat = {k: v for k, v in cfg.items() if k != "method_options"}
+    flat.update({f"method_options.{k}": v for k, v in (cfg.get("method_options") or {}).items()})
+    return flat
 
 
 def _check_same_settings(path: Path, cfg: dict[str, Any]) -> None:
@@ -205,20 +217,13 @@ def _check_same_settings(path: Path, cfg: dict[str, Any]) -> None:
 
 
 def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callable[[str], None]) -> dict[str, Any]:
-    _check_same_settings(cell.path, cfg)
-    done = cell.path / "summary.json"
-    if done.exists():
-        log(f"[skip] {cell.method} {cell.case} seed {cell.seed}: finished")
-    else:
-        resume = (cell.path / "config.yaml").exists()
-        log(f"[{'resume' if resume else 'run'}] {cell.method} {cell.case} seed {cell.seed} -> {cell.path}")
-        run_train(cfg, cell.path, resume=resume, overwrite=not resume, log=lambda s: log("  " + s))
+    _train_in(cell.path, cfg, f"{cell.method} {cell.case} seed {cell.seed}", run_train, log)
     return _cell_row(cell)
 
 
 def _cell_row(cell: Cell) -> dict[str, Any]:
     """One results row from a finished cell's summary.json."""
-    s = json.loads((cell.path / "summary.json").read_text())
+    s = json.loads((cell.path / SUMMARY).read_text())
     return {"method": cell.method, "case": cell.case, "seed": cell.seed, "path": str(cell.path), **{
         k: s.get(k) for k in RESULT_KEYS}}
 
