@@ -74,6 +74,8 @@ def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
     (["--epochs", "0"], "--epochs"),
     (["--config", "/nonexistent.yaml"], "/nonexistent.yaml"),
     (["--temperature", "abc"], "temperature"),
+    (["--method", "tcl", "--scale1", "half"], "--scale1"),
+    (["--method", "tcl", "--scale2", "2"], "[0, 1]"),
 ])
 def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_run(tmp_path, capsys, argv, needle):
     out = tmp_path / "run"
@@ -117,6 +119,15 @@ def test_boolean_method_options_take_a_bare_flag_or_a_value():
     assert parse(base).opt_per_class_gmm is None  # the method's default applies
 
 
+def test_tcl_scales_take_a_number_or_auto():
+    from noisylabels.cli import build_parser
+
+    parse = build_parser().parse_args
+    base = ["train", "--method", "tcl", "--out", "x"]
+    assert parse(base + ["--scale1", "auto"]).opt_scale1 == "auto"
+    assert parse(base + ["--scale2", "0.5"]).opt_scale2 == 0.5
+
+
 @pytest.mark.parametrize("name", ["tcl_cifar10_sym90", "tcl_cifar100_sym90", "tcl_fmnist_mini"])
 def test_shipped_configs_name_only_known_options(name):
     """Every key of a shipped config is a train option, and its method options belong to its method."""
@@ -132,3 +143,5 @@ def test_shipped_configs_name_only_known_options(name):
     assert options["temperature"] == 0.25
     if name == "tcl_fmnist_mini":
         assert (options["scale1"], options["strong_crop_min"], options["solarize"]) == (1.0, 0.35, 0.0)
+    else:  # the paper's runs keep the official scales
+        assert (options["scale1"], options["scale2"]) == ("auto", "auto")

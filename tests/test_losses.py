@@ -37,3 +37,10 @@ def test_entropy_terms_by_hand():
     assert float(losses.negative_marginal_entropy(p)) == pytest.approx(expected, rel=1e-5)
     balanced = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     assert losses.negative_marginal_entropy(balanced) < losses.negative_marginal_entropy(torch.tensor([[1.0, 0.0]] * 2))
+
+
+def test_uniform_prior_kl_by_hand():
+    p = torch.tensor([[1.0, 0.0], [0.5, 0.5]])  # pbar = [0.75, 0.25]
+    expected = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    assert float(losses.uniform_prior_kl(p)) == pytest.approx(expected, rel=1e-5)
+    assert float(losses.uniform_prior_kl(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))) == pytest.approx(0.0, abs=1e-6)

@@ -169,3 +169,19 @@ def test_strong_view_options_out_of_range_are_user_errors(opts):
 
     with pytest.raises(UserError, match="--strong-crop-min|--solarize"):
         _tcl(**opts)
+
+
+def test_scales_default_to_one_and_auto_follows_the_clean_ratio():
+    """scale1/scale2: a number is used as given; "auto" is the E-step's clean ratio r (official)."""
+    tcl = _tcl()
+    assert (tcl.options.scale1, tcl.options.scale2) == (1.0, 1.0)
+    tcl.clean_ratio.fill_(0.3)
+    assert tcl._scale("auto") == pytest.approx(0.3) and tcl._scale(0.5) == 0.5
+
+
+@pytest.mark.parametrize("opts", [{"scale1": 1.5}, {"scale2": -0.1}, {"scale1": "half"}])
+def test_scales_out_of_range_are_user_errors(opts):
+    from noisylabels.errors import UserError
+
+    with pytest.raises(UserError, match="--scale"):
+        _tcl(**opts)

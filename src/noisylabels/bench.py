@@ -41,7 +41,7 @@ class Protocol:
 
 # TCL's published single-GPU settings (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation")
 _TCL_PAPER = {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
-              "method_options": {"warmup_epochs": 20, "feature_dim": 256}}
+              "method_options": {"warmup_epochs": 20, "feature_dim": 256, "scale1": "auto", "scale2": "auto"}}
 # CIFAR-N label files (Wei et al., ICLR 2022) as they ship, in --data-dir: case name -> (file, key)
 CIFAR_N: dict[str, dict[str, tuple[str, str]]] = {
     "cifar10": {"n-aggre": ("CIFAR-10_human.pt", "aggre_label"), "n-rand1": ("CIFAR-10_human.pt", "random_label1"),

@@ -42,9 +42,20 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _float_or_word(text: str) -> float | str:
+    """A number, or a word that the option itself checks (TCL's --scale1 auto)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _option_type(f: dataclasses.Field) -> Any:
-    """The argparse type of a method option, from its annotation ('int | None' -> int)."""
+    """The argparse type of a method option, from its annotation ('int | None' -> int,
+    'float | str' -> a number or a word such as 'auto')."""
     text = str(f.type)
+    if text == "float | str":
+        return _float_or_word
     for name, kind in (("bool", _bool), ("int", int), ("float", float)):
         if text.startswith(name):
             return kind

@@ -51,6 +51,17 @@ def negative_marginal_entropy(probs: Tensor, eps: float = 1e-8) -> Tensor:
     return (pbar * torch.log(pbar + eps)).sum()
 
 
+def uniform_prior_kl(probs: Tensor, eps: float = 1e-8) -> Tensor:
+    """KL(u || pbar) = sum_k (1/C) log((1/C) / pbar_k), pbar = mean_i p_i over the batch; probs (B, C).
+
+    The class-balance term of Arazo et al. (ICML 2019, after Tanaka et al. 2018): without it, dynamic
+    bootstrapping can pull every prediction to one class.
+    """
+    pbar = probs.mean(dim=0)
+    prior = torch.full_like(pbar, 1.0 / pbar.numel())
+    return (prior * torch.log(prior / (pbar + eps))).sum()
+
+
 # Robust classification losses ------------------------------------------------------------------
 # All take logits (B, C) and integer targets (B,) and return the batch mean.
 

@@ -4,7 +4,9 @@ Before every epoch, the per-sample cross-entropy of the un-augmented training im
 labels is min-max normalised and a 2-component mixture gives each sample its clean probability w_i
 (a Gaussian mixture, reg_covar 5e-4, where the paper fits a beta mixture). Each step mixes the weak
 views (lambda ~ Beta(alpha, alpha)) and trains on the mixed bootstrapped targets
-t_i = w_i onehot(y~_i) + (1 - w_i) onehot(argmax p(x_i)), with p from the un-mixed batch (no gradient).
+t_i = w_i onehot(y~_i) + (1 - w_i) onehot(argmax p(x_i)), with p from the un-mixed batch (no gradient),
+plus the class-balance term KL(uniform || mean prediction of the mixed batch) that keeps the
+bootstrapping from collapsing onto one class (the authors' code, weight 1).
 The contrastive framework offers it as its alternative fine-tuning strategy (Ciortan et al. 2021).
 """
 
@@ -28,10 +30,12 @@ from .standard import CrossEntropy, SupervisedOptions
 @dataclass
 class MixupBootstrapOptions(SupervisedOptions):
     """mixup_alpha: Beta parameter (Arazo et al.: 32); bootstrap_warmup_epochs: epochs of plain mixup
-    before bootstrapping starts (0 when starting from a trained classifier)."""
+    before bootstrapping starts (0 when starting from a trained classifier); weight_prior: weight of
+    the class-balance term KL(uniform || mean prediction) while bootstrapping (the authors' runs: 1)."""
 
     mixup_alpha: float = 32.0
     bootstrap_warmup_epochs: int = 0
+    weight_prior: float = 1.0
 
 
 class MixupBootstrap(CrossEntropy):
@@ -57,7 +61,8 @@ class MixupBootstrap(CrossEntropy):
         o: MixupBootstrapOptions = self.options  # type: ignore[assignment]
         x = weak_view(data.images[idx], data.views, gen)
         y = F.one_hot(data.labels[idx], self.num_classes).float()
-        if epoch > o.bootstrap_warmup_epochs:
+        bootstrapping = epoch > o.bootstrap_warmup_epochs
+        if bootstrapping:
             with torch.no_grad():
                 pred = F.one_hot(self.model(x).argmax(1), self.num_classes).float()
             w = self.clean_prob[idx, None]
@@ -65,4 +70,6 @@ class MixupBootstrap(CrossEntropy):
         x_mix, perm, lam = mixup(x, gen, o.mixup_alpha)
         logits = self.forward_train(x_mix, epoch).float()
         loss = losses.soft_cross_entropy(logits, lam * y + (1 - lam) * y[perm])
+        if bootstrapping and o.weight_prior:
+            loss = loss + o.weight_prior * losses.uniform_prior_kl(torch.softmax(logits, 1))
         return loss, {"loss": loss.detach()}
