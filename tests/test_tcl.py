@@ -163,11 +163,15 @@ def test_strong_view_options_reach_the_views(monkeypatch):
     assert calls == [(0.0, 0.35), (0.0, 0.35)]
 
 
-@pytest.mark.parametrize("opts", [{"strong_crop_min": 0.0}, {"strong_crop_min": 1.5}, {"solarize": -0.1}])
-def test_strong_view_options_out_of_range_are_user_errors(opts):
+@pytest.mark.parametrize("opts, needle", [
+    ({"strong_crop_min": 0.0}, "--strong-crop-min"), ({"strong_crop_min": 1.5}, "--strong-crop-min"),
+    ({"solarize": -0.1}, "--solarize"),
+    ({"scale1": 1.5}, "--scale1"), ({"scale2": -0.1}, "--scale2"), ({"scale1": "half"}, "--scale1"),
+])
+def test_options_out_of_range_are_user_errors(opts, needle):
     from noisylabels.errors import UserError
 
-    with pytest.raises(UserError, match="--strong-crop-min|--solarize"):
+    with pytest.raises(UserError, match=needle):
         _tcl(**opts)
 
 
@@ -177,11 +181,3 @@ def test_scales_default_to_one_and_auto_follows_the_clean_ratio():
     assert (tcl.options.scale1, tcl.options.scale2) == (1.0, 1.0)
     tcl.clean_ratio.fill_(0.3)
     assert tcl._scale("auto") == pytest.approx(0.3) and tcl._scale(0.5) == 0.5
-
-
-@pytest.mark.parametrize("opts", [{"scale1": 1.5}, {"scale2": -0.1}, {"scale1": "half"}])
-def test_scales_out_of_range_are_user_errors(opts):
-    from noisylabels.errors import UserError
-
-    with pytest.raises(UserError, match="--scale"):
-        _tcl(**opts)
