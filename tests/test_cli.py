@@ -76,6 +76,7 @@ def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
     (["--temperature", "abc"], "temperature"),
     (["--method", "tcl", "--scale1", "half"], "--scale1"),
     (["--method", "tcl", "--scale2", "2"], "[0, 1]"),
+    (["--method", "tcl", "--warmup-epochs", "1"], "--warmup-epochs"),  # all of --epochs 1: no cross-supervision
 ])
 def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_run(tmp_path, capsys, argv, needle):
     out = tmp_path / "run"
@@ -143,5 +144,6 @@ def test_shipped_configs_name_only_known_options(name):
     assert options["temperature"] == 0.25
     if name == "tcl_fmnist_mini":
         assert (options["scale1"], options["strong_crop_min"], options["solarize"]) == (1.0, 0.35, 0.0)
-    else:  # the paper's runs keep the official scales
-        assert (options["scale1"], options["scale2"]) == ("auto", "auto")
+    else:  # the paper's runs keep the official scales (cifar100_90_prer18.yml sets scale2 to 1)
+        want = ("auto", 1.0, True) if "cifar100" in name else ("auto", "auto", False)
+        assert (options["scale1"], options["scale2"], options["per_class_gmm"]) == want

@@ -114,7 +114,7 @@ def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path):
     base = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "width": 4, "batch_size": 64,
             "seed": 0, "progress": False}
     quiet = {"log": lambda s: None}
-    s = run_train({**base, "method": "tcl", "epochs": 2, "method_options": {"warmup_epochs": 1}},
+    s = run_train({**base, "method": "tcl", "epochs": 2, "method_options": {"warmup_epochs": 1, "temperature": 0.5}},
                   tmp_path / "tcl", **quiet)
     assert 0 <= s["noise_rate_estimated"] <= 1 and "detection_auroc" in s
     rows = (tmp_path / "tcl" / "metrics.jsonl").read_text().splitlines()
@@ -125,6 +125,12 @@ def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path):
     first = __import__("json").loads((tmp_path / "plus" / "metrics.jsonl").read_text().splitlines()[0])
     assert 0 <= first["relabelled_fraction"] <= 1 and "corrected_label_accuracy" in first
     assert 0 <= plus["test_accuracy"] <= 1
+    from noisylabels.methods.tcl_plus import TCLPlus, TCLPlusOptions
+    from noisylabels.models.backbones import build_backbone
+
+    encoder = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
+    relabeller = TCLPlus(encoder, 10, s["num_train"], TCLPlusOptions(init_from=str(tmp_path / "tcl")))
+    assert relabeller.options.temperature == 0.5  # the tcl run's own tau, not the default 0.25
     with pytest.raises(UserError, match="backbone"):
         run_train({**base, "width": 8, "method": "tcl-plus", "epochs": 1,
                    "method_options": {"init_from": str(tmp_path / "tcl")}}, tmp_path / "bad", **quiet)

@@ -42,6 +42,9 @@ class Protocol:
 # TCL's published single-GPU settings (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation")
 _TCL_PAPER = {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
               "method_options": {"warmup_epochs": 20, "feature_dim": 256, "scale1": "auto", "scale2": "auto"}}
+# the official CIFAR-100 config (cifar100_90_prer18.yml, the only one published): scale2 1, one GMM per class
+_TCL_PAPER_C100 = {**_TCL_PAPER, "method_options": {**_TCL_PAPER["method_options"], "scale2": 1.0,
+                                                    "per_class_gmm": True}}
 # CIFAR-N label files (Wei et al., ICLR 2022) as they ship, in --data-dir: case name -> (file, key)
 CIFAR_N: dict[str, dict[str, tuple[str, str]]] = {
     "cifar10": {"n-aggre": ("CIFAR-10_human.pt", "aggre_label"), "n-rand1": ("CIFAR-10_human.pt", "random_label1"),
@@ -65,7 +68,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "cifar100-paper": Protocol("cifar100", ("sym20", "sym50", "sym80", "sym90"), 200, {},
                                "CIFAR-100 from the python pickles in --data-dir (CIFAR-100N case n-noisy reads "
                                "CIFAR-100_human.pt there); TCL's published settings; for a CUDA GPU",
-                               {"tcl": _TCL_PAPER}),
+                               {"tcl": _TCL_PAPER_C100}),
 }
 
 _CASE = re.compile(r"^(none|sym|symex|asym|pair|inst)(\d{1,3})?$")

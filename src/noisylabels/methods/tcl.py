@@ -146,8 +146,12 @@ class TCL(Method):
         Batch 128 and lr 0.05 instead of the official 256 and 0.03: twice the steps per epoch, which
         short runs need (fmnist-mini, sym-80, 12 epochs: 77.5% vs 74.7%); ``--batch-size 256 --lr 0.03``
         restores the official values (configs/tcl_cifar*_sym90.yaml)."""
+        given = options.get("warmup_epochs")
+        if given is not None and not 0 <= int(given) < epochs:
+            raise UserError(f"--warmup-epochs must be in [0, --epochs) so that cross-supervision runs; got {given} "
+                            f"with --epochs {epochs}: use fewer warm-up epochs or more epochs")
         return {"batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
-                "lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs)}
+                "lr_warmup_epochs": resolve_warmup(given, epochs)}
 
     def _scale(self, value: float | str) -> float:
         """A bootstrapping scale: the given number, or the estimated clean ratio r for "auto"."""

@@ -22,7 +22,7 @@ from ..data.augment import mixup, weak_view
 from ..detect import prototype_assignments
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
-from ..runs import RunFolder
+from ..runs import CONFIG, RunFolder
 from .base import Method, MethodOptions, TrainData, map_images
 
 BOOTSTRAP_WEIGHT = 0.2  # official constant B
@@ -33,14 +33,15 @@ class TCLPlusOptions(MethodOptions):
     """init_from: run folder of a finished ``tcl`` run with the same data, noise and backbone.
     high_th: relabelling threshold on max_k gamma_ik [0.5]. ema: EMA momentum of the evaluated copy
     (the repo's default 0 copies the weights every step; we average). start_label_correction: epochs
-    of plain mixup CE before bootstrapping; None = half the epochs (official: 30)."""
+    of plain mixup CE before bootstrapping; None = half the epochs (official: 30). temperature: tau of
+    the context assignments; None = the tcl run's own (its config.yaml), else 0.25."""
 
     init_from: str | None = None
     high_th: float = 0.5
     mixup_alpha: float = 1.0
     ema: float = 0.99
     start_label_correction: int | None = None
-    temperature: float = 0.25
+    temperature: float | None = None
     dropout: float = 0.25
 
 
@@ -53,7 +54,11 @@ class TCLPlus(Method):
         if not options.init_from:
             raise UserError("tcl-plus needs --init-from DIR, the run folder of a finished tcl run")
         self.model = nn.Sequential(encoder, MLPClassifier(encoder.feature_dim, num_classes, options.dropout))
-        tcl_state = RunFolder(options.init_from).load_checkpoint()["method"]
+        tcl_run = RunFolder(options.init_from)
+        tcl_state = tcl_run.load_checkpoint()["method"]
+        if options.temperature is None:
+            tcl_options = tcl_run.read_yaml(CONFIG).get("method_options") or {}
+            options.temperature = float(tcl_options.get("temperature", 0.25))
         self._load_tcl(tcl_state)
         self.projector_state = {k[len("projector."):]: v for k, v in tcl_state.items() if k.startswith("projector.")}
         self.ema_model = copy.deepcopy(self.model)
