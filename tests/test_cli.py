@@ -147,3 +147,4 @@ def test_shipped_configs_name_only_known_options(name):
     else:  # the paper's runs keep the official scales (cifar100_90_prer18.yml sets scale2 to 1)
         want = ("auto", 1.0, True) if "cifar100" in name else ("auto", "auto", False)
         assert (options["scale1"], options["scale2"], options["per_class_gmm"]) == want
+        assert (options["strong_crop_min"], options["solarize"]) == (0.2, 0.5)  # the official strong views

@@ -119,7 +119,7 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
             run_grid("cifar100-paper", [method], tmp_path / method, cases=["sym90"], extra=extra, log=lambda s: None)
     tcl, ce, tcl_set, tcl_scale = seen
     assert tcl_scale["method_options"] == {"warmup_epochs": 20, "feature_dim": 256, "scale1": 1.0, "scale2": 1.0,
-                                           "per_class_gmm": True}  # the official cifar100_90 config
+                                           "strong_crop_min": 0.2, "solarize": 0.5, "per_class_gmm": True}  # the official cifar100_90 config
     from noisylabels.bench import _options_of
 
     assert _options_of("ce", scale) == {}  # in a ce,tcl grid, scale1 reaches only tcl

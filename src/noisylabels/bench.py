@@ -41,7 +41,8 @@ class Protocol:
 
 # TCL's published single-GPU settings (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation")
 _TCL_PAPER = {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
-              "method_options": {"warmup_epochs": 20, "feature_dim": 256, "scale1": "auto", "scale2": "auto"}}
+              "method_options": {"warmup_epochs": 20, "feature_dim": 256, "scale1": "auto", "scale2": "auto",
+                                 "strong_crop_min": 0.2, "solarize": 0.5}}
 # the official CIFAR-100 config (cifar100_90_prer18.yml, the only one published): scale2 1, one GMM per class
 _TCL_PAPER_C100 = {**_TCL_PAPER, "method_options": {**_TCL_PAPER["method_options"], "scale2": 1.0,
                                                     "per_class_gmm": True}}
