@@ -42,6 +42,10 @@ def test_warmup_rule():
     assert resolve_warmup(None, 40) == 12
     assert resolve_warmup(None, 200) == 20  # the official value at the official schedule
     assert resolve_warmup(3, 200) == 3
+    from noisylabels.errors import UserError
+
+    with pytest.raises(UserError, match="--warmup-epochs"):  # no epoch of cross-supervision would be left
+        resolve_warmup(20, 20)
 
 
 def _tiny_data(n: int = 64) -> TrainData:

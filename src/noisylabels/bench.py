@@ -24,6 +24,7 @@ import torch
 
 from .errors import UserError
 from .methods import METHODS
+from .methods.tcl import OFFICIAL_TARGETS_AND_VIEWS
 from .runs import CONFIG, SUMMARY, RunFolder, atomic_write_bytes
 
 
@@ -41,8 +42,7 @@ class Protocol:
 
 # TCL's published single-GPU settings (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation")
 _TCL_PAPER = {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
-              "method_options": {"warmup_epochs": 20, "feature_dim": 256, "scale1": "auto", "scale2": "auto",
-                                 "strong_crop_min": 0.2, "solarize": 0.5}}
+              "method_options": {"warmup_epochs": 20, "feature_dim": 256, **OFFICIAL_TARGETS_AND_VIEWS}}
 # the official CIFAR-100 config (cifar100_90_prer18.yml, the only one published): scale2 1, one GMM per class
 _TCL_PAPER_C100 = {**_TCL_PAPER, "method_options": {**_TCL_PAPER["method_options"], "scale2": 1.0,
                                                     "per_class_gmm": True}}

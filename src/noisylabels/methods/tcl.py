@@ -38,6 +38,8 @@ from ..models.heads import MLPClassifier, MLPProjector
 from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
 AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official behaviour)
+# the official values of the options whose default here differs for short CPU runs (README "TCL")
+OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min": 0.2, "solarize": 0.5}
 
 
 @dataclass
@@ -78,8 +80,12 @@ class TCLOptions(MethodOptions):
 
 
 def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
-    """The warm-up length: the given value, or ceil(0.3 x epochs) capped at the official 20."""
+    """The warm-up length: the given value, or ceil(0.3 x epochs) capped at the official 20.
+    A given value must leave at least one epoch of cross-supervision (UserError otherwise)."""
     if warmup_epochs is not None:
+        if not 0 <= int(warmup_epochs) < epochs:
+            raise UserError(f"--warmup-epochs must be in [0, --epochs) so that cross-supervision runs; got "
+                            f"{warmup_epochs} with --epochs {epochs}: use fewer warm-up epochs or more epochs")
         return int(warmup_epochs)
     return min(20, math.ceil(0.3 * epochs))
 
@@ -147,12 +153,8 @@ class TCL(Method):
         Batch 128 and lr 0.05 instead of the official 256 and 0.03: twice the steps per epoch, which
         short runs need (fmnist-mini, sym-80, 12 epochs: 77.5% vs 74.7%); ``--batch-size 256 --lr 0.03``
         restores the official values (configs/tcl_cifar*_sym90.yaml)."""
-        given = options.get("warmup_epochs")
-        if given is not None and not 0 <= int(given) < epochs:
-            raise UserError(f"--warmup-epochs must be in [0, --epochs) so that cross-supervision runs; got {given} "
-                            f"with --epochs {epochs}: use fewer warm-up epochs or more epochs")
         return {"batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
-                "lr_warmup_epochs": resolve_warmup(given, epochs)}
+                "lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs)}
 
     def _scale(self, value: float | str) -> float:
         """A bootstrapping scale: the given number, or the estimated clean ratio r for "auto"."""
