@@ -36,9 +36,15 @@ def test_ce_learns_digits_with_40_percent_noise(tmp_path, capsys):
     labels = np.load(out / "noisy_labels.npy")
     assert len(labels) == s["num_train"]
     header = (out / "label_issues.csv").read_text().splitlines()[0].split(",")
-    assert header[:5] == ["index", "given_label", "predicted_label", "label_quality", "is_label_issue"]
+    assert header[:7] == ["index", "given_label", "predicted_label", "label_quality", "is_label_issue",
+                          "suggested_label", "suggested_probability"]
     assert (out / "plots" / "curves.png").stat().st_size > 0
-    assert s["detection_auroc"] > 0.8
+    assert (out / "plots" / "class_noise.png").stat().st_size > 0
+    assert s["detection_auroc"] > 0.8 and s["detection_auprc"] > 0.6 and s["detector"] == "confident-learning"
+    assert 0.5 < s["flagged_to_actual"] < 1.5
+    per_class = s["class_summary"]["per_class"]
+    assert len(per_class) == 10 and sum(c["flagged"] for c in per_class) == s["num_label_issues"]
+    assert sum(p["count"] for p in s["class_summary"]["confused_pairs"]) <= s["num_label_issues"]
 
 
 def test_resume_continues_and_extends(tmp_path, capsys):
@@ -57,7 +63,7 @@ def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
     target = tmp_path / "noisy.npy"
     rc, out, _ = _run(capsys, "noise", "--dataset", "digits", "--noise", "symmetric-exclusive", "--noise-rate",
                       "0.3", "--seed", "1", "--out", str(target))
-    assert rc == 0 and "actual rate 0.2999" in out  # round(0.3 * 1437) / 1437
+    assert rc == 0 and "symmetric-exclusive 0.3 (actual 0.300)" in out  # round(0.3 * 1437) / 1437
     assert len(np.load(target)) == 1437
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from noisylabels import detect
+from noisylabels.labelquality import LabelIssues
 
 
 def test_prototype_assignments_by_hand():
@@ -37,12 +38,30 @@ def test_detection_metrics_and_ranked_csv(tmp_path):
     assert m["detection_precision"] == pytest.approx(0.5)
     assert m["detection_recall"] == pytest.approx(1.0)
     assert m["detection_f1"] == pytest.approx(2 / 3)
+    assert m["detection_auprc"] == pytest.approx(1.0) and m["flagged_to_actual"] == pytest.approx(2.0)
     out = tmp_path / "label_issues.csv"
+    issues = LabelIssues(quality, flags, suggested=np.array([0, 0, 1, 1]), suggested_prob=np.array([.9, .8, .8, .6]),
+                         per_class_issues=np.array([1, 1]), detector="test")
     detect.write_label_issues(out, given_labels=np.array([0, 1, 1, 0]), predicted_labels=np.array([0, 0, 1, 1]),
-                              label_quality=quality, is_issue=flags, source_index=np.array([10, 11, 12, 13]),
+                              issues=issues, source_index=np.array([10, 11, 12, 13]),
                               true_labels=np.array([0, 0, 1, 0]), paths=["a", "b", "c", "d"],
                               class_names=["cat", "dog"])
     rows = list(csv.DictReader(open(out)))
     assert [r["index"] for r in rows] == ["11", "13", "12", "10"]
     assert rows[0]["is_label_issue"] == "True" and rows[0]["path"] == "b" and rows[0]["given_name"] == "dog"
+    assert rows[0]["suggested_label"] == "0" and rows[0]["suggested_name"] == "cat"
+    assert rows[0]["suggested_probability"] == "0.800000"
     assert set(rows[0]) >= {"index", "given_label", "predicted_label", "label_quality", "is_label_issue", "true_label"}
+
+
+def test_fixed_prior_gmm_does_not_split_a_skewed_unimodal_score():
+    rng = np.random.default_rng(0)
+    skewed = rng.gamma(1.0, 0.1, 2000)  # clean data: one skewed mode, no second population
+    free = detect.gmm_clean_probability(skewed)
+    fixed = detect.gmm_clean_probability(skewed, prior_noisy=0.01)
+    assert (free < 0.5).mean() > 0.15 and (fixed < 0.5).mean() < 0.06
+    planted = np.concatenate([rng.normal(0.2, 0.05, 800), rng.normal(0.8, 0.05, 200)])
+    w = detect.gmm_clean_probability(planted, prior_noisy=0.2)  # a right prior keeps a real split
+    assert np.mean((w > 0.5) == (np.arange(1000) < 800)) > 0.99
+    wg = detect.gmm_clean_probability(planted, groups=np.arange(1000) % 2, prior_noisy=np.array([0.2, 0.2]))
+    assert np.mean((wg > 0.5) == (np.arange(1000) < 800)) > 0.99

@@ -8,7 +8,7 @@ import pytest
 
 from noisylabels.bench import parse_case, results_markdown, run_grid
 from noisylabels.cli import main
-from noisylabels.issues import find_label_issues
+from noisylabels.issues import detect_issues
 from noisylabels.methods.cleanlab_retrain import stratified_folds
 
 
@@ -32,14 +32,16 @@ def _planted(n: int = 400, c: int = 4, seed: int = 0):
     return given, true, probs / probs.sum(1, keepdims=True), feats
 
 
-def test_find_label_issues_with_and_without_features():
+def test_detect_issues_with_and_without_features():
     from sklearn.metrics import roc_auc_score
 
     given, true, probs, feats = _planted()
-    for f, name in ((None, "loss-gmm"), (feats, "tcl-prototypes-gmm")):
-        w, flags, got = find_label_issues(given, probs, features=f)
-        assert got == name and roc_auc_score(given != true, -w) > 0.95
-        assert abs(flags.mean() - (given != true).mean()) < 0.08
+    for f, name in ((None, "confident-learning"), (feats, "confident-learning+prototypes")):
+        issues = detect_issues(given, probs, features=f)
+        assert issues.detector == name and roc_auc_score(given != true, -issues.quality) > 0.95
+        assert abs(issues.flags.mean() - (given != true).mean()) < 0.08
+        flagged = issues.flags & (given != true)
+        assert np.mean(issues.suggested[flagged] == true[flagged]) > 0.9
 
 
 def test_detect_on_user_files_writes_ranked_csv_and_grid(tmp_path, capsys):
@@ -119,7 +121,8 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
             run_grid("cifar100-paper", [method], tmp_path / method, cases=["sym90"], extra=extra, log=lambda s: None)
     tcl, ce, tcl_set, tcl_scale = seen
     assert tcl_scale["method_options"] == {"warmup_epochs": 20, "feature_dim": 256, "scale1": 1.0, "scale2": 1.0,
-                                           "strong_crop_min": 0.2, "solarize": 0.5, "per_class_gmm": True}  # the official cifar100_90 config
+                                           "strong_crop_min": 0.2, "solarize": 0.5, "per_class_gmm": True,
+                                           "selection": "gmm"}  # the official cifar100_90 config
     from noisylabels.bench import _options_of
 
     assert _options_of("ce", scale) == {}  # in a ce,tcl grid, scale1 reaches only tcl
@@ -146,7 +149,7 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert {(r["method"], r["case"]) for r in rows} == {(m, c) for m in ("ce", "cleanlab-retrain") for c in ("none", "sym50")}
     md = (out / "results.md").read_text()
-    assert "| cleanlab-retrain | sym50 | 3 | 1 |" in md
+    assert "| cleanlab-retrain | sym50 | 1437 | 3 | 1 |" in md
     for png in ("accuracy_vs_noise.png", "detection_roc.png"):
         assert (out / "plots" / png).stat().st_size > 0
     run = out / "cleanlab-retrain" / "sym50-s0"
@@ -169,7 +172,7 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     rc, stdout, err = _run(capsys, "detect", "--run", str(out / "ce" / "sym50-s0"))
     assert rc == 0, err
     assert (out / "ce" / "sym50-s0" / "detect" / "suspects.png").exists()
-    assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "tcl-prototypes-gmm"
+    assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "confident-learning+prototypes"
 
 
 def test_results_markdown_states_n_and_std():
@@ -178,7 +181,7 @@ def test_results_markdown_states_n_and_std():
              "train_seconds": 1.0, "images_per_second": 10.0, "device": "cpu", "torch_version": "x", "backbone": "b"}
             for s, a in ((0, 0.5), (1, 0.7))]
     md = results_markdown("digits-mini", rows)
-    assert "| ce | sym50 | 3 | 2 | 60.0 ± 14.1 |" in md
+    assert "| ce | sym50 | – | 3 | 2 | 60.0 ± 14.1 |" in md
 
 
 def test_settings_differ_reads_the_saved_config(tmp_path):
@@ -190,3 +193,21 @@ def test_settings_differ_reads_the_saved_config(tmp_path):
     assert settings_differ(tmp_path, same) == []
     other = {"epochs": 3, "lr": 0.1, "method_options": {"scale1": 1.0}}
     assert settings_differ(tmp_path, other) == ["lr 0.05 -> 0.1", "method_options.scale1 None -> 1.0"]
+
+
+def test_train_sizes_are_a_grid_axis(tmp_path, monkeypatch):
+    import noisylabels.pipeline as pipeline
+
+    seen = []
+
+    def fake_train(cfg, out, **_):
+        seen.append((cfg["train_size"], cfg["noise"], cfg["noise_rate"], str(out)))
+        raise SystemExit
+
+    monkeypatch.setattr(pipeline, "run_train", fake_train)
+    for size in (3000, 10000):
+        with pytest.raises(SystemExit):
+            run_grid("fmnist-mini", ["ce"], tmp_path, cases=["cc15"], train_sizes=[size], log=lambda s: None)
+    assert seen == [(3000, "lookalike", 0.15, str(tmp_path / "ce" / "cc15-n3000-s0")),
+                    (10000, "lookalike", 0.15, str(tmp_path / "ce" / "cc15-n10000-s0"))]
+    assert parse_case("cc15") == ("lookalike", 0.15)

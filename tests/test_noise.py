@@ -24,11 +24,12 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
 GENERATORS = [  # (noise, extra kwargs) covering every generator
     ("symmetric", {}), ("symmetric-exclusive", {}), ("pairflip", {}),
     ("asymmetric", {"dataset": "cifar10"}), ("asymmetric", {"dataset": "fashion-mnist"}), ("instance", {}),
+    ("lookalike", {"dataset": "fashion-mnist"}), ("lookalike", {"dataset": "digits"}),
 ]
 
 
 def _kw(noise: str, extra: dict, n: int) -> dict:
-    return {**extra, "images": _images(n)} if noise == "instance" else extra
+    return {**extra, "images": _images(n)} if noise in ("instance", "lookalike") else extra
 
 
 # --- generators -------------------------------------------------------------------------------------
@@ -258,3 +259,34 @@ def test_noise_report_by_hand():
 def test_noise_report_rejects_mismatch():
     with pytest.raises(UserError, match="length"):
         N.noise_report(np.array([0, 1]), np.array([0]), 2)
+
+
+def test_lookalike_moves_three_classes_to_their_look_alikes():
+    y = _labels()
+    noisy = _make(y, "lookalike", 0.15, seed=2, dataset="fashion-mnist")
+    for c in range(10):
+        moved = noisy[y == c] != c
+        if c in N.LOOKALIKE_MAPS["fashion-mnist"]:
+            assert moved.sum() == 30 and set(noisy[y == c][moved].tolist()) == {N.LOOKALIKE_MAPS["fashion-mnist"][c]}
+        else:
+            assert moved.sum() == 0
+    assert np.mean(noisy != y) == pytest.approx(0.045)
+
+
+def test_lookalike_without_a_map_pairs_the_closest_class_means():
+    y = np.repeat(np.arange(6), 50)
+    # class k's images are flat at brightness 40 k, except that class 5 sits next to class 1
+    level = np.array([0, 40, 80, 120, 160, 50])[y]
+    images = np.broadcast_to(level[:, None, None, None], (len(y), 4, 4, 1)).astype(np.uint8)
+    mapping = N.nearest_mean_map(y, images, 6)
+    assert len(mapping) == 3 and list(mapping.items())[0] in ((5, 1), (1, 5))
+    assert not set(mapping) & set(mapping.values())  # a class is a source or a target, never both
+    noisy = _make(y, "lookalike", 0.2, c=6, dataset="mine", images=images)
+    assert np.mean(noisy != y) == pytest.approx(3 * 10 / len(y))
+    with pytest.raises(UserError, match="picks its class pairs from the training images"):
+        _make(y, "lookalike", 0.2, c=6, dataset="mine")
+
+
+def test_describe_noise_gives_a_file_no_nominal_rate():
+    assert N.describe_noise("file:/x/l.npy", 0.0, 0.3944) == "file:/x/l.npy (actual 0.394)"
+    assert N.describe_noise("symmetric", 0.8, 0.719) == "symmetric 0.8 (actual 0.719)"

@@ -143,3 +143,17 @@ def test_errors_are_single_lines(tmp_path):
     (tmp_path / "good.csv").write_text("path,label\ngood.png,0\ngood2.png,1\n")
     with pytest.raises(UserError, match="--test-fraction"):
         load_splits(f"csv:{tmp_path / 'good.csv'}", test_fraction=1.5)
+
+
+def test_npz_counts_must_match_and_one_class_is_refused(tmp_path):
+    images = np.zeros((10, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "short.npz", images=images, labels=np.zeros(5, dtype=np.int64))
+    with pytest.raises(UserError, match="holds 10 images but 'labels' 5 labels"):
+        load_splits(f"npz:{tmp_path / 'short.npz'}")
+    np.savez(tmp_path / "one.npz", images=images, labels=np.zeros(10, dtype=np.int64))
+    with pytest.raises(UserError, match="single class .* at least 2 classes"):
+        load_splits(f"npz:{tmp_path / 'one.npz'}")
+    for i in range(4):
+        _png(tmp_path / "only" / "cat" / f"{i}.png", "L", (6, 6), 40 * i)
+    with pytest.raises(UserError, match="single class \\('cat'\\)"):
+        load_splits(f"folder:{tmp_path / 'only'}", test_fraction=0.25)

@@ -37,6 +37,25 @@ def test_e_step_finds_the_planted_wrong_labels(per_class):
     assert abs(np.mean(w < 0.5) - flip.mean()) < 0.03
 
 
+@pytest.mark.parametrize("per_class", [False, True])
+def test_calibrated_e_step_leaves_clean_labels_alone_and_still_finds_wrong_ones(per_class):
+    z, probs, given, _ = _planted(noise=0.0)  # clean labels: the official GMM still splits the scores
+    free, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class)
+    calibrated, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class, calibrated=True)
+    assert np.mean(free < 0.5) > 0.3 and np.mean(calibrated < 0.5) < 0.01
+    z, probs, given, flip = _planted(noise=0.3)
+    w, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class, calibrated=True)
+    assert detection_metrics(w, w < 0.5, flip)["detection_f1"] > 0.95
+
+
+def test_selection_must_be_known():
+    from noisylabels.errors import UserError
+
+    cls = get_method("tcl")
+    with pytest.raises(UserError, match="--selection must be one of calibrated, gmm"):
+        cls(build_backbone("small-cnn", in_channels=1, image_size=8), 3, 10, cls.Options(selection="fit"))
+
+
 def test_warmup_rule():
     assert resolve_warmup(None, 20) == 6
     assert resolve_warmup(None, 40) == 12

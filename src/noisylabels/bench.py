@@ -72,9 +72,9 @@ PROTOCOLS: dict[str, Protocol] = {
                                {"tcl": _TCL_PAPER_C100}),
 }
 
-_CASE = re.compile(r"^(none|sym|symex|asym|pair|inst)(\d{1,3})?$")
+_CASE = re.compile(r"^(none|sym|symex|asym|pair|inst|cc)(\d{1,3})?$")
 _NOISES = {"sym": "symmetric", "symex": "symmetric-exclusive", "asym": "asymmetric", "pair": "pairflip",
-           "inst": "instance"}
+           "inst": "instance", "cc": "lookalike"}
 
 
 def parse_case(case: str, *, dataset: str | None = None, data_dir: str | None = None) -> tuple[str, float]:
@@ -91,7 +91,7 @@ def parse_case(case: str, *, dataset: str | None = None, data_dir: str | None = 
         return f"file:{Path(data_dir) / name}#{key}", 0.0
     m = _CASE.match(case)
     if not m or (m.group(1) == "none") != (m.group(2) is None):
-        raise UserError(f"bad case {case!r}: use none, or sym|symex|asym|pair|inst followed by a percentage, e.g. sym80")
+        raise UserError(f"bad case {case!r}: use none, or sym|symex|asym|pair|inst|cc followed by a percentage, e.g. sym80")
     if m.group(1) == "none":
         return "none", 0.0
     rate = int(m.group(2)) / 100
@@ -127,9 +127,12 @@ class Cell:
 def run_grid(
     protocol: str, methods: list[str], out: str | Path, *, cases: list[str] | None = None, seeds: list[int] | None = None,
     epochs: int | None = None, data_dir: str | None = None, extra: dict[str, Any] | None = None,
-    report_only: bool = False, log: Callable[[str], None] = print,
+    report_only: bool = False, log: Callable[[str], None] = print, train_sizes: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or skip, or resume) every cell, then write the results; returns the result rows.
+
+    ``train_sizes``: a grid axis of training-set sizes (PROTOCOL's subset rule); each size's cells
+    train into OUT/<method>/<case>-n<size>-s<seed>/. Without it, the protocol's own size.
 
     ``report_only``: train nothing; write the results of the cells that have finished (a grid that
     another process is still running, or one finished over several sittings).
@@ -153,32 +156,36 @@ def run_grid(
             **proto.train}
     extra = extra or {}
     rows = []
-    for seed in seeds:
-        for spec, (name, options) in parsed.items():
-            for case in cases:
-                noise, rate = noises[case]
-                cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}-s{seed}")
-                own = proto.method_train.get(name, {})
-                cfg = {**base, **own, **extra, "method": name, "noise": noise, "noise_rate": rate,
-                       "seed": seed, "method_options": {**own.get("method_options", {}),
-                                                        **_options_of(name, extra), **options}}
-                if report_only:
-                    if (cell.path / SUMMARY).exists():
-                        rows.append(_cell_row(cell))
-                    continue
-                if name == "framework":
-                    pre = {**base, **extra, "method_options": _options_of("simclr", extra)}
-                    cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log))
-                rows.append(_run_cell(cell, cfg, run_train, log))
+    for size in (train_sizes or [None]):
+        sized = base if size is None else {**base, "train_size": int(size)}
+        tag = "" if size is None else f"-n{int(size)}"
+        for seed in seeds:
+            for spec, (name, options) in parsed.items():
+                for case in cases:
+                    noise, rate = noises[case]
+                    cell = Cell(spec, case, seed, root / spec.replace(":", "-") / f"{case}{tag}-s{seed}")
+                    own = proto.method_train.get(name, {})
+                    cfg = {**sized, **own, **extra, "method": name, "noise": noise, "noise_rate": rate,
+                           "seed": seed, "method_options": {**own.get("method_options", {}),
+                                                            **_options_of(name, extra), **options}}
+                    if report_only:
+                        if (cell.path / SUMMARY).exists():
+                            rows.append(_cell_row(cell))
+                        continue
+                    if name == "framework":
+                        pre = {**sized, **extra, "method_options": _options_of("simclr", extra)}
+                        cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log, tag))
+                    rows.append(_run_cell(cell, cfg, run_train, log))
     if not rows:
         raise UserError(f"no finished cells in {root} for these methods, cases and seeds")
     write_results(root, protocol, rows)
     return rows
 
 
-def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callable, log: Callable[[str], None]) -> Path:
-    """One SimCLR run per seed, shared by the framework cells (labels are never used by it)."""
-    path = root / "_pretrain" / f"simclr-s{seed}"
+def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callable, log: Callable[[str], None],
+                 tag: str = "") -> Path:
+    """One SimCLR run per seed (and train size), shared by the framework cells (it never uses labels)."""
+    path = root / "_pretrain" / f"simclr{tag}-s{seed}"
     _train_in(path, {**base, "method": "simclr", "noise": "none", "seed": seed}, f"pretrain simclr seed {seed}",
               run_train, log)
     return path
@@ -232,13 +239,15 @@ def _cell_row(cell: Cell) -> dict[str, Any]:
         k: s.get(k) for k in RESULT_KEYS}}
 
 
-RESULT_KEYS = ("dataset", "noise", "noise_rate", "noise_rate_actual", "epochs", "test_accuracy", "best_test_accuracy",
-               "detection_auroc", "detection_f1", "noise_rate_estimated", "train_seconds", "images_per_second",
+RESULT_KEYS = ("dataset", "num_train", "noise", "noise_rate", "noise_rate_actual", "epochs", "test_accuracy",
+               "best_test_accuracy", "detection_auroc", "detection_auprc", "detection_precision", "detection_recall",
+               "detection_f1", "noise_rate_estimated", "flagged_to_actual", "train_seconds", "images_per_second",
                "backbone", "device", "torch_version")
-# (key, column, scale, decimals)
+# (key, column, scale, decimals); "flagged" is the flagged share of the labels
 SHOWN = (("test_accuracy", "acc (last)", 100, 1), ("best_test_accuracy", "acc (best)", 100, 1),
-         ("detection_auroc", "det. AUROC", 1, 3), ("detection_f1", "det. F1", 1, 3),
-         ("noise_rate_estimated", "est. noise", 1, 3), ("noise_rate_actual", "actual noise", 1, 3),
+         ("detection_auroc", "det. AUROC", 1, 3), ("detection_auprc", "det. AUPRC", 1, 3),
+         ("detection_f1", "det. F1", 1, 3), ("noise_rate_estimated", "flagged", 1, 3),
+         ("noise_rate_actual", "actual noise", 1, 3), ("flagged_to_actual", "flagged / actual", 1, 2),
          ("train_seconds", "seconds", 1, 0), ("images_per_second", "img/s", 1, 0))
 
 
@@ -275,13 +284,13 @@ def results_markdown(protocol: str, rows: list[dict[str, Any]]) -> str:
              f"Hardware: {', '.join(devices)}; torch {rows[0]['torch_version'] if rows else torch.__version__}; "
              f"Python {platform.python_version()}; backbone {', '.join(sorted({str(r['backbone']) for r in rows}))}.",
              "Accuracy in %, test set, last epoch unless marked best; mean ± std over n seeds.", "",
-             "| method | case | epochs | n | " + " | ".join(label for _, label, _, _ in SHOWN) + " |",
-             "|---|---|---|---|" + "---|" * len(SHOWN)]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+             "| method | case | train | epochs | n | " + " | ".join(label for _, label, _, _ in SHOWN) + " |",
+             "|---|---|---|---|---|" + "---|" * len(SHOWN)]
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["method"], r["case"]), []).append(r)
-    for (method, case), rs in groups.items():
-        cells = [_cell_text([r[k] for r in rs], scale, digits) for k, _, scale, digits in SHOWN]
+        groups.setdefault((r["method"], r["case"], str(r.get("num_train") or "–")), []).append(r)
+    for (method, case, size), rs in groups.items():
+        cells = [_cell_text([r.get(k) for r in rs], scale, digits) for k, _, scale, digits in SHOWN]
         epochs = ",".join(sorted({str(r["epochs"]) for r in rs}))
-        lines.append(f"| {method} | {case} | {epochs} | {len(rs)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method} | {case} | {size} | {epochs} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

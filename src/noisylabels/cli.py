@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--cases", help="comma list, e.g. none,sym50,sym80,asym40,symex80 (default: the protocol's)")
     p_bench.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
+    p_bench.add_argument("--train-sizes", help="comma list of training-set sizes, a grid axis (e.g. 10000,3000; "
+                                               "default: the protocol's)")
     p_bench.add_argument("--data-dir", help="dataset folder (CIFAR pickles and CIFAR-N .pt files; fashion-mnist if not the Debian path)")
     p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="a train option for every run, or a method option for the methods that have it, "
@@ -202,7 +204,7 @@ def _read_yaml_config(path: str) -> dict[str, Any]:
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    from .data.noise import make_noisy_labels, noise_report, resolve_rate
+    from .data.noise import describe_noise, make_noisy_labels, noise_report, resolve_rate
     from .data.sources import load_splits
 
     noise = args.noise or "none"
@@ -222,8 +224,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     from .runs import RunFolder
 
     RunFolder(out.parent).write_npy(out.name, noisy)
-    print(f"wrote {len(noisy)} labels to {out}; noise {noise} {rate}: "
-          f"actual rate {report['noise_rate_actual']:.4f}")
+    print(f"wrote {len(noisy)} labels to {out}; noise {describe_noise(noise, rate, report['noise_rate_actual'])}")
     return 0
 
 
@@ -293,7 +294,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         s = detect_to_folder(out, labels, probs, features=feats, true_labels=true, images=images)
     line = f"{s['num_label_issues']} of {s['num_samples']} labels flagged ({s['detector']})"
     if "detection_auroc" in s:
-        line += f"; detection ROC-AUC {s['detection_auroc']:.3f}, F1 {s['detection_f1']:.3f}"
+        line += (f"; detection ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
+                 f"F1 {s['detection_f1']:.3f}")
     print(f"{line} -> {out / 'label_issues.csv'}")
     return 0
 
@@ -317,10 +319,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
+    try:
+        sizes = [int(x) for x in args.train_sizes.split(",") if x.strip()] if args.train_sizes else None
+    except ValueError:
+        raise UserError(f"--train-sizes must be a comma list of integers, got {args.train_sizes!r}") from None
+    if sizes is not None and (not sizes or min(sizes) < 2):
+        raise UserError(f"--train-sizes must list sizes of at least 2 samples, got {args.train_sizes!r}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
     run_grid(args.protocol, methods, args.out, cases=cases, seeds=seeds, epochs=args.epochs,
-             data_dir=args.data_dir, extra=extra, report_only=args.report_only)
+             data_dir=args.data_dir, extra=extra, report_only=args.report_only, train_sizes=sizes)
     print((Path(args.out) / "results.md").read_text())
     return 0
 
@@ -332,14 +340,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n== report ==")
     print(f"test accuracy (last epoch): {s['test_accuracy']:.4f}   best: {s['best_test_accuracy']:.4f}")
     print(f"noise rate: actual {s['noise_rate_actual']:.3f}, estimated {s['noise_rate_estimated']:.3f}")
-    print(f"label-issue detection: ROC-AUC {s['detection_auroc']:.3f}, precision {s['detection_precision']:.3f}, "
-          f"recall {s['detection_recall']:.3f}")
+    print(f"label-issue detection: ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
+          f"precision {s['detection_precision']:.3f}, recall {s['detection_recall']:.3f}")
     print(f"training: {s['train_seconds']:.1f}s, {s['images_per_second']:.0f} images/s on {s['device']}")
     with open(Path(args.out) / "label_issues.csv") as f:
         rows = list(csv.DictReader(f))
-    print("\nmost suspect labels (index: given -> predicted, true, quality):")
+    print("\nmost suspect labels (index: given -> suggested, true, quality):")
     for r in rows[:10]:
-        print(f"  #{r['index']:>4}: {r['given_label']} -> {r['predicted_label']}  (true {r['true_label']}, "
+        print(f"  #{r['index']:>4}: {r['given_label']} -> {r['suggested_label']}  (true {r['true_label']}, "
               f"quality {float(r['label_quality']):.3f})")
     flagged = np.array([r["is_label_issue"] == "True" for r in rows])
     print(f"\n{flagged.sum()} of {len(rows)} labels flagged; full ranked list: {Path(args.out) / 'label_issues.csv'}")

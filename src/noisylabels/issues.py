@@ -1,8 +1,8 @@
 """Label issues from predictions the user brings, or from a finished run (``noisylabels detect``).
 
-:func:`find_label_issues` is cleanlab-shaped (``labels, pred_probs, *, ...``): with embeddings it uses
-TCL's detector (prototypes from the predictions, context assignments, a 2-component GMM; TCL Sec. 3.2),
-without them a 2-component GMM over the per-sample cross-entropy (Ciortan et al. 2021 b1, DivideMix).
+:func:`detect_issues` runs the detector every training run uses (confident learning on class-normalised
+probabilities, ``labelquality``); with embeddings, the probabilities are first averaged with TCL's
+context assignments (prototypes from the predictions, Sec. 3.2), as a TCL run does.
 """
 
 from __future__ import annotations
@@ -13,32 +13,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from .detect import detection_metrics, loss_clean_probability, tcl_clean_probability, write_label_issues
+from .detect import export_issues, prototype_assignments
 from .errors import UserError
+from .labelquality import LabelIssues, find_issues
 from .runs import RunFolder
 
 
-def find_label_issues(
-    labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
-    temperature: float = 0.25, per_class: bool = False,
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-sample label quality (N,) (the probability the given label is clean), flags (N,) bool
-    (quality < 0.5) and the detector's name.
+def detect_issues(
+    labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None, temperature: float = 0.25,
+) -> LabelIssues:
+    """Label quality, flags and suggestions for N labels from (N, C) probabilities.
 
     Args:
         labels: (N,) int given labels in [0, C); pred_probs: (N, C) predicted probabilities;
-        features: optional (N, D) embeddings (L2-normalised here).
+        features: optional (N, D) embeddings (L2-normalised here); temperature: of the context
+            assignments softmax(z mu^T / tau).
     """
     labels, pred_probs = validate_predictions(labels, pred_probs, features)
-    if features is not None:
-        z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(features, dtype=np.float32)), dim=1)
-        w, _ = tcl_clean_probability(z, torch.from_numpy(pred_probs.astype(np.float32)), torch.from_numpy(labels),
-                                     temperature=temperature, per_class=per_class)
-        name = "tcl-prototypes-gmm"
-    else:
-        w = loss_clean_probability(pred_probs, labels)
-        name = "loss-gmm"
-    return w, w < 0.5, name
+    if features is None:
+        return find_issues(labels, pred_probs)
+    z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(features, dtype=np.float32)), dim=1)
+    _, gamma = prototype_assignments(z, torch.from_numpy(pred_probs.astype(np.float32)), temperature)
+    mixed = 0.5 * (pred_probs + gamma.double().numpy())
+    return find_issues(labels, mixed / mixed.sum(1, keepdims=True), detector="confident-learning+prototypes")
 
 
 def validate_predictions(
@@ -103,28 +100,25 @@ def detect_to_folder(
     true_labels: np.ndarray | None = None, images: np.ndarray | None = None, source_index: np.ndarray | None = None,
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
 ) -> dict[str, Any]:
-    """Find label issues and write label_issues.csv, summary.json and (with images) suspects.png."""
+    """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png."""
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
-    w, flags, name = find_label_issues(labels, pred_probs, features=features)
+    issues = detect_issues(labels, pred_probs, features=features)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     predicted = np.asarray(pred_probs).argmax(1)
     folder = RunFolder(out)
-    write_label_issues(folder.path / "label_issues.csv", given_labels=labels, predicted_labels=predicted,
-                       label_quality=w, is_issue=flags,
-                       source_index=source_index,
-                       true_labels=true_labels, paths=paths, class_names=class_names)
-    summary: dict[str, Any] = {"detector": name, "num_samples": int(len(labels)), "num_label_issues": int(flags.sum()),
-                               "noise_rate_estimated": float(flags.mean())}
+    summary: dict[str, Any] = {"num_samples": int(len(labels))}
+    summary.update(export_issues(folder, issues, labels, predicted, source_index=source_index, true_labels=true_labels,
+                                 paths=paths, class_names=class_names,
+                                 title=f"detect: label quality of {len(labels)} samples"))
     if true_labels is not None:
-        summary.update(detection_metrics(w, flags, labels != np.asarray(true_labels)))
         summary["noise_rate_actual"] = float(np.mean(labels != np.asarray(true_labels)))
     if images is not None:
         from .report import plot_suspects
 
-        plot_suspects(images, labels, predicted, w, folder.path / "suspects.png", class_names=class_names, top=top,
-                      source_index=source_index)
+        plot_suspects(images, labels, issues.suggested, issues.quality, folder.path / "suspects.png",
+                      class_names=class_names, top=top, source_index=source_index)
     folder.write_json("summary.json", summary)
     return summary
 

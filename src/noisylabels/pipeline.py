@@ -18,15 +18,15 @@ import torch
 from . import distributed as ddp
 from .data.augment import ViewConfig
 from .data.dataset import DataSplits
-from .data.noise import make_noisy_labels, noise_report, resolve_rate
+from .data.noise import describe_noise, make_noisy_labels, noise_report, resolve_rate
 from .data.sources import load_splits
 from .data.streaming import StreamingImages
-from .detect import detection_metrics, write_label_issues
+from .detect import export_issues
 from .engine import FitConfig, fit
 from .errors import UserError
 from .methods import Method, TrainData, get_method
 from .methods.base import predict_embeddings, predict_probs
-from .report import plot_curves, plot_quality_histogram
+from .report import plot_curves
 from .models.backbones import build_backbone
 from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256
 
@@ -132,8 +132,9 @@ def prepare(config: dict[str, Any]) -> Prepared:
     device = resolve_device(cfg["device"])
     splits = load_run_splits(cfg)
     train = splits.train
-    if cfg["noise"] == "instance" and getattr(train.images, "streaming", False):
-        raise UserError("--noise instance needs every image in memory; pass --stream off (or a smaller --image-size)")
+    if cfg["noise"] in ("instance", "lookalike") and getattr(train.images, "streaming", False):
+        raise UserError(f"--noise {cfg['noise']} needs every image in memory; pass --stream off (or a smaller "
+                        "--image-size)")
     noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
                               num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
                               images=train.images, class_names=train.class_names)
@@ -258,9 +259,9 @@ def run_train(
         run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
     cfg, train = prep.config, prep.splits.train
+    noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"])
     log(f"{cfg['method']} on {prep.splits.name}: {len(train)} train / {len(prep.splits.test)} test "
-        f"({prep.splits.test_kind}), noise {cfg['noise']} {cfg['noise_rate']} "
-        f"(actual {prep.report['noise_rate_actual']:.3f}), {cfg['backbone']} on {cfg['device']}")
+        f"({prep.splits.test_kind}), noise {noise}, {cfg['backbone']} on {cfg['device']}")
     if getattr(prep.method, "orchestrates", False):  # the framework: several phases, each its own fit
         result = prep.method.run(prep.data, prep.fit_config, run, pretrained=bool(cfg["pretrained"]),
                                  resume=resume, log=log)
@@ -276,14 +277,14 @@ def run_train(
 
 
 def _title(s: dict[str, Any]) -> str:
-    return f"{s['method']} | {s['dataset']} | {s['noise']} {s['noise_rate']} (actual {s['noise_rate_actual']:.3f})"
+    return f"{s['method']} | {s['dataset']} | {describe_noise(s['noise'], s['noise_rate'], s['noise_rate_actual'])}"
 
 
 def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     """Write label_issues.csv and the label-quality histogram; return the detection figures."""
     data, train = prep.data, prep.splits.train
     probs = predict_probs(prep.method, data.images, data.views)
-    quality, is_issue = prep.method.label_quality(data, probs)
+    issues = prep.method.label_issues(data, probs)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
     oos = getattr(prep.method, "out_of_sample_probs", None)
     run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))
@@ -292,17 +293,11 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
         run.write_npy(FEATURES, z.cpu().numpy().astype(np.float16))
     predicted = probs.argmax(1).cpu().numpy()
     true = train.labels if data.true_labels is not None else None
-    write_label_issues(run.path / "label_issues.csv", given_labels=prep.noisy, predicted_labels=predicted,
-                       label_quality=quality, is_issue=is_issue, source_index=train.source_index,
-                       true_labels=true, paths=train.paths, class_names=train.class_names)
-    out: dict[str, Any] = {"num_label_issues": int(is_issue.sum()),
-                           "noise_rate_estimated": float(np.mean(is_issue))}
-    truly_noisy = None if true is None else prep.noisy != true
-    if truly_noisy is not None:
-        out.update(detection_metrics(quality, is_issue, truly_noisy))
+    out = export_issues(run, issues, prep.noisy, predicted, source_index=train.source_index, true_labels=true,
+                        paths=train.paths, class_names=train.class_names,
+                        title=f"{prep.config['method']}: label quality of {len(prep.noisy)} training samples")
+    if true is not None:
         out["train_accuracy_vs_truth"] = float(np.mean(predicted == true))
-    plot_quality_histogram(quality, truly_noisy, run.path / "plots" / "label_quality.png",
-                           f"{prep.config['method']}: label quality of {len(quality)} training samples")
     return out
 
 

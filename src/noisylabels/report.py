@@ -63,6 +63,35 @@ def plot_quality_histogram(quality: np.ndarray, truly_noisy: np.ndarray | None, 
     plt.close(fig)
 
 
+def plot_class_noise(summary: dict, path: Path, actual_wrong: np.ndarray | None = None) -> None:
+    """Two panels from :func:`labelquality.class_summary`: the estimated noise rate per given class
+    (beside the actual rate when ``actual_wrong`` (C,) counts of truly wrong labels are known), and the
+    most frequent (given -> suggested) pairs among the flagged labels."""
+    plt = _figure()
+    classes, pairs = summary["per_class"], summary["confused_pairs"]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.3 * max(len(classes), len(pairs), 6) + 1.2))
+    names = [str(c["name"])[:18] for c in classes]
+    y = np.arange(len(classes))
+    ax.barh(y - 0.2, [c["noise_rate_estimated"] for c in classes], height=0.4, label="estimated (flagged)")
+    if actual_wrong is not None:
+        sizes = np.array([max(1, c["samples"]) for c in classes])
+        ax.barh(y + 0.2, np.asarray(actual_wrong)[:len(classes)] / sizes, height=0.4, label="actual")
+        ax.legend(fontsize=8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the class's labels")
+    ax.set_title("noise per given class", fontsize=10)
+    labels = [f"{str(p['given_name'])[:14]} -> {str(p['suggested_name'])[:14]}" for p in pairs]
+    bx.barh(np.arange(len(pairs)), [p["count"] for p in pairs], color="tab:red")
+    bx.set_yticks(np.arange(len(pairs)), labels, fontsize=8)
+    bx.invert_yaxis()
+    bx.set_xlabel("flagged labels")
+    bx.set_title("most confused pairs (given -> suggested)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
 def plot_suspects(
     images: np.ndarray, given: np.ndarray, predicted: np.ndarray, quality: np.ndarray, path: Path,
     *, class_names: list[str] | None = None, top: int = 32, source_index: np.ndarray | None = None,
@@ -95,8 +124,10 @@ def plot_accuracy_vs_noise(rows: list[dict], path: Path, protocol: str) -> None:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     series: dict[str, dict[float, list[float]]] = {}
+    sizes = {r.get("num_train") for r in rows}
     for r in rows:
         kind = "" if r["noise"] in ("none", "symmetric") else f" ({r['noise']})"
+        kind += f" n={r.get('num_train')}" if len(sizes) > 1 else ""
         series.setdefault(f"{r['method']}{kind}", {}).setdefault(round(float(r["noise_rate_actual"]), 3), []).append(
             100 * float(r["test_accuracy"]))
     for name, pts in sorted(series.items()):

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import UserError
 
-NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance")
+NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance",
+                                 "lookalike")
 
 # Asymmetric class maps, source -> target (Patrini et al., CVPR 2017; Co-teaching; ELR; TCL).
 ASYMMETRIC_MAPS: dict[str, dict[int, int]] = {
@@ -49,6 +50,12 @@ CIFAR100_SUPERCLASSES: tuple[tuple[str, tuple[int, ...]], ...] = (
 CIFAR100_COARSE: np.ndarray = np.empty(100, dtype=np.int64)  # (100,) fine label -> coarse label
 for _coarse, (_, _members) in enumerate(CIFAR100_SUPERCLASSES):
     CIFAR100_COARSE[list(_members)] = _coarse
+
+# Look-alike confusion: three source classes, each moved to the class it is most often mistaken for.
+LOOKALIKE_MAPS: dict[str, dict[int, int]] = {
+    "cifar10": {3: 5, 9: 1, 4: 7},  # cat->dog, truck->automobile, deer->horse
+    "fashion-mnist": {6: 0, 2: 4, 9: 7},  # Shirt->T-shirt/top, Pullover->Coat, Ankle boot->Sneaker
+}
 
 _DATASET_ALIASES = {"cifar10": "cifar10", "cifar100": "cifar100", "fashionmnist": "fashion-mnist",
                     "fmnist": "fashion-mnist"}
@@ -153,6 +160,39 @@ def instance_noise(labels: np.ndarray, *, rate: float, num_classes: int, images:
     return noisy
 
 
+def nearest_mean_map(labels: np.ndarray, images: np.ndarray, num_classes: int, pairs: int = 3) -> dict[int, int]:
+    """Look-alike pairs of a dataset without a hand-made map: the ``pairs`` source classes whose mean
+    image lies closest to another class's mean (Euclidean, pixels in [0, 1]), each -> that class.
+
+    labels: (N,) true labels; images: uint8 (N, H, W[, C]). A class is a source or a target, never both.
+    """
+    present = [c for c in range(num_classes) if np.any(labels == c)]
+    means = np.stack([images[labels == c].reshape(int(np.sum(labels == c)), -1).mean(0) / 255.0 for c in present])
+    dist = np.linalg.norm(means[:, None] - means[None], axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    mapping: dict[int, int] = {}
+    for flat in np.argsort(dist, axis=None, kind="stable"):
+        i, j = (present[k] for k in np.unravel_index(flat, dist.shape))
+        if len(mapping) == pairs or not np.isfinite(dist[present.index(i), present.index(j)]):
+            break
+        if i not in mapping and i not in mapping.values() and j not in mapping:
+            mapping[i] = j
+    return mapping
+
+
+def _lookalike_map(dataset: str | None, num_classes: int, labels: np.ndarray, images: np.ndarray | None) -> dict[int, int]:
+    """LOOKALIKE_MAPS for CIFAR-10 and Fashion-MNIST; :func:`nearest_mean_map` for any other dataset."""
+    key = _DATASET_ALIASES.get((dataset or "").lower().replace("-", "").replace("_", ""))
+    if key in LOOKALIKE_MAPS and num_classes == _DATASET_CLASSES[key]:
+        return LOOKALIKE_MAPS[key]
+    if num_classes < 2:
+        raise UserError("lookalike noise needs at least 2 classes; use --noise none")
+    if images is None or len(images) != len(labels):
+        raise UserError(f"lookalike noise on {dataset!r} picks its class pairs from the training images, one per "
+                        f"label ({len(labels)}); pass images= (uint8 N x H x W x C)")
+    return nearest_mean_map(labels, np.asarray(images), num_classes)
+
+
 def _asymmetric_map(dataset: str | None, num_classes: int) -> dict[int, int]:
     key = _DATASET_ALIASES.get((dataset or "").lower().replace("-", "").replace("_", ""))
     if key is None:
@@ -205,6 +245,9 @@ def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classe
         return class_map_noise(labels, rate=rate, mapping=pairs, rng=rng)
     if noise == "asymmetric":
         return class_map_noise(labels, rate=rate, mapping=mapping, rng=rng)
+    if noise == "lookalike":
+        return class_map_noise(labels, rate=rate, rng=rng,
+                               mapping=_lookalike_map(dataset, num_classes, labels, images))
     return instance_noise(labels, rate=rate, num_classes=num_classes, images=np.asarray(images), rng=rng)
 
 
@@ -323,6 +366,12 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
         raise UserError(f"labels in {file} must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}; "
                         "use class indices of this dataset")
     return labels
+
+
+def describe_noise(noise: str, rate: float, actual: float) -> str:
+    """'symmetric 0.8 (actual 0.719)'; a labels file has no nominal rate: 'file:PATH (actual 0.394)'."""
+    nominal = "" if noise.startswith("file:") or noise == "none" else f" {rate:g}"
+    return f"{noise}{nominal} (actual {actual:.3f})"
 
 
 def noise_report(true_labels: np.ndarray, noisy_labels: np.ndarray, num_classes: int) -> dict:

@@ -154,6 +154,10 @@ def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
     test_labels = _int_labels(arrays["test_labels"], path, "test_labels") if "test_labels" in arrays else None
     top = int(max(labels.max(initial=0), test_labels.max(initial=0) if test_labels is not None else 0))
     names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else [str(i) for i in range(top + 1)]
+    for images_key, labels_key in (("images", "labels"), ("test_images", "test_labels")):
+        if images_key in arrays and labels_key in arrays and len(arrays[images_key]) != len(arrays[labels_key]):
+            raise UserError(f"{path}: '{images_key}' holds {len(arrays[images_key])} images but '{labels_key}' "
+                            f"{len(arrays[labels_key])} labels; give one label per image")
     train = ArrayDataset(_as_uint8_images(arrays["images"], path, "images"), labels, names)
     test = None
     if "test_images" in arrays and test_labels is not None:
@@ -236,6 +240,9 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
     _check(train, "training")
     if ":" in spec:  # the user's files (npz, folder after --skip-bad-images, lists): a class never seen
         check_classes_present(train.labels, train.class_names, f"the training data of {spec}")
+    if len(np.unique(train.labels)) < 2:
+        raise UserError(f"the training data of {spec} holds a single class ({train.class_names[int(train.labels[0])]!r}"
+                        "); a classifier needs at least 2 classes, and label issues need something to confuse")
     kind = "builtin"
     if test_data:
         test, kind = load_source(test_data, **read)[0], "given"

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .. import distributed as ddp
 from ..data.augment import ViewConfig, plain_view
+from ..labelquality import LabelIssues, find_issues
 
 
 @dataclass
@@ -101,16 +102,18 @@ class Method(nn.Module):
         accuracy and mean cross-entropy on the un-augmented test set."""
         return classifier_metrics(self, data)
 
-    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Per-sample quality (N,) that the given label is correct, and the issue flags (N,) bool.
+    def detection_probs(self, data: TrainData, probs: Tensor) -> np.ndarray:
+        """(N, C) float64 class probabilities that the label-issue detector reads (rows sum to 1).
 
-        probs: the final model's softmax (N, C) on the un-augmented training images. The default is
-        the self-confidence p(y~_i | x_i), flagged where the prediction disagrees with y~ (cleanlab's
-        simplest rule); methods with a noise model (TCL's w, the framework's GMM) override it.
-        """
-        given = data.labels
-        quality = probs.gather(1, given[:, None]).squeeze(1)
-        return quality.cpu().numpy(), (probs.argmax(1) != given).cpu().numpy()
+        probs: the final model's softmax (N, C) on the un-augmented training images, which is the
+        default; TCL adds its context assignments."""
+        p = probs.double().cpu().numpy()
+        return p / p.sum(1, keepdims=True)
+
+    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
+        """Quality, flags and suggested labels of the N training labels: confident learning on
+        :meth:`detection_probs` (``labelquality.find_issues``; README "How label issues are found")."""
+        return find_issues(data.labels.cpu().numpy(), self.detection_probs(data, probs))
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..errors import UserError
+from ..labelquality import LabelIssues, find_issues
 from ..runs import RunFolder
 from .base import Method, MethodOptions, TrainData, predict_probs
 from .phases import PhaseRunner
@@ -124,11 +125,14 @@ class CleanlabRetrain(Method):
         """(N, C) cross-validated probabilities (exported as pred_probs.npy)."""
         return self.pred_probs
 
-    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """cleanlab's label quality score (self-confidence of the out-of-sample probabilities) and
-        find_label_issues' flags."""
+    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
+        """The baseline as cleanlab gives it: its label quality score (self-confidence of the
+        out-of-sample probabilities) and the flags of find_label_issues that the retraining dropped;
+        suggestions from the out-of-sample probabilities."""
         from cleanlab.rank import get_label_quality_scores
 
         p = self.pred_probs.cpu().numpy().astype(np.float64)
-        quality = get_label_quality_scores(data.labels.cpu().numpy(), p / p.sum(1, keepdims=True))
-        return quality, self.issues.cpu().numpy()
+        p /= p.sum(1, keepdims=True)
+        labels = data.labels.cpu().numpy()
+        return find_issues(labels, p, quality=get_label_quality_scores(labels, p), flags=self.issues.cpu().numpy(),
+                           detector="cleanlab")

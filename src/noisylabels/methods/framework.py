@@ -194,13 +194,6 @@ class Framework(Method):
     def detection_embedding(self, x: Tensor) -> Tensor | None:
         return None if self.classifier is None else self.classifier.detection_embedding(x)
 
-    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """GMM clean probability of the GIVEN labels from the per-sample losses of the last
-        ``gmm_last_epochs`` epochs of the last classification phase; flagged where w < 0.5."""
-        assert self.classifier is not None
-        w = loss_clean_probability(self.classifier.recent_probs.cpu().numpy(), data.labels.cpu().numpy())
-        return w, w < 0.5
-
 
 def _with(cfg: FitConfig, epochs: int | None, lr: float | None, **changes: Any) -> FitConfig:
     return dataclasses.replace(cfg, epochs=int(epochs or cfg.epochs), lr=float(lr or cfg.lr), **changes)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -22,6 +21,7 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import strong_view
+from ..labelquality import LabelIssues
 from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
 
@@ -78,5 +78,5 @@ class SimCLR(Method):
                            self.features(data.images, data), self.memory_labels(data), self.num_classes)
         return {"test_accuracy": acc, "knn_accuracy": acc}
 
-    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
         raise NotImplementedError("SimCLR trains no classifier and flags no labels")

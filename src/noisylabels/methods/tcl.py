@@ -2,6 +2,11 @@
 
 The algorithm as the official code (github.com/Hzzone/TCL) runs it; shared/papers/tcl.md step by step.
 
+Label issues of a finished run (:meth:`TCL.label_issues`): the flag count of the detector every method
+shares (confident learning on the classifier's probabilities, ``labelquality``), ranked by the mean of
+the classifier's confidence p(y~|x) and the context assignment gamma_{i, y~} of the final model, which
+do not saturate as the E-step's w does (docs/RESULTS.md, "Label issues").
+
 Per epoch (E-step, :meth:`TCL.epoch_start`): embed the training set un-augmented, prototypes from the
 classifier's predictions, context assignments gamma, score s_i = -gamma_{i, y~_i} min-max normalised,
 a 2-component GMM on s -> clean probability w_i; estimated clean ratio r = mean(w > 0.5).
@@ -32,14 +37,17 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import mixup, strong_view, weak_view
-from ..detect import detection_metrics, tcl_clean_probability
+from ..detect import detection_metrics, prototype_assignments, tcl_clean_probability
 from ..errors import UserError
+from ..labelquality import LabelIssues, find_issues
 from ..models.heads import MLPClassifier, MLPProjector
 from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
 AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official behaviour)
 # the official values of the options whose default here differs for short CPU runs (README "TCL")
-OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min": 0.2, "solarize": 0.5}
+OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min": 0.2, "solarize": 0.5,
+                              "selection": "gmm"}
+SELECTIONS = ("calibrated", "gmm")
 
 
 @dataclass
@@ -60,6 +68,9 @@ class TCLOptions(MethodOptions):
     solarize: probability of solarizing a strong view [0.5]. Ours are gentler (0.35, 0): on
         fmnist-mini, seed 0, 40 epochs, asymmetric 0.4 gives 88.4% against 84.5% with the official
         views, symmetric 0.8 82.0% against 82.3% (docs/RESULTS.md).
+    selection: "calibrated" fixes the E-step GMM's noisy weight to the confident-learning estimate of
+        the noise rate from the classifier's predictions, so that scores that are not bimodal (clean
+        data, look-alike classes) do not mark clean samples noisy; "gmm" fits the weight [gmm].
     """
 
     warmup_epochs: int | None = None
@@ -77,6 +88,7 @@ class TCLOptions(MethodOptions):
     weight_marginal: float = 1.0
     strong_crop_min: float = 0.35
     solarize: float = 0.0
+    selection: str = "calibrated"
 
 
 def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
@@ -130,6 +142,8 @@ class TCL(Method):
         super().__init__(encoder, num_classes, num_train, options)
         if not 0.0 < options.strong_crop_min <= 1.0:
             raise UserError(f"--strong-crop-min must be in (0, 1], got {options.strong_crop_min}")
+        if options.selection not in SELECTIONS:
+            raise UserError(f"--selection must be one of {', '.join(SELECTIONS)}, got {options.selection!r}")
         if not 0.0 <= options.solarize <= 1.0:
             raise UserError(f"--solarize is a probability in [0, 1], got {options.solarize}")
         for name in ("scale1", "scale2"):
@@ -183,7 +197,8 @@ class TCL(Method):
         o: TCLOptions = self.options  # type: ignore[assignment]
         z, p = self.embed(data.images, data)
         given = data.labels
-        w, mu = tcl_clean_probability(z, p, given, temperature=o.temperature, per_class=o.per_class_gmm)
+        w, mu = tcl_clean_probability(z, p, given, temperature=o.temperature, per_class=o.per_class_gmm,
+                                      calibrated=o.selection == "calibrated")
         self.prototypes.copy_(mu)
         self.clean_prob.copy_(torch.from_numpy(w).to(self.clean_prob))
         self.clean_ratio.fill_(float(np.mean(w > 0.5)))
@@ -242,8 +257,17 @@ class TCL(Method):
         return total, {k: v.detach() for k, v in logs.items()}
 
     # label issues --------------------------------------------------------------------------------
-    def label_quality(self, data: TrainData, probs: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """w from an E-step on the final model; flagged where w < 0.5."""
-        self.e_step(data)
-        w = self.clean_prob.cpu().numpy().astype(np.float64)
-        return w, w < 0.5
+    @torch.no_grad()
+    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
+        """Confident learning's flag count and suggestions on the classifier's probabilities, with
+        label_quality = (p_{i, y~} + gamma_{i, y~}) / 2: gamma (N, C) are the context assignments of the
+        final embeddings against prototypes built from the final predictions (Sec. 3.2). The model's
+        buffers (w, prototypes) are left as training left them."""
+        o: TCLOptions = self.options  # type: ignore[assignment]
+        z, p = self.embed(data.images, data)
+        _, gamma = prototype_assignments(z, p, o.temperature)
+        given = data.labels
+        quality = 0.5 * (p.gather(1, given[:, None]) + gamma.gather(1, given[:, None])).squeeze(1)
+        pd = p.double().cpu().numpy()
+        return find_issues(given.cpu().numpy(), pd / pd.sum(1, keepdims=True),
+                           quality=quality.double().cpu().numpy(), detector="confident-learning+tcl-context")
