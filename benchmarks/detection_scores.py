@@ -4,7 +4,8 @@ For each run folder (with pred_probs.npy, noisy_labels.npy, config.yaml and, for
 scores, features.npy), prints ROC-AUC and AUPRC against the known wrong labels of:
   self-conf   p(y~|x), cleanlab's default score;
   q_y         the class-normalised probability of the given label;
-  q-margin    (1 + q_y - max_{j != y~} q_j) / 2, the shipped label_quality;
+  q-margin    (1 + q_y - max_{j != y~} q_j) / 2, the class-normalised margin;
+  shipped     the mean of q_y and q-margin, the label_quality of every method but cleanlab-retrain and TCL;
   gamma       the context assignment of the given label (TCL's prototypes on features.npy);
 and the flagged share of the shipped detector beside the actual share.
 
@@ -37,6 +38,7 @@ def scores(run: Path) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     others = q.copy()
     others[ar, given] = -1
     out = {"self-conf": p[ar, given], "q_y": q[ar, given], "q-margin": (1 + q[ar, given] - others.max(1)) / 2}
+    out["shipped"] = (out["q_y"] + out["q-margin"]) / 2
     if (run / "features.npy").exists():
         z = torch.nn.functional.normalize(torch.from_numpy(np.load(run / "features.npy").astype(np.float32)), dim=1)
         _, gamma = prototype_assignments(z, torch.from_numpy(p.astype(np.float32)), 0.25)

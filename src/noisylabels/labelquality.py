@@ -8,11 +8,11 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
    classes as suspect.
 2. Class-normalised probabilities q_ij = (p_ij / t_j) / sum_k (p_ik / t_k): the prediction with each
    class's typical confidence divided out.
-3. ``label_quality`` = (1 + q_{i, y~_i} - max_{j != y~_i} q_ij) / 2, the class-normalised margin,
-   continuous in [0, 1], higher = more likely right; 0.5 where the given label ties with the best other
-   class. The suggested label is argmax_j q_ij (the best other class on a flagged row). On fmnist-mini
-   (3,000 images, CE, 20 epochs) it ranks look-alike noise with ROC-AUC 0.900 / AUPRC 0.465 where raw
-   self-confidence gives 0.830 / 0.287 (docs/RESULTS.md, "Label issues").
+3. ``label_quality`` = the mean of q_{i, y~_i} and the class-normalised margin
+   (1 + q_{i, y~_i} - max_{j != y~_i} q_ij) / 2: continuous in [0, 1], higher = more likely right. The
+   margin ranks structured noise best (look-alike classes, instance noise), q_y uniform noise; their
+   mean is never far from the better one (docs/RESULTS.md, "Label issues"). The suggested label is
+   argmax_j q_ij (the best other class on a flagged row).
 4. How many to flag: the calibrated confident joint. Sample i labelled y~ counts towards (y~, j) for
    the most probable class j among those with p_ij >= t_j; each row is rescaled to its class count;
    its off-diagonal mass n_c is the estimated number of wrong labels in class c, and the n_c samples of
@@ -111,7 +111,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, quality: np.ndarray | 
     ar = np.arange(len(labels))
     others = q.copy()
     others[ar, labels] = -1.0
-    score = (1.0 + q[ar, labels] - others.max(1)) / 2 if quality is None else np.asarray(quality, dtype=np.float64)
+    q_y = q[ar, labels]
+    score = (q_y + (1.0 + q_y - others.max(1)) / 2) / 2 if quality is None else np.asarray(quality, dtype=np.float64)
     counts = issue_counts(labels, probs)
     flags = flag_lowest(labels, score, counts) if flags is None else np.asarray(flags, dtype=bool)
     suggested = np.where(flags, others.argmax(1), q.argmax(1))

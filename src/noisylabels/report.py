@@ -93,10 +93,10 @@ def plot_class_noise(summary: dict, path: Path, actual_wrong: np.ndarray | None 
 
 
 def plot_suspects(
-    images: np.ndarray, given: np.ndarray, predicted: np.ndarray, quality: np.ndarray, path: Path,
+    images: np.ndarray, given: np.ndarray, suggested: np.ndarray, quality: np.ndarray, path: Path,
     *, class_names: list[str] | None = None, top: int = 32, source_index: np.ndarray | None = None,
 ) -> None:
-    """A grid of the ``top`` most suspect images (lowest quality), titled given -> predicted.
+    """A grid of the ``top`` most suspect images (lowest quality), titled given -> suggested label.
 
     images: uint8 (N, H, W, C) in the order of the labels; each title starts with the image's
     ``source_index`` (its position in the user's source, as label_issues.csv's ``index``; default 0..N-1).
@@ -113,8 +113,8 @@ def plot_suspects(
     for ax, i in zip(axes.ravel(), order):
         img = images[i]
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
-        ax.set_title(f"#{int(ids[i])} {name(int(given[i]))}\n-> {name(int(predicted[i]))} ({quality[i]:.2f})", fontsize=7)
-    fig.suptitle("most suspect labels: given -> predicted (label quality)", fontsize=9)
+        ax.set_title(f"#{int(ids[i])} {name(int(given[i]))}\n-> {name(int(suggested[i]))} ({quality[i]:.2f})", fontsize=7)
+    fig.suptitle("most suspect labels: given -> suggested (label quality)", fontsize=9)
     _save(fig, path)
     plt.close(fig)
 
