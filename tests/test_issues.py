@@ -36,7 +36,7 @@ def test_detect_issues_with_and_without_features():
     from sklearn.metrics import roc_auc_score
 
     given, true, probs, feats = _planted()
-    for f, name in ((None, "confident-learning"), (feats, "confident-learning+prototypes")):
+    for f, name in ((None, "confident-learning"), (feats, "confident-learning+context")):
         issues = detect_issues(given, probs, features=f)
         assert issues.detector == name and roc_auc_score(given != true, -issues.quality) > 0.95
         assert abs(issues.flags.mean() - (given != true).mean()) < 0.08
@@ -172,7 +172,7 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     rc, stdout, err = _run(capsys, "detect", "--run", str(out / "ce" / "sym50-s0"))
     assert rc == 0, err
     assert (out / "ce" / "sym50-s0" / "detect" / "suspects.png").exists()
-    assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "confident-learning+prototypes"
+    assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "confident-learning+context"
 
 
 def test_results_markdown_states_n_and_std():

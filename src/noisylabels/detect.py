@@ -18,7 +18,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from .labelquality import LabelIssues, class_summary, issue_counts
+from .labelquality import LabelIssues, class_noise_rates, class_summary, find_issues
 from .runs import RunFolder, atomic_write_bytes
 
 
@@ -36,6 +36,18 @@ def prototype_assignments(z: Tensor, probs: Tensor, temperature: float) -> tuple
     mu = F.normalize(probs.t() @ z, dim=1)
     gamma = torch.softmax(z @ mu.t() / temperature, dim=1)
     return mu, gamma
+
+
+def context_issues(z: Tensor, probs: Tensor, given: Tensor, temperature: float) -> LabelIssues:
+    """Confident learning's flag count and suggestions on ``probs`` (N, C), ranked by
+    (p_{i, y~} + gamma_{i, y~}) / 2 with gamma the context assignments of the L2-normalised
+    embeddings z (N, D) against prototypes built from ``probs`` (TCL Sec. 3.2). TCL's label issues,
+    and ``detect`` with features."""
+    _, gamma = prototype_assignments(z, probs, temperature)
+    quality = 0.5 * (probs.gather(1, given[:, None]) + gamma.gather(1, given[:, None])).squeeze(1)
+    p = probs.double().cpu().numpy()
+    return find_issues(given.cpu().numpy(), p / p.sum(1, keepdims=True), quality=quality.double().cpu().numpy(),
+                       detector="confident-learning+context")
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -127,9 +139,8 @@ def tcl_clean_probability(
     prior = None
     if calibrated:
         p = probs.double().cpu().numpy()
-        counts = issue_counts(labels, p / p.sum(1, keepdims=True))
-        sizes = np.bincount(labels, minlength=len(counts)).clip(1)
-        prior = counts / sizes if per_class else float(counts.sum() / max(1, len(labels)))
+        rates = class_noise_rates(labels, p / p.sum(1, keepdims=True))
+        prior = rates if per_class else float(rates @ np.bincount(labels, minlength=len(rates)) / len(labels))
     w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior)
     return w, mu
 

@@ -1,8 +1,8 @@
 """Label issues from predictions the user brings, or from a finished run (``noisylabels detect``).
 
 :func:`detect_issues` runs the detector every training run uses (confident learning on class-normalised
-probabilities, ``labelquality``); with embeddings, the probabilities are first averaged with TCL's
-context assignments (prototypes from the predictions, Sec. 3.2), as a TCL run does.
+probabilities, ``labelquality``); with embeddings, it ranks as a TCL run does (``detect.context_issues``:
+the classifier confidence averaged with TCL's context assignment, Sec. 3.2).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .detect import export_issues, prototype_assignments
+from .detect import context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
 from .runs import RunFolder
@@ -33,9 +33,7 @@ def detect_issues(
     if features is None:
         return find_issues(labels, pred_probs)
     z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(features, dtype=np.float32)), dim=1)
-    _, gamma = prototype_assignments(z, torch.from_numpy(pred_probs.astype(np.float32)), temperature)
-    mixed = 0.5 * (pred_probs + gamma.double().numpy())
-    return find_issues(labels, mixed / mixed.sum(1, keepdims=True), detector="confident-learning+prototypes")
+    return context_issues(z, torch.from_numpy(pred_probs.astype(np.float32)), torch.from_numpy(labels), temperature)
 
 
 def validate_predictions(

@@ -73,6 +73,12 @@ def noise_prior(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(issue_counts(labels, probs).sum()) / max(1, len(labels))
 
 
+def class_noise_rates(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Estimated share of wrong labels per given class (C,): :func:`issue_counts` over the class sizes."""
+    counts = issue_counts(labels, probs)
+    return counts / np.bincount(labels, minlength=len(counts)).clip(1)
+
+
 def flag_lowest(labels: np.ndarray, quality: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """bool (N,): in each given class c, the counts[c] samples of lowest quality (ties by index)."""
     flags = np.zeros(len(labels), dtype=bool)

@@ -37,9 +37,9 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import mixup, strong_view, weak_view
-from ..detect import detection_metrics, prototype_assignments, tcl_clean_probability
+from ..detect import context_issues, detection_metrics, tcl_clean_probability
 from ..errors import UserError
-from ..labelquality import LabelIssues, find_issues
+from ..labelquality import LabelIssues
 from ..models.heads import MLPClassifier, MLPProjector
 from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
@@ -259,15 +259,7 @@ class TCL(Method):
     # label issues --------------------------------------------------------------------------------
     @torch.no_grad()
     def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
-        """Confident learning's flag count and suggestions on the classifier's probabilities, with
-        label_quality = (p_{i, y~} + gamma_{i, y~}) / 2: gamma (N, C) are the context assignments of the
-        final embeddings against prototypes built from the final predictions (Sec. 3.2). The model's
-        buffers (w, prototypes) are left as training left them."""
-        o: TCLOptions = self.options  # type: ignore[assignment]
+        """``detect.context_issues`` on the final model's embeddings and classifier probabilities; the
+        model's buffers (w, prototypes) are left as training left them."""
         z, p = self.embed(data.images, data)
-        _, gamma = prototype_assignments(z, p, o.temperature)
-        given = data.labels
-        quality = 0.5 * (p.gather(1, given[:, None]) + gamma.gather(1, given[:, None])).squeeze(1)
-        pd = p.double().cpu().numpy()
-        return find_issues(given.cpu().numpy(), pd / pd.sum(1, keepdims=True),
-                           quality=quality.double().cpu().numpy(), detector="confident-learning+tcl-context")
+        return context_issues(z, p, data.labels, self.options.temperature)  # type: ignore[attr-defined]
