@@ -60,6 +60,8 @@ def test_fixed_prior_gmm_does_not_split_a_skewed_unimodal_score():
     free = detect.gmm_clean_probability(skewed)
     fixed = detect.gmm_clean_probability(skewed, prior_noisy=0.01)
     assert (free < 0.5).mean() > 0.15 and (fixed < 0.5).mean() < 0.06
+    for prior in (0.01, 0.12, 0.3):  # the noisy posterior mass is the prior, not only the mixing weight
+        assert 1 - detect.gmm_clean_probability(skewed, prior_noisy=prior).mean() == pytest.approx(prior, abs=2e-3)
     planted = np.concatenate([rng.normal(0.2, 0.05, 800), rng.normal(0.8, 0.05, 200)])
     w = detect.gmm_clean_probability(planted, prior_noisy=0.2)  # a right prior keeps a real split
     assert np.mean((w > 0.5) == (np.arange(1000) < 800)) > 0.99

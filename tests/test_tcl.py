@@ -96,7 +96,7 @@ def test_training_step_warmup_and_cross_supervision_have_gradients():
         assert torch.isfinite(loss)
         assert all(p.grad is not None for p in tcl.encoder.parameters())
         total = sum(float(parts[k]) for k in ("loss_contrastive", "loss_cls", "loss_align",
-                                               "loss_entropy", "loss_marginal"))
+                                               "loss_entropy", "loss_marginal", "loss_probe"))
         assert float(parts["loss"]) == pytest.approx(total, rel=1e-5)
 
 
@@ -174,6 +174,29 @@ def test_tcl_beats_ce_on_digits_with_60_percent_noise(tmp_path):
     assert tcl["detection_auroc"] > 0.95
 
 
+def test_probe_learns_the_given_labels_without_touching_the_encoder():
+    """The probe (the calibrated selection's noise prior) gets gradients only through itself."""
+    data = _tiny_data()
+    tcl = _tcl(warmup_epochs=1, weight_contrastive=0, weight_cls=0, weight_align=0, weight_entropy=0,
+               weight_marginal=0, weight_weak=0)
+    loss, parts = tcl.training_step(torch.arange(16), 1, data, torch.Generator().manual_seed(1))
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(float(parts["loss_probe"])) and float(loss.detach()) > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in tcl.probe.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in tcl.encoder.parameters())
+
+
+def test_weak_view_loss_is_weighted_into_the_classification_loss():
+    data = _tiny_data()
+    cls_loss = {}
+    for weak in (0.0, 1.0, 2.0):
+        tcl = _tcl(warmup_epochs=1, weight_weak=weak)
+        _, parts = tcl.training_step(torch.arange(16), 1, data, torch.Generator().manual_seed(1))
+        cls_loss[weak] = float(parts["loss_cls"])
+    one, two = cls_loss[1.0] - cls_loss[0.0], cls_loss[2.0] - cls_loss[0.0]
+    assert one > 0 and two == pytest.approx(2 * one, rel=1e-4)  # weight x CE(weak-view logits, given labels)
+
+
 def test_strong_view_options_reach_the_views(monkeypatch):
     """--strong-crop-min and --solarize are passed to both strong views of every step."""
     import noisylabels.methods.tcl as tcl_module
@@ -196,6 +219,7 @@ def test_strong_view_options_reach_the_views(monkeypatch):
     ({"strong_crop_min": 0.0}, "--strong-crop-min"), ({"strong_crop_min": 1.5}, "--strong-crop-min"),
     ({"solarize": -0.1}, "--solarize"),
     ({"scale1": 1.5}, "--scale1"), ({"scale2": -0.1}, "--scale2"), ({"scale1": "half"}, "--scale1"),
+    ({"weight_weak": -1.0}, "--weight-weak"), ({"weight_weak": float("nan")}, "--weight-weak"),
 ])
 def test_options_out_of_range_are_user_errors(opts, needle):
     from noisylabels.errors import UserError

@@ -67,8 +67,8 @@ def gmm_clean_probability(
             -gamma_{i, y~_i} or per-sample loss).
         groups: optional (N,) ints; one mixture per group (TCL's per-class GMM, by given label).
         prior_noisy: None fits the mixing weights (the official selection); a share (or one per group,
-            indexed by group value) fixes the weight of the high-score component to an independent
-            estimate of the noise rate, and EM fits only the means and variances. Without it, a
+            indexed by group value) holds the posterior mass of the high-score component at an
+            independent estimate of the noise rate, and EM fits only the means and variances. Without it, a
             unimodal but skewed score distribution (clean data, look-alike classes) lets the second
             component claim the tail: 17.7% of clean digits flagged.
     Returns:
@@ -91,36 +91,45 @@ def gmm_clean_probability(
             continue
         pi = float(np.ravel(prior_noisy)[int(g)] if np.ndim(prior_noisy) and g is not None else prior_noisy)
         mu, var = gmm.means_.ravel()[[clean, 1 - clean]], gmm.covariances_.ravel()[[clean, 1 - clean]]
-        w[idx] = _fixed_weight_em(x.ravel(), mu, var, pi, reg_covar, max_iter, tol)
+        w[idx] = _matched_mass_em(x.ravel(), mu, var, pi, reg_covar, max_iter, tol)
     return w
 
 
-def _fixed_weight_em(x: np.ndarray, mu: np.ndarray, var: np.ndarray, prior_noisy: float, reg_covar: float,
+def _matched_mass_em(x: np.ndarray, mu: np.ndarray, var: np.ndarray, prior_noisy: float, reg_covar: float,
                      max_iter: int, tol: float) -> np.ndarray:
-    """EM for a 1-D 2-component mixture (clean, noisy) whose weights stay (1 - prior, prior).
+    """EM for a 1-D 2-component mixture (clean, noisy) whose noisy posterior mass is held at the prior.
 
-    x: (N,); mu, var: (2,) initial means and variances, clean first. Returns the clean posterior (N,)."""
-    pi = np.array([1.0 - prior_noisy, prior_noisy]).clip(1e-4, 1 - 1e-4)
+    Fixing the mixing weight alone does not fix the posterior mass: with overlapping components the
+    wide one claims both tails (a weight of 0.12 gave a mean noisy posterior of 0.23 on clean data).
+    Each E-step therefore shifts the log-odds by the one constant b that makes the mean noisy
+    posterior equal ``prior_noisy`` (bisection; monotone in b), then the M-step refits the means and
+    variances. x: (N,); mu, var: (2,) initial means and variances, clean first. Returns the clean
+    posterior (N,)."""
+    target = float(np.clip(prior_noisy, 1e-4, 1 - 1e-4))
     mu, var = mu.astype(np.float64).copy(), var.astype(np.float64).copy()
-    post = np.zeros((len(x), 2))
+    post = np.zeros(len(x))
     for _ in range(max_iter):
-        log = np.log(pi) - 0.5 * (np.log(2 * np.pi * var) + (x[:, None] - mu) ** 2 / var)
-        log -= log.max(1, keepdims=True)
-        new = np.exp(log)
-        new /= new.sum(1, keepdims=True)
+        log_lik = -0.5 * (np.log(2 * np.pi * var) + (x[:, None] - mu) ** 2 / var)
+        odds = log_lik[:, 1] - log_lik[:, 0]  # log p(x | noisy) - log p(x | clean)
+        lo, hi = -50.0 - odds.max(), 50.0 - odds.min()
+        for _ in range(60):
+            b = (lo + hi) / 2
+            lo, hi = (b, hi) if (1 / (1 + np.exp(-(odds + b)))).mean() < target else (lo, b)
+        new = 1 / (1 + np.exp(-(odds + (lo + hi) / 2)))  # noisy posterior
         done = np.abs(new - post).max() < tol
         post = new
-        mass = post.sum(0).clip(1e-12)
-        mu = (post * x[:, None]).sum(0) / mass
-        var = (post * (x[:, None] - mu) ** 2).sum(0) / mass + reg_covar
+        resp = np.stack([1 - post, post], 1)
+        mass = resp.sum(0).clip(1e-12)
+        mu = (resp * x[:, None]).sum(0) / mass
+        var = (resp * (x[:, None] - mu) ** 2).sum(0) / mass + reg_covar
         if done:
             break
-    return post[:, 0] if mu[0] <= mu[1] else post[:, 1]
+    return 1 - post if mu[0] <= mu[1] else post
 
 
 def tcl_clean_probability(
     z: Tensor, probs: Tensor, given: Tensor, *, temperature: float, per_class: bool = False,
-    calibrated: bool = False,
+    calibrated: bool = False, prior_probs: Tensor | None = None,
 ) -> tuple[np.ndarray, Tensor]:
     """TCL's noisy-label detector (Sec. 3.2; shared/papers/tcl.md E-step 2-5).
 
@@ -129,6 +138,8 @@ def tcl_clean_probability(
         given: (N,) int64 given labels y~.
         calibrated: fix the GMM's noisy weight to the confident-learning noise estimate of ``probs``
             (per class with ``per_class``); False is the official selection.
+        prior_probs: (N, C) probabilities to estimate that noise rate from instead of ``probs`` (TCL's
+            probe, a head trained on the given labels and not under the selection).
     Returns:
         w: (N,) clean probability (posterior of the low-score GMM component over the min-max
         normalised scores -gamma_{i, y~_i}), and the prototypes mu (C, D).
@@ -138,7 +149,7 @@ def tcl_clean_probability(
     labels = given.cpu().numpy()
     prior = None
     if calibrated:
-        p = probs.double().cpu().numpy()
+        p = (probs if prior_probs is None else prior_probs).double().cpu().numpy()
         rates = class_noise_rates(labels, p / p.sum(1, keepdims=True))
         prior = rates if per_class else float(rates @ np.bincount(labels, minlength=len(rates)) / len(labels))
     w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior)

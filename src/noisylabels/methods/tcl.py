@@ -46,7 +46,7 @@ from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official behaviour)
 # the official values of the options whose default here differs for short CPU runs (README "TCL")
 OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min": 0.2, "solarize": 0.5,
-                              "selection": "gmm"}
+                              "selection": "gmm", "weight_weak": 0.0}
 SELECTIONS = ("calibrated", "gmm")
 
 
@@ -69,8 +69,14 @@ class TCLOptions(MethodOptions):
         fmnist-mini, seed 0, 40 epochs, asymmetric 0.4 gives 88.4% against 84.5% with the official
         views, symmetric 0.8 82.0% against 82.3% (docs/RESULTS.md).
     selection: "calibrated" fixes the E-step GMM's noisy weight to the confident-learning estimate of
-        the noise rate from the classifier's predictions, so that scores that are not bimodal (clean
+        the noise rate from the predictions of a probe (a linear head trained with CE on the given labels
+        over the detached weak-view features: no gradient reaches the encoder, and the probe is not
+        trained under the selection, so a weak warm-up model's estimate cannot feed itself), so that scores that are not bimodal (clean
         data, look-alike classes) do not mark clean samples noisy; "gmm" fits the weight [gmm].
+    weight_weak: weight of a classification loss on the weak view x_w, whose logits the one encoder
+        pass computes anyway, towards the mixup base target t_m (the given label in warm-up) [0: the
+        official code classifies only the strong and the mixed views]. Weak views are the closest to
+        the un-augmented test images; without them a short run on a small training set lags CE.
     """
 
     warmup_epochs: int | None = None
@@ -89,6 +95,7 @@ class TCLOptions(MethodOptions):
     strong_crop_min: float = 0.35
     solarize: float = 0.0
     selection: str = "calibrated"
+    weight_weak: float = 1.0
 
 
 def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
@@ -144,6 +151,8 @@ class TCL(Method):
             raise UserError(f"--strong-crop-min must be in (0, 1], got {options.strong_crop_min}")
         if options.selection not in SELECTIONS:
             raise UserError(f"--selection must be one of {', '.join(SELECTIONS)}, got {options.selection!r}")
+        if not (isinstance(options.weight_weak, (int, float)) and 0.0 <= options.weight_weak < math.inf):
+            raise UserError(f"--weight-weak must be a finite number >= 0, got {options.weight_weak!r}")
         if not 0.0 <= options.solarize <= 1.0:
             raise UserError(f"--solarize is a probability in [0, 1], got {options.solarize}")
         for name in ("scale1", "scale2"):
@@ -156,6 +165,7 @@ class TCL(Method):
         self.encoder = encoder
         self.projector = MLPProjector(d, fdim)
         self.classifier = MLPClassifier(d, num_classes, options.dropout)
+        self.probe = nn.Linear(d, num_classes)  # the noise prior of --selection calibrated (TCLOptions)
         self.register_buffer("clean_prob", torch.ones(num_train))
         self.register_buffer("prototypes", F.normalize(torch.randn(num_classes, fdim), dim=1))
         self.register_buffer("clean_ratio", torch.ones(()))
@@ -182,23 +192,24 @@ class TCL(Method):
 
     # E-step ------------------------------------------------------------------------------------
     @torch.no_grad()
-    def embed(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> tuple[Tensor, Tensor]:
-        """Un-augmented embeddings z (N, D) and classifier probabilities p (N, C), eval mode."""
-        def both(x: Tensor) -> tuple[Tensor, Tensor]:
+    def embed(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> tuple[Tensor, Tensor, Tensor]:
+        """Un-augmented embeddings z (N, D), classifier and probe probabilities p, p_probe (N, C), eval mode."""
+        def three(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             h = self.encoder(x)
-            return self.projector(h).float(), torch.softmax(self.classifier(h).float(), dim=1)
+            return (self.projector(h).float(), torch.softmax(self.classifier(h).float(), dim=1),
+                    torch.softmax(self.probe(h).float(), dim=1))
 
-        z, p = map_images(self, both, images, data.views, batch_size)
-        return z, p
+        z, p, p_probe = map_images(self, three, images, data.views, batch_size)
+        return z, p, p_probe
 
     @torch.no_grad()
     def e_step(self, data: TrainData) -> dict[str, float]:
         """Update prototypes, clean probabilities w and the clean ratio; return what to log."""
         o: TCLOptions = self.options  # type: ignore[assignment]
-        z, p = self.embed(data.images, data)
+        z, p, p_probe = self.embed(data.images, data)
         given = data.labels
         w, mu = tcl_clean_probability(z, p, given, temperature=o.temperature, per_class=o.per_class_gmm,
-                                      calibrated=o.selection == "calibrated")
+                                      calibrated=o.selection == "calibrated", prior_probs=p_probe)
         self.prototypes.copy_(mu)
         self.clean_prob.copy_(torch.from_numpy(w).to(self.clean_prob))
         self.clean_ratio.fill_(float(np.mean(w > 0.5)))
@@ -208,7 +219,7 @@ class TCL(Method):
             det = detection_metrics(w, w < 0.5, noisy)
             logs.update({k: det[k] for k in ("detection_auroc", "detection_f1", "detection_accuracy")})
             logs["train_accuracy_vs_truth"] = float((p.argmax(1) == data.true_labels).float().mean())
-        z_test, _ = self.embed(data.test_images, data)
+        z_test = self.embed(data.test_images, data)[0]
         # the official monitor (k=200, t=0.1), voting with the given labels (the code uses the true ones)
         logs["knn_accuracy"] = knn_accuracy(z_test, data.test_labels, z, given, self.num_classes)
         return logs
@@ -230,7 +241,8 @@ class TCL(Method):
         h = self.encoder(torch.cat([x_w, x_mix, x_1, x_2]))
         z = self.projector(h).float()
         logits = self.classifier(h).float()
-        logit_mix, logit_1, logit_2 = logits[b:4 * b], logits[4 * b:5 * b], logits[5 * b:]
+        logit_weak, logit_mix = logits[:b], logits[b:4 * b]
+        logit_1, logit_2 = logits[4 * b:5 * b], logits[5 * b:]
         z_mix, z_1, z_2 = z[b:4 * b], z[4 * b:5 * b], z[5 * b:]
 
         onehot = F.one_hot(data.labels[idx], self.num_classes).float()
@@ -245,15 +257,18 @@ class TCL(Method):
         l_con = losses.info_nce(gather_with_grad(z_1), gather_with_grad(z_2), o.temperature)  # all ranks' negatives
         l_cls = (losses.soft_cross_entropy(logit_1, t_1) + losses.soft_cross_entropy(logit_2, t_2)
                  + losses.soft_cross_entropy(logit_mix, t_mix))
+        if o.weight_weak:
+            l_cls = l_cls + o.weight_weak * losses.soft_cross_entropy(logit_weak, t_m)
         l_align = alignment_loss(z_mix, self.prototypes, t_mix, o.temperature)
         probs = torch.softmax(torch.cat([logit_1, logit_2, logit_mix]), 1)
         l_ent = losses.mean_entropy(probs)
         l_ne = losses.negative_marginal_entropy(probs)
-        total = (o.weight_contrastive * l_con + o.weight_cls * l_cls + o.weight_align * l_align
+        l_probe = F.cross_entropy(self.probe(h[:b].detach()).float(), data.labels[idx])
+        total = l_probe + (o.weight_contrastive * l_con + o.weight_cls * l_cls + o.weight_align * l_align
                  + o.weight_entropy * l_ent + o.weight_marginal * l_ne)
         acc = (logit_1.argmax(1) == data.labels[idx]).float().mean()
         logs = {"loss": total, "loss_contrastive": l_con, "loss_cls": l_cls, "loss_align": l_align,
-                "loss_entropy": l_ent, "loss_marginal": l_ne, "train_acc_given": acc}
+                "loss_entropy": l_ent, "loss_marginal": l_ne, "loss_probe": l_probe, "train_acc_given": acc}
         return total, {k: v.detach() for k, v in logs.items()}
 
     # label issues --------------------------------------------------------------------------------
@@ -261,5 +276,5 @@ class TCL(Method):
     def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
         """``detect.context_issues`` on the final model's embeddings and classifier probabilities; the
         model's buffers (w, prototypes) are left as training left them."""
-        z, p = self.embed(data.images, data)
+        z, p, _ = self.embed(data.images, data)
         return context_issues(z, p, data.labels, self.options.temperature)  # type: ignore[attr-defined]
