@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -114,8 +115,8 @@ def _matched_mass_em(x: np.ndarray, mu: np.ndarray, var: np.ndarray, prior_noisy
         lo, hi = -50.0 - odds.max(), 50.0 - odds.min()
         for _ in range(60):
             b = (lo + hi) / 2
-            lo, hi = (b, hi) if (1 / (1 + np.exp(-(odds + b)))).mean() < target else (lo, b)
-        new = 1 / (1 + np.exp(-(odds + (lo + hi) / 2)))  # noisy posterior
+            lo, hi = (b, hi) if expit(odds + b).mean() < target else (lo, b)
+        new = expit(odds + (lo + hi) / 2)  # noisy posterior
         done = np.abs(new - post).max() < tol
         post = new
         resp = np.stack([1 - post, post], 1)
