@@ -19,7 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from .labelquality import LabelIssues, class_noise_rates, class_summary, find_issues
+from .labelquality import LabelIssues, class_noise_rates, class_summary, find_issues, noise_prior
 from .runs import RunFolder, atomic_write_bytes
 
 
@@ -137,8 +137,8 @@ def tcl_clean_probability(
     Args:
         z: (N, D) L2-normalised embeddings; probs: (N, C) classifier probabilities;
         given: (N,) int64 given labels y~.
-        calibrated: fix the GMM's noisy weight to the confident-learning noise estimate of ``probs``
-            (per class with ``per_class``); False is the official selection.
+        calibrated: hold the GMM's noisy posterior mass at the confident-learning noise estimate of
+            ``probs`` (per class with ``per_class``); False is the official selection.
         prior_probs: (N, C) probabilities to estimate that noise rate from instead of ``probs`` (TCL's
             probe, a head trained on the given labels and not under the selection).
     Returns:
@@ -151,8 +151,8 @@ def tcl_clean_probability(
     prior = None
     if calibrated:
         p = (probs if prior_probs is None else prior_probs).double().cpu().numpy()
-        rates = class_noise_rates(labels, p / p.sum(1, keepdims=True))
-        prior = rates if per_class else float(rates @ np.bincount(labels, minlength=len(rates)) / len(labels))
+        p = p / p.sum(1, keepdims=True)
+        prior = class_noise_rates(labels, p) if per_class else noise_prior(labels, p)
     w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior)
     return w, mu
 

@@ -68,11 +68,12 @@ class TCLOptions(MethodOptions):
     solarize: probability of solarizing a strong view [0.5]. Ours are gentler (0.35, 0): on
         fmnist-mini, seed 0, 40 epochs, asymmetric 0.4 gives 88.4% against 84.5% with the official
         views, symmetric 0.8 82.0% against 82.3% (docs/RESULTS.md).
-    selection: "calibrated" fixes the E-step GMM's noisy weight to the confident-learning estimate of
-        the noise rate from the predictions of a probe (a linear head trained with CE on the given labels
-        over the detached weak-view features: no gradient reaches the encoder, and the probe is not
-        trained under the selection, so a weak warm-up model's estimate cannot feed itself), so that scores that are not bimodal (clean
-        data, look-alike classes) do not mark clean samples noisy; "gmm" fits the weight [gmm].
+    selection: "calibrated" holds the E-step GMM's noisy posterior mass at the confident-learning
+        estimate of the noise rate from a probe's predictions (a linear head trained with CE on the given
+        labels over the detached weak-view features: no gradient reaches the encoder, and the probe is
+        not trained under the selection, so a weak warm-up model's estimate cannot feed itself), so that
+        scores that are not bimodal (clean data, look-alike classes) do not mark clean samples noisy;
+        "gmm" fits the weight [gmm].
     weight_weak: weight of a classification loss on the weak view x_w, whose logits the one encoder
         pass computes anyway, towards the mixup base target t_m (the given label in warm-up) [0: the
         official code classifies only the strong and the mixed views]. Weak views are the closest to
