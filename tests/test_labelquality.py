@@ -1,4 +1,4 @@
-"""The confident-learning detector: thresholds, the calibrated joint, flag counts and suggestions."""
+"""The confident-learning detector: thresholds, the calibrated joint, anchor flag counts and suggestions."""
 
 import numpy as np
 import pytest
@@ -81,3 +81,43 @@ def test_class_summary_counts_pairs():
     assert s["confused_pairs"][0]["given_name"] == "c1" and s["confused_pairs"][0]["suggested_name"] == "c0"
     assert sum(c["flagged"] for c in s["per_class"]) == issues.flags.sum()
     assert s["per_class"][1]["noise_rate_estimated"] > 0.1 > s["per_class"][3]["noise_rate_estimated"]
+
+
+def test_anchor_transition_and_counts_by_hand():
+    # class 0: 10 samples, 2 of them labelled 1; class 1: 10 samples, all labelled 1
+    true = np.repeat([0, 1], 10)
+    labels = true.copy()
+    labels[[0, 1]] = 1
+    probs = np.where(true[:, None] == np.arange(2), 0.9, 0.1)
+    probs[:, 0] += np.linspace(0.01, 0, 20)  # p_0 falls with the index: samples 0 and 1 lead class 0
+    t = lq.anchor_transition(labels, probs, share=1.0)
+    # anchors: class 0, 8 samples (8 labelled 0) -> samples 0-7, two labelled 1; class 1, 12 samples
+    # (12 labelled 1) -> the 10 of class 1 and, by index among the ties at 0.1, samples 0 and 1
+    assert t == pytest.approx(np.array([[0.75, 0.25], [0.0, 1.0]]))
+    # pi T = (0.4, 0.6) -> pi = (0.533, 0.467); wrong labels given 1: 20 * 0.533 * 0.25 = 2.67
+    assert lq.anchor_issue_counts(labels, probs, share=1.0) == pytest.approx([0.0, 8 / 3])
+
+
+def test_anchor_count_follows_the_wrong_labels_where_the_confident_joint_over_counts():
+    """Two look-alike classes that the model confuses on 30% of their (correct) labels: the confident
+    joint counts that confusion as wrong labels; the anchors (the most confident samples of each class)
+    are correctly labelled, so the clean data gets almost no flags, and 10% of a third class moved to
+    a fourth is counted near its true size."""
+    rng = np.random.default_rng(2)
+    n, c = 6000, 5
+    true = rng.integers(0, c, n)
+    logits = rng.normal(0, 0.5, (n, c))
+    logits[np.arange(n), true] += 4.0
+    confused = np.isin(true, [0, 1]) & (rng.random(n) < 0.3)
+    logits[confused, 1 - true[confused]] += 5.0  # the model prefers the look-alike
+    p = np.exp(logits)
+    p /= p.sum(1, keepdims=True)
+    clean = lq.find_issues(true, p)
+    assert lq.noise_prior(true, p) > 0.05  # the confident joint's count
+    assert clean.flags.mean() < 0.02
+    given = true.copy()
+    moved = (true == 2) & (rng.random(n) < 0.1)
+    given[moved] = 3
+    noisy = lq.find_issues(given, p)
+    assert 0.7 < noisy.flags.sum() / moved.sum() < 1.3
+    assert np.mean(noisy.flags[moved]) > 0.8
