@@ -152,7 +152,7 @@ def run_grid(
     noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
     # precedence: protocol < the method's protocol settings < --set (extra)
-    base = {"dataset": proto.dataset, "epochs": int(epochs or proto.epochs), "data_dir": data_dir, "progress": False,
+    base = {"dataset": proto.dataset, "epochs": int(proto.epochs if epochs is None else epochs), "data_dir": data_dir, "progress": False,
             **proto.train}
     extra = extra or {}
     rows = []

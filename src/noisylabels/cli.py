@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,7 +19,7 @@ import yaml
 
 from .errors import UserError
 from .methods import METHODS
-from .pipeline import TRAIN_DEFAULTS, run_train
+from .pipeline import TRAIN_DEFAULTS, run_train, validate_config
 
 DEMO_CONFIG: dict[str, Any] = {
     "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "tcl", "epochs": 20, "batch_size": 64,
@@ -191,7 +192,10 @@ def _read_yaml_config(path: str) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise UserError(f"--config: {path} must hold a mapping of option: value")
     option_names = set(_method_option_fields())
-    cfg: dict[str, Any] = {"method_options": dict(loaded.pop("method_options", None) or {})}
+    given_options = loaded.pop("method_options", None) or {}
+    if not isinstance(given_options, dict):
+        raise UserError(f"--config: method_options in {path} must be a mapping of option: value, got {given_options!r}")
+    cfg: dict[str, Any] = {"method_options": dict(given_options)}
     for key, value in loaded.items():
         k = str(key).replace("-", "_")
         if k in TRAIN_DEFAULTS:
@@ -209,18 +213,24 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
     noise = args.noise or "none"
     rate = resolve_rate(noise, args.noise_rate)
-    splits = load_splits(args.dataset or "digits", data_dir=args.data_dir, train_size=args.train_size,
-                         test_data=args.test_data, test_fraction=args.test_fraction or 0.1,
-                         image_size=args.image_size, seed=args.seed or 0,
+    cfg = {**TRAIN_DEFAULTS, **{k: getattr(args, k) for k in ("dataset", "data_dir", "train_size", "test_data",
+                                                               "test_fraction", "image_size", "seed")
+                                if getattr(args, k) is not None}, "noise": noise, "noise_rate": rate}
+    validate_config(cfg)  # the same ranges as train (--seed -1, --test-fraction 0, ...)
+    if Path(args.out).suffix != ".npy":
+        raise UserError(f"--out must end in .npy, got {args.out}")
+    if Path(args.out).is_dir() or any(p.exists() and not p.is_dir() for p in Path(args.out).parents):
+        raise UserError(f"--out {args.out}: not a file path inside a folder; give a path such as labels/noisy.npy")
+    splits = load_splits(cfg["dataset"], data_dir=args.data_dir, train_size=args.train_size,
+                         test_data=args.test_data, test_fraction=cfg["test_fraction"],
+                         image_size=args.image_size, seed=cfg["seed"],
                          skip_bad_images=bool(args.skip_bad_images), stream=args.stream or "auto")
     train = splits.train
     noisy = make_noisy_labels(train.labels, noise=noise, rate=rate,
-                              num_classes=train.num_classes, seed=args.seed or 0, dataset=args.dataset,
+                              num_classes=train.num_classes, seed=cfg["seed"], dataset=args.dataset,
                               images=train.images, class_names=train.class_names)
     report = noise_report(train.labels, noisy, train.num_classes)
     out = Path(args.out)
-    if out.suffix != ".npy":
-        raise UserError(f"--out must end in .npy, got {out}")
     from .runs import RunFolder
 
     RunFolder(out.parent).write_npy(out.name, noisy)
@@ -229,10 +239,14 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from . import distributed as ddp
 
     if args.nproc is not None and args.nproc < 1:
         raise UserError(f"--nproc must be at least 1, got {args.nproc}")
+    if args.nproc and args.nproc > (most := max(os.cpu_count() or 1, torch.cuda.device_count())):
+        raise UserError(f"--nproc {args.nproc} exceeds this machine's {most} CPU cores / GPUs; use at most {most}")
     if args.nproc and args.nproc > 1 and not ddp.launched_by_torchrun():
         argv, skip = [], False
         for a in args.argv:  # the same command without --nproc, once per rank
@@ -270,6 +284,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (Path(args.run) / "detect" if args.run else None)
     if out is None:
         raise UserError("--out is required with --labels/--pred-probs")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the detection")
     if (out / "config.yaml").exists():
         raise UserError(f"--out {out} holds a training run; choose another folder for the detection")
     if args.run:
@@ -286,7 +302,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         labels = load_array(args.labels, "labels")
         if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
             labels = labels.astype(np.int64)  # integer labels read from a CSV
-        true = load_array(args.true_labels, "true-labels").astype(np.int64) if args.true_labels else None
+        true = load_array(args.true_labels, "true-labels") if args.true_labels else None
         feats = load_array(args.features, "features") if args.features else None
         probs = load_array(args.pred_probs, "pred-probs")
         if images is not None and len(images) != len(labels):
@@ -319,6 +335,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
+    if not seeds or min(seeds) < 0 or max(seeds) > 2**32 - 1:
+        raise UserError(f"--seeds must list integers in 0..{2**32 - 1}, got {args.seeds!r}")
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     try:
         sizes = [int(x) for x in args.train_sizes.split(",") if x.strip()] if args.train_sizes else None
     except ValueError:

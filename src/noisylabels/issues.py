@@ -51,6 +51,11 @@ def validate_predictions(
     if len(pred_probs) != len(labels):
         raise UserError(f"pred_probs has {len(pred_probs)} rows but there are {len(labels)} labels; "
                         "they must describe the same samples in the same order")
+    if len(labels) == 0:
+        raise UserError("labels and pred_probs hold no samples; give one row per sample")
+    if pred_probs.shape[1] < 2:
+        raise UserError(f"pred_probs has {pred_probs.shape[1]} column(s); label issues need at least 2 classes "
+                        "(one probability column per class)")
     if labels.min(initial=0) < 0 or labels.max(initial=0) >= pred_probs.shape[1]:
         raise UserError(f"labels must lie in [0, {pred_probs.shape[1]}) (the columns of pred_probs), "
                         f"got {labels.min()}..{labels.max()}")
@@ -101,6 +106,13 @@ def detect_to_folder(
     """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png."""
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
+    if true_labels is not None:
+        t = np.asarray(true_labels)
+        if t.ndim != 1 or not (np.issubdtype(t.dtype, np.integer) or np.all(np.isfinite(t) & (t == np.round(t)))) \
+                or t.min(initial=0) < 0 or t.max(initial=0) >= np.asarray(pred_probs).shape[-1]:
+            raise UserError(f"--true-labels must be 1-D integer class indices in [0, {np.asarray(pred_probs).shape[-1]}) "
+                            "like --labels")
+        true_labels = t.astype(np.int64)
     issues = detect_issues(labels, pred_probs, features=features)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)

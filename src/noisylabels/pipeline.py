@@ -7,6 +7,7 @@ Everything that can fail on the user's input (data, noise, options, the output f
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,8 +96,38 @@ def resolve_method_options(method_cls: type[Method], given: dict[str, Any]) -> d
     if unknown:
         valid = ", ".join(sorted(fields)) or "none"
         raise UserError(f"method {method_cls.name!r} has no option(s) {', '.join(unknown)}; its options: {valid}")
+    given = {k: _check_option(k, str(fields[k].type), v) for k, v in given.items() if v is not None}
     defaults = dataclasses.asdict(method_cls.Options())
-    return {**defaults, **{k: v for k, v in given.items() if v is not None}}
+    return {**defaults, **given}
+
+
+# Method options whose range is the same in every method that has them: (low, high, low_open, high_open)
+_OPTION_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "temperature": (0.0, math.inf, True, True), "supcon_temperature": (0.0, math.inf, True, True),
+    "q": (0.0, 1.0, True, False), "mixup_alpha": (0.0, math.inf, True, True), "elr_beta": (0.0, 1.0, False, True),
+    "ema": (0.0, 1.0, False, False), "high_th": (0.0, 1.0, False, False), "dropout": (0.0, 1.0, False, True),
+    "pretrain_lr": (0.0, math.inf, True, True), "finetune_lr": (0.0, math.inf, True, True),
+}
+_OPTION_MIN_INT = {"proj_dim": 1, "feature_dim": 1, "monitor_every": 1, "folds": 2, "gmm_last_epochs": 1,
+                   "pretrain_epochs": 1, "finetune_epochs": 1}
+
+
+def _check_option(name: str, kind: str, value: Any) -> Any:
+    """A method option of annotation ``kind`` ('int', 'float | None', ...): its type, finiteness and,
+    where every method agrees, its range; other values are each method's to check."""
+    flag = _flag(name)
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise UserError(f"{flag} must be true or false, got {value!r}")
+        return value
+    if kind.startswith("int"):
+        return as_int(value, flag, _OPTION_MIN_INT.get(name, 0))
+    if kind.startswith("float"):
+        if kind.startswith("float | str") and isinstance(value, str):
+            return value  # a word such as TCL's 'auto', checked by the method
+        low, high, low_open, high_open = _OPTION_RANGES.get(name, (0.0, math.inf, False, True))
+        return as_float(value, flag, low, high, low_open, high_open)
+    return value
 
 
 def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: int | None) -> ViewConfig:
@@ -107,6 +138,9 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
             raise UserError(f"--flip must be auto, true or false, got {flip!r}")
         flip = dataset != "digits" if flip == "auto" else flip == "true"
     pad = max(1, images.shape[1] // 8) if crop_pad is None else int(crop_pad)
+    if pad > images.shape[1]:
+        raise UserError(f"--crop-pad {pad} exceeds the image side ({images.shape[1]} px); use at most "
+                        f"{images.shape[1]} (default side/8)")
     limit = 2_000 if getattr(images, "streaming", False) else 10_000  # streamed images cost a decode each
     sample = images[np.linspace(0, len(images) - 1, min(len(images), limit)).astype(np.int64)]
     x = sample.reshape(-1, images.shape[-1]).astype(np.float32) / 255.0  # per-channel stats of <= 10k images
@@ -114,19 +148,95 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
     return ViewConfig(crop_pad=pad, flip=bool(flip), mean=tuple(x.mean(0).tolist()), std=tuple(std.tolist()))
 
 
+# Every train option's type and range, checked before anything is built or written (flags arrive typed,
+# but a --config YAML or a bench --set can hold anything). Ranges: (low, high, low_open, high_open).
+_INT_RANGES: dict[str, tuple[int | None, int | None]] = {
+    "epochs": (1, None), "batch_size": (2, None), "seed": (0, 2**32 - 1), "train_size": (1, None),
+    "width": (1, 1024), "image_size": (8, 4096), "crop_pad": (0, None),
+}
+_FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "lr": (0.0, math.inf, True, True), "momentum": (0.0, 1.0, False, True),
+    "weight_decay": (0.0, math.inf, False, True), "lr_warmup_epochs": (0.0, math.inf, False, True),
+    "final_lr_ratio": (0.0, 1.0, False, False), "test_fraction": (0.0, 1.0, True, True),
+    "noise_rate": (0.0, 1.0, False, False),
+}
+_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained")
+_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def as_int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
+    """An integer option (an int, or text of one) within [low, high]; UserError naming the fix otherwise."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UserError(f"{what} must be a whole number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"at least {low}" if high is None else f"in {low}..{high}"
+        raise UserError(f"{what} must be {span}, got {value}")
+    return int(value)
+
+
+def as_float(value: Any, what: str, low: float = -math.inf, high: float = math.inf, low_open: bool = False,
+             high_open: bool = False) -> float:
+    """A finite number (or text of one) within the interval; UserError naming the fix otherwise."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UserError(f"{what} must be a number, got {value!r}")
+    value = float(value)
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if not math.isfinite(value) or below or above:
+        span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise UserError(f"{what} must be a finite number in {span}, got {value}")
+    return value
+
+
+def validate_config(cfg: dict[str, Any]) -> None:
+    """Check (and normalise in place) the type and range of every train option; raises UserError."""
+    for key in _STRINGS:
+        if cfg.get(key) is None and key in _NULLABLE:
+            continue
+        if not isinstance(cfg.get(key), str) or not cfg[key]:
+            raise UserError(f"{_flag(key)} must be a non-empty text value, got {cfg.get(key)!r}")
+    for key, (low, high) in _INT_RANGES.items():
+        if cfg.get(key) is None and key in _NULLABLE:
+            continue
+        cfg[key] = as_int(cfg.get(key), _flag(key), low, high)
+    for key, (low, high, low_open, high_open) in _FLOAT_RANGES.items():
+        if cfg.get(key) is None and key in _NULLABLE:
+            continue
+        cfg[key] = as_float(cfg.get(key), _flag(key), low, high, low_open, high_open)
+    for key in ("skip_bad_images", "sync_bn"):
+        if not isinstance(cfg.get(key), bool):
+            raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
+    if not isinstance(cfg.get("flip"), (str, bool)):
+        raise UserError(f"--flip must be auto, true or false, got {cfg.get('flip')!r}")
+    if not isinstance(cfg.get("method_options") or {}, dict):
+        raise UserError(f"method_options must be a mapping of option: value, got {cfg.get('method_options')!r}")
+    if cfg["lr_warmup_epochs"] > cfg["epochs"]:
+        raise UserError(f"--lr-warmup-epochs ({cfg['lr_warmup_epochs']:g}) must not exceed --epochs "
+                        f"({cfg['epochs']}): the learning rate would never reach --lr")
+
+
 def _check_ranges(cfg: dict[str, Any]) -> None:
     cfg["noise_rate"] = resolve_rate(str(cfg["noise"]), cfg["noise_rate"])
-    if int(cfg["epochs"]) < 1:
-        raise UserError(f"--epochs must be at least 1, got {cfg['epochs']}")
-    if float(cfg["lr"]) <= 0:
-        raise UserError(f"--lr must be positive, got {cfg['lr']}")
+    validate_config(cfg)
 
 
 def prepare(config: dict[str, Any]) -> Prepared:
     """Validate a resolved configuration and build data, noisy labels and the method (no writes)."""
+    validate_config({**TRAIN_DEFAULTS, **config})  # types first: the method's defaults read some options
     method_cls = get_method(config.get("method", TRAIN_DEFAULTS["method"]))
     options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
-    epochs = int(config.get("epochs", TRAIN_DEFAULTS["epochs"]))
+    epochs = as_int(config.get("epochs", TRAIN_DEFAULTS["epochs"]), "--epochs", 1)
     cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
     _check_ranges(cfg)
     device = resolve_device(cfg["device"])
@@ -240,7 +350,8 @@ def run_train(
     run.check_writable(resume=resume, overwrite=overwrite)
     ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
     if resume:
-        saved = run.read_yaml(CONFIG)
+        saved = read_saved_config(run)
+        _check_resume_matches(run, saved, config)
         config = {**saved, **{k: v for k, v in config.items() if k in ("epochs", "progress")}}
     prep = prepare(config)
     sha = labels_sha256(prep.noisy)
@@ -248,6 +359,8 @@ def run_train(
         old = np.load(run.path / NOISY_LABELS)
         if labels_sha256(old) != sha:
             raise UserError(f"--resume: the noisy labels differ from those saved in {run.path}; use --overwrite")
+    if resume:
+        run.remove_stale_temporaries()
     else:
         if overwrite:
             run.clear()
@@ -274,6 +387,34 @@ def run_train(
     plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
     run.write_json(SUMMARY, summary)
     return summary
+
+
+def read_saved_config(run: RunFolder) -> dict[str, Any]:
+    """A run folder's config.yaml as a mapping; UserError when it is damaged."""
+    import yaml
+
+    try:
+        saved = run.read_yaml(CONFIG)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        saved = None
+    if not isinstance(saved, dict):
+        raise UserError(f"--resume: {run.path / CONFIG} is damaged (not a mapping of options); "
+                        "start again with --overwrite")
+    return saved
+
+
+def _check_resume_matches(run: RunFolder, saved: dict[str, Any], given: dict[str, Any]) -> None:
+    """--resume continues the saved run: an option given now that the run was started with otherwise
+    (another --method, --noise, ...) is refused rather than silently ignored (--epochs may change)."""
+    diffs = [f"{_flag(k)} {saved[k]!r} -> {v!r}" for k, v in given.items()
+             if k not in ("epochs", "progress", "method_options") and k in saved and saved[k] != v]
+    saved_opts = saved.get("method_options") or {}
+    diffs += [f"{_flag(k)} {saved_opts[k]!r} -> {v!r}" if k in saved_opts else f"{_flag(k)} (not an option of "
+              f"its method {saved.get('method')!r})" for k, v in (given.get("method_options") or {}).items()
+              if saved_opts.get(k, object()) != v]
+    if diffs:
+        raise UserError(f"--resume: the run in {run.path} was started with other settings ({'; '.join(diffs)}); "
+                        "drop them to continue it, or start a new run with --overwrite or another --out")
 
 
 def _title(s: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,16 @@ PRED_PROBS = "pred_probs.npy"
 FEATURES = "features.npy"
 SKIPPED_IMAGES = "skipped_images.txt"
 PLOTS = "plots"
+_WRITE_DELAY = float(os.environ.get("NOISYLABELS_TEST_WRITE_DELAY") or 0)  # test hook, see atomic_write_bytes
 _RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, SKIPPED_IMAGES)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder + fsync + rename.
 
-    In a data-parallel job only rank 0 writes; the other ranks' writes are no-ops.
+    In a data-parallel job only rank 0 writes; the other ranks' writes are no-ops. Test hook: the
+    environment variable NOISYLABELS_TEST_WRITE_DELAY (seconds) pauses between the fsync and the rename,
+    so that tests/test_kill_loop.py can SIGKILL a run while a temporary file exists.
     """
     if not is_main():
         return
@@ -49,6 +53,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if _WRITE_DELAY:
+            time.sleep(_WRITE_DELAY)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -73,6 +79,9 @@ class RunFolder:
         """Refuse to mix two runs in one folder. Raises UserError; writes nothing."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"--out {self.path} is a file; give a folder path")
+        blocker = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise UserError(f"--out {self.path}: {blocker} is a file, not a folder; give a folder path")
         if resume:
             if not (self.path / CONFIG).exists():
                 raise UserError(f"--resume: no run in {self.path} (no {CONFIG}); drop --resume to start a new run there")
@@ -82,6 +91,12 @@ class RunFolder:
                 f"{self.path} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                 "or choose another --out"
             )
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete the temporary files of writes that a kill cut off (``.NAME.*.tmp``; never read)."""
+        if is_main():
+            for tmp in self.path.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove the files of an earlier run (for --overwrite), after all inputs were validated.

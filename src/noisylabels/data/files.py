@@ -137,7 +137,7 @@ def list_csv(csv_path: str) -> FileList:
     if not p.is_file():
         raise UserError(f"CSV file {csv_path} not found")
     try:
-        with open(p, newline="") as f:
+        with open(p, newline="", encoding="utf-8-sig") as f:  # a BOM (Excel's UTF-8 CSV) is not part of a name
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
                 raise UserError(f"{csv_path} needs a header with columns path,label; found {reader.fieldnames}")
@@ -158,6 +158,10 @@ def list_csv(csv_path: str) -> FileList:
             raise UserError(f"{csv_path}: labels must be non-negative integers or class names")
         classes = [str(i) for i in range(int(labels.max()) + 1)]
     else:
+        numbers = sorted({lab for lab in raw if lab.lstrip("-").isdigit()})
+        if numbers:
+            raise UserError(f"{csv_path}: labels mix class indices ({', '.join(numbers[:3])}) and class names "
+                            f"({next(lab for lab in raw if not lab.lstrip('-').isdigit())!r}); use one kind in every row")
         classes = sorted(set(raw))
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[x] for x in raw])

@@ -252,7 +252,7 @@ def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classe
 
 
 def _read_csv(file: Path, class_names: list[str] | None) -> np.ndarray:
-    with open(file, newline="") as f:
+    with open(file, newline="", encoding="utf-8-sig") as f:  # a BOM is not part of the first label
         rows = [[cell.strip() for cell in r] for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
     if not rows:
         raise UserError(f"labels file {file} is empty; write one label per line or a 'label' column")

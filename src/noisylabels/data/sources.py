@@ -150,6 +150,9 @@ def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
     missing = [k for k in ("images", "labels") if k not in arrays]
     if missing:
         raise UserError(f"{path} lacks array(s) {', '.join(missing)}; found: {', '.join(sorted(arrays)) or 'none'}")
+    if ("test_images" in arrays) != ("test_labels" in arrays):
+        given, lacking = ("test_images", "test_labels") if "test_images" in arrays else ("test_labels", "test_images")
+        raise UserError(f"{path} holds '{given}' but no '{lacking}'; give both or neither")
     labels = _int_labels(arrays["labels"], path, "labels")
     test_labels = _int_labels(arrays["test_labels"], path, "test_labels") if "test_labels" in arrays else None
     top = int(max(labels.max(initial=0), test_labels.max(initial=0) if test_labels is not None else 0))
