@@ -136,3 +136,28 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert run.load_checkpoint()["epoch"] == 1
     assert [r["epoch"] for r in run.read_metrics()] == [1]
     assert all(torch.isfinite(v).all() for v in run.load_checkpoint()["method"].values() if v.is_floating_point())
+
+
+def test_resume_reads_the_checkpoint_onto_the_cpu_so_rng_states_stay_byte_tensors(tmp_path, monkeypatch):
+    """On CUDA a checkpoint mapped to the device moves the saved RNG ByteTensors there, and
+    torch.set_rng_state refuses them. Emulated on the CPU: a load mapped anywhere but the CPU returns
+    the RNG state on a non-CPU ('meta') device, as a CUDA mapping would."""
+    data = _toy_data()
+    cfg = FitConfig(epochs=2, batch_size=32, lr=0.05, seed=3, progress=False)
+    run = RunFolder(tmp_path / "run")
+    fit(_method(), data, cfg, run, log=lambda s: None)
+    real_load = RunFolder.load_checkpoint
+    seen: list[object] = []
+
+    def load_as_a_device_mapping_would(self, map_location="cpu"):
+        seen.append(map_location)
+        ckpt = real_load(self, map_location="cpu")
+        if str(map_location) != "cpu":
+            ckpt["rng"]["torch"] = torch.empty_like(ckpt["rng"]["torch"], device="meta")
+        return ckpt
+
+    monkeypatch.setattr(RunFolder, "load_checkpoint", load_as_a_device_mapping_would)
+    resumed = fit(_method(), data, FitConfig(epochs=3, batch_size=32, lr=0.05, seed=3, progress=False), run,
+                  resume=True, log=lambda s: None)
+    assert seen == ["cpu"]
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]

@@ -122,3 +122,34 @@ def test_confidently_wrong_label_sce_focal_and_the_active_passive_pairs():
         pair = float(active(wrong, y)) + float(losses.reverse_cross_entropy(wrong, y))
         assert pair <= 1.0 + A + 1e-6
         assert _grad_norm(lambda x, t: active(x, t) + losses.reverse_cross_entropy(x, t), wrong, y) < g_ce
+
+
+def test_rce_log_zero_is_an_option_code_default_and_paper_value():
+    """A = log(1e-4) = -9.21 by default (the SCE/APL authors' code); the SCE paper's A = -4."""
+    assert losses.RCE_LOG_ZERO_CODE == pytest.approx(-9.2103, abs=1e-4)
+    assert float(losses.reverse_cross_entropy(LOGITS, Y, losses.RCE_LOG_ZERO_PAPER)) == pytest.approx(4 * 0.5)
+    sce = float(losses.symmetric_cross_entropy(LOGITS, Y, 0.1, 1.0, log_zero=-4.0))
+    assert sce == pytest.approx(0.1 * -math.log(0.5) + 4 * 0.5, rel=1e-6)
+    from noisylabels.methods import get_method
+    opts = get_method("nfl-rce").Options()
+    assert opts.rce_log_zero == pytest.approx(math.log(1e-4)) and opts.focal_detach is True
+
+
+def test_nfl_detaches_the_focal_factors_as_the_public_code_does():
+    """Ma et al.'s code: loss = -(1-p_y)^g log p_y / sum_k -(1-p_k)^g log p_k with every (1-p)^g taken
+    from .data. Same value either way; the gradient is that of log-terms weighted by constants."""
+    x = torch.tensor([[1.2, -0.3, 0.4, 2.0], [0.1, 0.2, -1.0, 0.5]], requires_grad=True)
+    y = torch.tensor([3, 1])
+    g = 0.5
+    logp = F.log_softmax(x, dim=1)
+    w = (1 - logp.exp()).pow(g).detach()  # the public code's constants
+    ref = ((w * logp).gather(1, y[:, None]).squeeze(1) / (w * logp).sum(1)).mean()
+    (ref_grad,) = torch.autograd.grad(ref, x)
+    ours = losses.normalized_focal_loss(x, y, g)
+    (ours_grad,) = torch.autograd.grad(ours, x)
+    assert float(ours.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
+    assert torch.allclose(ours_grad, ref_grad, atol=1e-6)
+    full = losses.normalized_focal_loss(x, y, g, detach_focal=False)
+    (full_grad,) = torch.autograd.grad(full, x)
+    assert float(full.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
+    assert not torch.allclose(full_grad, ref_grad, atol=1e-4)  # the paper's formula differentiated throughout

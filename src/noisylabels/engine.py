@@ -89,11 +89,11 @@ def restore_rng(saved: dict[str, Any] | None) -> None:
     """Restore :func:`rng_state` (checkpoints written before it existed hold none)."""
     if not saved:
         return
-    torch.set_rng_state(saved["torch"])
+    torch.set_rng_state(saved["torch"].cpu())
     np.random.set_state(saved["numpy"])
     random.setstate(saved["python"])
     if saved.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["cuda"])
+        torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda"]])
 
 
 def make_optimizer(method: Method, cfg: FitConfig) -> torch.optim.Optimizer:
@@ -136,7 +136,9 @@ def fit(
     state = {"epoch": 0, "train_seconds": 0.0, "images_seen": 0, "best_test_accuracy": -1.0, "best_epoch": 0}
     history: list[dict] = []
     if resume and run is not None and run.has_checkpoint():
-        ckpt = run.load_checkpoint(map_location=device)
+        # on the CPU: load_state_dict moves weights and optimiser state to the parameters' device, and the
+        # RNG states must stay CPU ByteTensors (mapped to CUDA, torch.set_rng_state refuses them)
+        ckpt = run.load_checkpoint(map_location="cpu")
         method.load_state_dict(ckpt["method"])
         opt.load_state_dict(ckpt["optimizer"])
         state.update({k: ckpt[k] for k in state})

@@ -65,7 +65,11 @@ def uniform_prior_kl(probs: Tensor, eps: float = 1e-8) -> Tensor:
 # Robust classification losses ------------------------------------------------------------------
 # All take logits (B, C) and integer targets (B,) and return the batch mean.
 
-RCE_LOG_CLAMP = 1e-4  # the one-hot is clamped to [1e-4, 1] inside the log (Wang et al. 2019)
+# RCE's A = log 0 stand-in: the SCE authors' code clamps the one-hot to [1e-4, 1] inside the log, so
+# A = log(1e-4) = -9.21 (the default, as in their code and in Ma et al.'s APL code); the SCE paper
+# (Wang et al. 2019, Sec. 3.3) sets A = -4.
+RCE_LOG_ZERO_CODE = math.log(1e-4)
+RCE_LOG_ZERO_PAPER = -4.0
 
 
 def generalized_cross_entropy(logits: Tensor, targets: Tensor, q: float = 0.7) -> Tensor:
@@ -74,15 +78,16 @@ def generalized_cross_entropy(logits: Tensor, targets: Tensor, q: float = 0.7) -
     return ((1 - p_y.pow(q)) / q).mean()
 
 
-def reverse_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """RCE = -sum_k p_k log y_k with the one-hot y clamped to [1e-4, 1] = -log(1e-4) (1 - p_y)."""
+def reverse_cross_entropy(logits: Tensor, targets: Tensor, log_zero: float = RCE_LOG_ZERO_CODE) -> Tensor:
+    """RCE = -sum_k p_k log y_k with log 0 := A (``log_zero``, negative) = -A (1 - p_y)."""
     p_y = torch.softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
-    return (-math.log(RCE_LOG_CLAMP) * (1 - p_y)).mean()
+    return (-log_zero * (1 - p_y)).mean()
 
 
-def symmetric_cross_entropy(logits: Tensor, targets: Tensor, alpha: float = 0.1, beta: float = 1.0) -> Tensor:
+def symmetric_cross_entropy(logits: Tensor, targets: Tensor, alpha: float = 0.1, beta: float = 1.0,
+                            log_zero: float = RCE_LOG_ZERO_CODE) -> Tensor:
     """SCE (Wang et al., ICCV 2019, Eq. 5): alpha CE + beta RCE (CIFAR-10: alpha 0.1, beta 1)."""
-    return alpha * F.cross_entropy(logits, targets) + beta * reverse_cross_entropy(logits, targets)
+    return alpha * F.cross_entropy(logits, targets) + beta * reverse_cross_entropy(logits, targets, log_zero)
 
 
 def normalized_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
@@ -98,10 +103,15 @@ def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5) -> Tensor:
     return (-(1 - logp_y.exp()).clamp_min(1e-6).pow(gamma) * logp_y).mean()
 
 
-def normalized_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5) -> Tensor:
-    """NFL (Ma et al., ICML 2020): FL(y) / sum_k FL(k), FL(k) = -(1 - p_k)^gamma log p_k."""
+def normalized_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5, detach_focal: bool = True) -> Tensor:
+    """NFL (Ma et al., ICML 2020): FL(y) / sum_k FL(k), FL(k) = -(1 - p_k)^gamma log p_k.
+
+    detach_focal: the focal factors (1 - p_k)^gamma are constants for the gradient, as in Ma et al.'s
+    public code (the default; the value is the same either way); False differentiates them too, as the
+    paper's formula reads."""
     logp = F.log_softmax(logits, dim=1)
-    fl = -(1 - logp.exp()).clamp_min(1e-6).pow(gamma) * logp  # (B, C); clamp as in focal_loss
+    focal = (1 - logp.exp()).clamp_min(1e-6).pow(gamma)  # (B, C); clamp as in focal_loss
+    fl = -(focal.detach() if detach_focal else focal) * logp
     return (fl.gather(1, targets[:, None]).squeeze(1) / fl.sum(dim=1)).mean()
 
 

@@ -107,6 +107,7 @@ _OPTION_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "q": (0.0, 1.0, True, False), "mixup_alpha": (0.0, math.inf, True, True), "elr_beta": (0.0, 1.0, False, True),
     "ema": (0.0, 1.0, False, False), "high_th": (0.0, 1.0, False, False), "dropout": (0.0, 1.0, False, True),
     "pretrain_lr": (0.0, math.inf, True, True), "finetune_lr": (0.0, math.inf, True, True),
+    "rce_log_zero": (-math.inf, 0.0, True, True),
 }
 _OPTION_MIN_INT = {"proj_dim": 1, "feature_dim": 1, "monitor_every": 1, "folds": 2, "gmm_last_epochs": 1,
                    "pretrain_epochs": 1, "finetune_epochs": 1}

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the engine imports the methods package: import it lazily at
 
 LOSSES: dict[str, type[CrossEntropy]] = {m.name: m for m in (CrossEntropy, *ROBUST_METHODS)}
 PHASES = ("pretrain", "classify", "finetune")
-LOSS_OPTION_NAMES = ("q", "alpha", "beta", "gamma", "elr_beta", "elr_lambda")
+LOSS_OPTION_NAMES = ("q", "alpha", "beta", "gamma", "rce_log_zero", "focal_detach", "elr_beta", "elr_lambda")
 
 
 @dataclass
@@ -55,7 +55,8 @@ class FrameworkOptions(MethodOptions):
     epochs whose losses are averaged for the GMM (5). finetune: supcon | mixup-bootstrap;
     finetune_epochs / finetune_lr: each of b2 and b3 (default --epochs / --lr). monitor_every: the
     kNN monitor of a1 and b2 runs every k epochs and at the end (5; it costs more than an epoch on a CPU). The loss options
-    (q, alpha, beta, gamma, elr_beta, elr_lambda) default to the chosen loss's own defaults."""
+    (q, alpha, beta, gamma, rce_log_zero, focal_detach, elr_beta, elr_lambda) default to the chosen
+    loss's own defaults."""
 
     loss: str = "ce"
     phases: str = "pretrain,classify,finetune"
@@ -75,6 +76,8 @@ class FrameworkOptions(MethodOptions):
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
+    rce_log_zero: float | None = None
+    focal_detach: bool | None = None
     elr_beta: float | None = None
     elr_lambda: float | None = None
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -37,11 +39,16 @@ class GCE(CrossEntropy):
 
 @dataclass
 class ActivePassiveOptions(SupervisedOptions):
-    """alpha x active loss + beta x passive loss (RCE); CIFAR-10 values. gamma: focal exponent (NFL)."""
+    """alpha x active loss + beta x passive loss (RCE); CIFAR-10 values. gamma: focal exponent (NFL).
+    rce_log_zero: RCE's A = log 0 stand-in (default log(1e-4) = -9.21, the SCE and APL authors' code;
+    the SCE paper's A is -4). focal_detach: NFL's focal factors are constants for the gradient (true,
+    the APL authors' code; false: the paper's formula differentiated throughout)."""
 
     alpha: float = 1.0
     beta: float = 1.0
     gamma: float = 0.5
+    rce_log_zero: float = math.log(1e-4)
+    focal_detach: bool = True
 
 
 @dataclass
@@ -57,7 +64,8 @@ class SCE(CrossEntropy):
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         o = self.options
-        return losses.symmetric_cross_entropy(logits, targets, o.alpha, o.beta)  # type: ignore[attr-defined]
+        return losses.symmetric_cross_entropy(logits, targets, o.alpha, o.beta,  # type: ignore[attr-defined]
+                                              o.rce_log_zero)  # type: ignore[attr-defined]
 
 
 class NCERCE(CrossEntropy):
@@ -69,7 +77,7 @@ class NCERCE(CrossEntropy):
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         o = self.options
         return (o.alpha * losses.normalized_cross_entropy(logits, targets)  # type: ignore[attr-defined]
-                + o.beta * losses.reverse_cross_entropy(logits, targets))  # type: ignore[attr-defined]
+                + o.beta * losses.reverse_cross_entropy(logits, targets, o.rce_log_zero))  # type: ignore[attr-defined]
 
 
 class NFLRCE(CrossEntropy):
@@ -80,8 +88,9 @@ class NFLRCE(CrossEntropy):
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         o = self.options
-        return (o.alpha * losses.normalized_focal_loss(logits, targets, o.gamma)  # type: ignore[attr-defined]
-                + o.beta * losses.reverse_cross_entropy(logits, targets))  # type: ignore[attr-defined]
+        nfl = losses.normalized_focal_loss(logits, targets, o.gamma, o.focal_detach)  # type: ignore[attr-defined]
+        return o.alpha * nfl + o.beta * losses.reverse_cross_entropy(  # type: ignore[attr-defined]
+            logits, targets, o.rce_log_zero)  # type: ignore[attr-defined]
 
 
 @dataclass
