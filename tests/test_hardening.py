@@ -197,3 +197,31 @@ def test_npz_and_skipped_images_that_leave_a_class_empty_are_refused(tmp_path, c
     msg = _fail(capsys, "train", "--dataset", f"folder:{tmp_path / 'f'}", "--skip-bad-images", *FAST,
                 "--out", str(tmp_path / "r2"))
     assert "class(es) class1 have no samples" in msg and not (tmp_path / "r2").exists()
+
+
+@pytest.mark.parametrize("image_size", [None, 20])
+def test_streaming_decodes_odd_non_square_images_as_in_memory(tmp_path, image_size):
+    """Odd, non-square sizes (stretching and scale-and-crop differ on them), grey with RGB, RGBA and
+    16-bit grey: the streamed pixels equal the in-memory ones exactly."""
+    rng = np.random.default_rng(0)
+    sizes = [(37, 23), (23, 37), (9, 41), (31, 31), (64, 17), (15, 16)]
+    for c in range(3):
+        for k, (w, h) in enumerate(sizes):
+            p = tmp_path / "data" / f"c{c}" / f"{k}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            kind = (c + k) % 4
+            if kind == 0:
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(p)
+            elif kind == 1:
+                Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(p)
+            elif kind == 2:
+                Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "RGBA").save(p)
+            else:
+                Image.fromarray(rng.integers(0, 65536, (h, w), dtype=np.uint16)).save(p)
+    spec = f"folder:{tmp_path / 'data'}"
+    mem = load_splits(spec, stream="off", test_fraction=0.2, image_size=image_size)
+    st = load_splits(spec, stream="on", test_fraction=0.2, image_size=image_size)
+    side = image_size or 32  # mixed sizes without --image-size: 32 x 32
+    assert mem.train.images.shape[1:] == (side, side, 3)
+    assert np.array_equal(st.train.images[np.arange(len(st.train))], mem.train.images)
+    assert np.array_equal(st.test.images[np.arange(len(st.test))], mem.test.images)

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import UserError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+WIDE_GRAY_MODES = {"I", "I;16", "I;16B", "I;16L", "F"}
 
 
 def _open_all(paths: list[Path], skip_bad: bool) -> tuple[list, list[int]]:
@@ -54,14 +55,13 @@ def _resize_crop(im, size: tuple[int, int]):
     return im.crop((left, top, left + tw, top + th))
 
 
-def _to_array(im, channels: int, size: tuple[int, int] | None) -> np.ndarray:
-    from PIL import Image
-
-    if channels == 1:
-        im = im.convert("L") if im.mode not in ("I", "I;16", "I;16B", "I;16L", "F") else im.point(
-            lambda v: v / 256).convert("L")
-    else:
-        im = im.convert("RGB")
+def image_to_array(im, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """A Pillow image -> uint8 (H, W, channels): grey (16-bit and float modes scaled to 8 bits) or RGB,
+    then scaled to cover ``size`` (W, H) and centre-cropped when it is not that size already. The one
+    decoder of in-memory and streamed files alike."""
+    if im.mode in WIDE_GRAY_MODES:  # 16-bit / 32-bit grey: scale to 8 bits (convert alone clips at 255)
+        im = im.point(lambda v: v / 256).convert("L")
+    im = im.convert("L" if channels == 1 else "RGB")
     if size is not None and im.size != size:
         im = _resize_crop(im, size)
     arr = np.asarray(im, dtype=np.uint8)
@@ -81,13 +81,13 @@ def decode_images(paths: list[Path], image_size: int | None,
     channels = 1 if all(im.mode in GRAY_MODES for im in images) else 3
     sizes = Counter(im.size for im in images)
     size = (image_size, image_size) if image_size else (None if len(sizes) == 1 else (32, 32))
-    return np.stack([_to_array(im, channels, size) for im in images]), kept
+    return np.stack([image_to_array(im, channels, size) for im in images]), kept
 
 
 def resize_all(images: np.ndarray, size: int, channels: int) -> np.ndarray:
     """Resize uint8 (N, H, W, C) images to size x size with ``channels`` channels."""
     from PIL import Image
 
-    out = [_to_array(Image.fromarray(im.squeeze(-1) if im.shape[-1] == 1 else im), channels, (size, size))
+    out = [image_to_array(Image.fromarray(im.squeeze(-1) if im.shape[-1] == 1 else im), channels, (size, size))
            for im in images]
     return np.stack(out)

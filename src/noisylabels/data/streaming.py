@@ -19,21 +19,18 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
-from ._images import bad_images_message
+from ._images import bad_images_message, image_to_array
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes of decoded training images above which --stream auto streams
 
 
 def decode_file(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image file -> uint8 (size, size, channels); raises OSError/ValueError on a bad file."""
+    """One image file -> uint8 (size, size, channels), decoded as the in-memory sources decode it
+    (:func:`~noisylabels.data._images.image_to_array`); raises OSError/ValueError on a bad file."""
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
-    return arr[..., None] if arr.ndim == 2 else arr
+        return image_to_array(im, channels, (size, size))
 
 
 class _BatchFiles(torch.utils.data.Dataset):
