@@ -12,6 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def similarities(a: Tensor, b: Tensor, temperature: float) -> Tensor:
+    """Scaled cosine similarities a b^T / temperature, (M, D) x (N, D) -> (M, N), in fp32 whatever the
+    autocast: in bf16 (8 bits of mantissa) a similarity of 1 / 0.07 = 14.3 is off by up to 0.06, which
+    the softmax of InfoNCE, SupCon and TCL's alignment turns into visibly wrong targets."""
+    with torch.autocast(a.device.type, enabled=False):
+        return a.float() @ b.float().t() / temperature
+
+
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     """Mean over the batch of -sum_k t_k log softmax(logits)_k.
 
@@ -28,7 +36,7 @@ def info_nce(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     """
     b = z1.shape[0]
     z = torch.cat([z1, z2], dim=0)  # (2B, D)
-    sim = z @ z.t() / temperature  # (2B, 2B)
+    sim = similarities(z, z, temperature)  # (2B, 2B)
     sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
     positives = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
     return F.cross_entropy(sim, positives)
@@ -148,9 +156,9 @@ def weighted_supcon(
     b = z1.shape[0]
     z = torch.cat([z1, z2], dim=0)
     lab = torch.cat([labels, labels])
-    w = torch.cat([weights, weights]).to(z.dtype)
+    w = torch.cat([weights, weights]).float()
     eye = torch.eye(2 * b, dtype=torch.bool, device=z.device)
-    sim = (z @ z.t() / temperature).masked_fill(eye, float("-inf"))
+    sim = similarities(z, z, temperature).masked_fill(eye, float("-inf"))
     log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
     positive = (lab[:, None] == lab[None, :]) & ~eye
     v = w[None, :].expand(2 * b, 2 * b)

@@ -13,8 +13,10 @@ RandomResizedCrop(0.2..1) + flip + colour jitter(0.4, 0.4, 0.4, 0.1) p=0.8 + gra
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +24,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 _LUMA = (0.299, 0.587, 0.114)
+_F = TypeVar("_F", bound=Callable)
+
+
+def full_precision(fn: _F) -> _F:
+    """Run a view function with autocast off on its input's device: the training step runs under bf16
+    autocast on CUDA, where the colour jitter's einsum and the crops' interpolation would otherwise turn
+    the images into bf16 (the views are made in fp32; the network then casts as autocast decides)."""
+
+    @functools.wraps(fn)
+    def wrapper(x: Tensor, *args, **kwargs):
+        with torch.autocast(x.device.type, enabled=False):
+            return fn(x, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device: torch.device) -> Tensor:
@@ -146,6 +162,7 @@ def solarize(x: Tensor, g: torch.Generator, p: float = 0.5, threshold: float = 0
     return _where(_coin(len(x), p, g, x.device), torch.where(x >= threshold, 1 - x, x), x)
 
 
+@full_precision
 def mixup(
     x: Tensor, g: torch.Generator, alpha: float = 1.0,
 ) -> tuple[Tensor, Tensor, float]:
@@ -185,11 +202,13 @@ def normalize(x: Tensor, cfg: ViewConfig) -> Tensor:
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
+@full_precision
 def plain_view(images_u8: Tensor, cfg: ViewConfig) -> Tensor:
     """The un-augmented ("test") view: uint8 (B, H, W, C) -> normalised float (B, C, H, W)."""
     return normalize(to_float(images_u8), cfg)
 
 
+@full_precision
 def weak_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
     """Random crop with padding + horizontal flip, normalised; (B, H, W, C) uint8 -> (B, C, H, W)."""
     x = random_crop(to_float(images_u8), g, cfg.crop_pad)
@@ -198,6 +217,7 @@ def weak_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
     return normalize(x, cfg)
 
 
+@full_precision
 def strong_view(
     images_u8: Tensor, cfg: ViewConfig, g: torch.Generator, solarize_p: float = 0.5, crop_min: float = 0.2,
 ) -> Tensor:

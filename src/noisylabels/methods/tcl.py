@@ -137,7 +137,7 @@ def alignment_loss(z_mix: Tensor, prototypes: Tensor, t_mix: Tensor, temperature
     """TCL's alignment term (Sec. 3.3; tcl.md "Losses"): CE(softmax(z_mix mu^T / tau), t_mix).
 
     z_mix: (M, D) L2-normalised embeddings of the mixed images; prototypes mu: (C, D); t_mix: (M, C)."""
-    return losses.soft_cross_entropy(z_mix @ prototypes.t() / temperature, t_mix)
+    return losses.soft_cross_entropy(losses.similarities(z_mix, prototypes, temperature), t_mix.float())
 
 
 class TCL(Method):

@@ -1,0 +1,104 @@
+"""Mixed precision (issue: bf16 on CUDA): under autocast the views stay fp32 and the contrastive
+similarities are computed in fp32. Checked with CPU bf16 autocast, which casts the same ops."""
+
+import pytest
+import torch
+
+from noisylabels import losses
+from noisylabels.data.augment import ViewConfig, mixup, plain_view, strong_view, weak_view
+from noisylabels.methods import TrainData, get_method
+from noisylabels.methods.supcon import SupConOptions, WeightedSupCon
+from noisylabels.methods.tcl import alignment_loss
+from noisylabels.models.backbones import build_backbone
+
+BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
+CFG = ViewConfig(crop_pad=2, flip=True, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+
+
+def _images(n: int = 16, side: int = 16, channels: int = 3) -> torch.Tensor:
+    return torch.randint(0, 256, (n, side, side, channels), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("view", ["plain", "weak", "strong", "mixup"])
+def test_views_stay_fp32_and_unchanged_under_bf16_autocast(view):
+    x = _images()
+
+    def make():
+        g = torch.Generator().manual_seed(3)
+        if view == "plain":
+            return plain_view(x, CFG)
+        if view == "weak":
+            return weak_view(x, CFG, g)
+        if view == "strong":
+            return strong_view(x, CFG, g)
+        return mixup(strong_view(x, CFG, g), g, 1.0)[0]
+
+    ref = make()
+    with torch.autocast(**BF16):
+        got = make()
+    assert got.dtype == torch.float32
+    assert torch.equal(got, ref)
+
+
+def _unit(b: int, d: int, seed: int) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.randn(b, d, generator=torch.Generator().manual_seed(seed)), dim=1)
+
+
+def test_contrastive_losses_are_fp32_under_bf16_autocast():
+    z1, z2 = _unit(24, 32, 0), _unit(24, 32, 1)
+    labels = torch.arange(24) % 3
+    w = torch.rand(24, generator=torch.Generator().manual_seed(2))
+    protos = _unit(3, 32, 4)
+    t = torch.softmax(torch.randn(24, 3, generator=torch.Generator().manual_seed(5)), 1)
+    fns = {
+        "info_nce": lambda: losses.info_nce(z1, z2, 0.07),
+        "supcon_poster": lambda: losses.weighted_supcon(z1, z2, labels, w, 0.07, variant="poster"),
+        "supcon_code": lambda: losses.weighted_supcon(z1, z2, labels, w, 0.07, variant="code"),
+        "alignment": lambda: alignment_loss(z1, protos, t, 0.25),
+    }
+    for name, fn in fns.items():
+        ref = fn()
+        with torch.autocast(**BF16):
+            got = fn()
+        assert got.dtype == torch.float32, name
+        assert float(got) == pytest.approx(float(ref), rel=1e-6, abs=1e-6), name
+    with torch.autocast(**BF16):  # what bf16 similarities would have given: visibly off at t = 0.07
+        z = torch.cat([z1, z2])
+        bf = z @ z.t() / 0.07
+    assert bf.dtype == torch.bfloat16
+    assert (bf.float() - losses.similarities(z, z, 0.07)).abs().max() > 1e-3
+
+
+def _data(n: int = 32) -> TrainData:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 16, 16, 3), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    return TrainData(images=images, labels=labels, true_labels=labels.clone(), test_images=images[:8],
+                     test_labels=labels[:8], num_classes=3, views=CFG)
+
+
+def _method(name: str):
+    torch.manual_seed(0)
+    enc = build_backbone("small-cnn", in_channels=3, image_size=16, width=8)
+    if name == "supcon":  # the framework's phase b2
+        m = WeightedSupCon(enc, 3, 32, SupConOptions())
+        m.weights.fill_(0.7)
+        return m
+    cls = get_method(name)
+    return cls(enc, 3, 32, cls.Options())
+
+
+@pytest.mark.parametrize("name", ["tcl", "simclr", "supcon"])
+def test_a_step_under_bf16_autocast_feeds_fp32_views_and_matches_fp32(name):
+    data = _data()
+    method = _method(name)
+    method.epoch_start(2, 4, data, torch.Generator().manual_seed(0))
+    inputs: list[torch.dtype] = []
+    method.encoder.register_forward_pre_hook(lambda mod, args: inputs.append(args[0].dtype))
+    idx = torch.arange(16)
+    ref, _ = method.training_step(idx, 2, data, torch.Generator().manual_seed(1))
+    with torch.autocast(**BF16):
+        got, _ = method.training_step(idx, 2, data, torch.Generator().manual_seed(1))
+    assert inputs and set(inputs) == {torch.float32}  # the views reach the network in fp32
+    assert got.dtype == torch.float32 and torch.isfinite(got)
+    assert float(got.detach()) == pytest.approx(float(ref.detach()), rel=0.03)  # only the network's own bf16 error remains
