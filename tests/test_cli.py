@@ -155,3 +155,33 @@ def test_shipped_configs_name_only_known_options(name):
         want = ("auto", 1.0, True) if "cifar100" in name else ("auto", "auto", False)
         assert (options["scale1"], options["scale2"], options["per_class_gmm"]) == want
         assert (options["strong_crop_min"], options["solarize"]) == (0.2, 0.5)  # the official strong views
+
+
+@pytest.mark.parametrize("method, flag, default", [
+    ("tcl", "--temperature", "0.25"), ("framework", "--temperature", "0.5"), ("simclr", "--temperature", "0.5"),
+    ("tcl", "--mixup-alpha", "1"), ("framework", "--mixup-alpha", "32"),
+    ("nce-rce", "--alpha", "1"), ("sce", "--alpha", "0.1"), ("nfl-rce", "--rce-log-zero", "-9.21034"),
+])
+def test_train_help_shows_the_chosen_methods_own_defaults(capsys, method, flag, default):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--method", method, "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"options of --method {method}" in text
+    assert f"{flag} X (default {default})" in text
+    if method == "tcl":
+        assert "--folds" not in text and "Train defaults of this method: --batch-size 128; --lr 0.05" in text
+
+
+def test_train_help_without_a_method_names_each_options_methods(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--folds N option of cleanlab-retrain" in text and "--method M --help" in text
+
+
+def test_an_option_of_another_method_is_refused_by_name(tmp_path, capsys):
+    rc = main(["train", "--dataset", "digits", "--method", "ce", "--temperature", "0.5", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "method 'ce' has no option(s) temperature" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()

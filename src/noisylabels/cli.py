@@ -90,7 +90,61 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="run seed; also seeds the noise (default 0)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_method(argv: Sequence[str]) -> str | None:
+    """The value of ``--method`` in argv (for help that shows that method's options), if any."""
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--method="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _one_paragraph(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
+    """One flag per method option name. With a known ``method``: only its options, with its defaults
+    (and its own train defaults); otherwise every option, naming the methods that have it."""
+    owners: dict[str, list[str]] = {}
+    for cls in METHODS.values():
+        for f in dataclasses.fields(cls.Options):
+            owners.setdefault(f.name, []).append(cls.name)
+    chosen = METHODS.get(method) if method else None
+    if chosen is None:
+        group = p.add_argument_group("method options", "each method's options and defaults: "
+                                     "'noisylabels train --method M --help'")
+        defaults: dict[str, Any] = {}
+    else:
+        defaults = dataclasses.asdict(chosen.Options())
+        try:
+            fit = chosen.fit_defaults(defaults, int(TRAIN_DEFAULTS["epochs"]))
+        except UserError:
+            fit = {}
+        trained = "; ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+                            for k, v in fit.items())
+        note = f" Train defaults of this method: {trained}." if trained else ""
+        group = p.add_argument_group(f"options of --method {chosen.name}",
+                                     _one_paragraph(chosen.Options.__doc__) + note)
+    for name, f in _method_option_fields().items():
+        kind = _option_type(f)
+        flag = {"nargs": "?", "const": True} if kind is _bool else {}  # a bare --per-class-gmm means true
+        if chosen is None:
+            text = f"option of {', '.join(owners[name])}"
+        elif name in defaults:
+            value = defaults[name]
+            shown = f"{value:g}" if isinstance(value, float) else value
+            text = "(default: set by the method, see above)" if value is None else f"(default {shown})"
+        else:
+            text = argparse.SUPPRESS  # another method's option: accepted, and refused by name if given
+        metavar = {_bool: "BOOL", int: "N", float: "X", _float_or_word: "X|WORD"}.get(kind, "TEXT")
+        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=kind, default=None,
+                           help=text, metavar=metavar, **flag)
+
+
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
+    """The command line; ``method``: the ``--method`` given, whose options ``train --help`` shows."""
     parser = _Parser(prog="noisylabels", description="Train image classifiers on noisy labels and find the wrong labels.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -123,12 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--sync-bn", action="store_true", default=None,
                          help="with several processes on CUDA: batch-norm statistics over the global batch")
     p_train.add_argument("--out", required=True, help="run folder")
-    group = p_train.add_argument_group("method options (defaults depend on --method)")
-    for name, f in _method_option_fields().items():
-        kind = _option_type(f)
-        flag = {"nargs": "?", "const": True} if kind is _bool else {}  # a bare --per-class-gmm means true
-        group.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=kind, default=None,
-                           help=f"(default {f.default})", **flag)
+    _add_method_options(p_train, method)
 
     p_detect = sub.add_parser("detect", help="rank suspect labels from a run folder or from your own predictions")
     p_detect.add_argument("--run", help="a finished training run folder (uses its pred_probs.npy, features.npy)")
@@ -376,7 +425,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(_chosen_method(argv)).parse_args(argv)
     args.argv = argv
     commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "bench": cmd_bench,
                 "demo": cmd_demo}
