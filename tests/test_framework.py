@@ -25,42 +25,52 @@ def _z(b: int, d: int, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("variant", ["poster", "code"])
 def test_weighted_supcon_without_labels_is_nt_xent(variant):
-    """Every sample its own class and w = 1: the only positive is the twin view -> NT-Xent."""
+    """Every sample its own class and w = 1: the only positive is the twin view -> NT-Xent (the public
+    code's form scaled by temperature / 0.07)."""
     z1, z2 = _z(6, 5, 0), _z(6, 5, 1)
     got = losses.weighted_supcon(z1, z2, torch.arange(6), torch.ones(6), 0.5, variant=variant)
-    assert torch.allclose(got, losses.info_nce(z1, z2, 0.5), atol=1e-6)
+    scale = 0.5 / 0.07 if variant == "code" else 1.0
+    assert torch.allclose(got, scale * losses.info_nce(z1, z2, 0.5), atol=1e-5)
 
 
-def test_weighted_supcon_by_hand():
-    """Two samples of one class, B = 2 (4 embeddings): every anchor has 3 positives."""
-    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    z2 = torch.tensor([[0.6, 0.8], [0.8, 0.6]])
-    labels, w, t = torch.tensor([3, 3]), torch.tensor([1.0, 0.5]), 1.0
-    z = torch.cat([z1, z2])
-    s = (z @ z.t() / t).tolist()
-    wv = [1.0, 0.5, 1.0, 0.5]
-    twin = [2, 3, 0, 1]
-    poster, code = 0.0, 0.0
-    for i in range(4):
-        others = [a for a in range(4) if a != i]
-        log_den = math.log(sum(math.exp(s[i][a]) for a in others))
-        v = [1.0 if p == twin[i] else wv[p] for p in others]
-        poster += -sum(vp * (s[i][p] - log_den) for vp, p in zip(v, others)) / 3
-        code += -math.log(sum(wv[p] * math.exp(s[i][p] - log_den) for p in others))
-    got_p = losses.weighted_supcon(z1, z2, labels, w, t, variant="poster")
-    got_c = losses.weighted_supcon(z1, z2, labels, w, t, variant="code")
-    assert abs(float(got_p) - poster / 4) < 1e-5
-    assert abs(float(got_c) - code / 4) < 1e-5
+def _supcon_by_hand(z: list[list[float]], labels: list[int], w: list[float], t: float) -> tuple[float, float]:
+    """Both variants in plain Python over 2B embeddings (rows 0..B-1 view 1, B..2B-1 view 2)."""
+    n, b = len(z), len(z) // 2
+    s = [[sum(x * y for x, y in zip(z[i], z[j])) / t for j in range(n)] for i in range(n)]
+    lab, wv = labels + labels, w + w
+    poster = code = 0.0
+    for i in range(n):
+        twin = (i + b) % n
+        den = sum(math.exp(s[i][a]) for a in range(n) if a != i)
+        pos = [p for p in range(n) if p != i and lab[p] == lab[i]]
+        poster += -math.log(sum((1.0 if p == twin else wv[p]) * math.exp(s[i][p]) / den for p in pos) / len(pos))
+        code += -(t / 0.07) * sum(wv[p] * (s[i][p] - math.log(den)) for p in pos) / sum(wv[p] for p in pos)
+    return poster / n, code / n
 
 
-def test_zero_weight_positive_drops_its_terms():
-    """A positive with w = 0 drops its (positive) terms from the anchors' sums (poster form)."""
-    z1 = _z(3, 4, 2)
-    z2 = _z(3, 4, 3)
+@pytest.mark.parametrize("t", [1.0, 0.07])
+def test_weighted_supcon_by_hand(t):
+    """The poster's -log of the weighted mean of probabilities (twin weight 1) and the public code's
+    weighted mean of log-probabilities, on a small case and on a random B = 12, 3-class one."""
+    cases = [(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.6, 0.8], [0.8, 0.6]]),
+              torch.tensor([3, 3]), torch.tensor([1.0, 0.5]))]
+    g = torch.Generator().manual_seed(7)
+    cases.append((_z(12, 8, 11), _z(12, 8, 12), torch.randint(0, 3, (12,), generator=g), torch.rand(12, generator=g)))
+    for z1, z2, labels, w in cases:
+        poster, code = _supcon_by_hand(torch.cat([z1, z2]).tolist(), labels.tolist(), w.tolist(), t)
+        got_p = losses.weighted_supcon(z1, z2, labels, w, t, variant="poster")
+        got_c = losses.weighted_supcon(z1, z2, labels, w, t, variant="code")
+        assert float(got_p) == pytest.approx(poster, rel=1e-5)
+        assert float(got_c) == pytest.approx(code, rel=1e-5)
+
+
+def test_zero_weight_positive_raises_the_posters_loss():
+    """The poster's form keeps a w = 0 positive in |P(i)|: lowering its weight raises the loss (less
+    probability mass on the positives), where the earlier log-inside form lowered it."""
+    z1, z2 = _z(3, 4, 2), _z(3, 4, 3)
     labels = torch.tensor([0, 0, 1])
-    w0 = losses.weighted_supcon(z1, z2, labels, torch.tensor([1.0, 0.0, 1.0]), 0.1)
-    w1 = losses.weighted_supcon(z1, z2, labels, torch.tensor([1.0, 1.0, 1.0]), 0.1)
-    assert float(w0) < float(w1)  # the down-weighted pair's (large) loss terms are removed
+    w0, w1 = torch.tensor([1.0, 0.0, 1.0]), torch.ones(3)
+    assert float(losses.weighted_supcon(z1, z2, labels, w0, 0.1)) > float(losses.weighted_supcon(z1, z2, labels, w1, 0.1))
 
 
 def test_loss_gmm_finds_planted_wrong_labels():
@@ -144,3 +154,25 @@ def test_bad_framework_options_are_one_line_errors(tmp_path, capsys, flags, mess
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_supcon_phase_continues_the_pretrain_projector(tmp_path, monkeypatch):
+    """Phase b2 starts from phase a1's projection head (the public code reuses it), not a new one."""
+    from noisylabels.methods.phases import PhaseRunner
+
+    real_fit = PhaseRunner.fit
+    heads: dict[str, dict[str, torch.Tensor]] = {}
+
+    def recording_fit(self, name, method, data, cfg):
+        if name == "supcon":
+            heads["supcon_start"] = {k: v.clone() for k, v in method.projector.state_dict().items()}
+        result = real_fit(self, name, method, data, cfg)
+        if name == "pretrain":
+            heads["pretrain_end"] = {k: v.clone() for k, v in method.projector.state_dict().items()}
+        return result
+
+    monkeypatch.setattr(PhaseRunner, "fit", recording_fit)
+    run_train({**FAST, "epochs": 1, "method": "framework", "method_options": {"finetune_epochs": 1}},
+              tmp_path / "r", log=lambda m: None)
+    assert heads["pretrain_end"].keys() == heads["supcon_start"].keys()
+    assert all(torch.equal(heads["pretrain_end"][k], heads["supcon_start"][k]) for k in heads["pretrain_end"])

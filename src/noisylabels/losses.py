@@ -134,6 +134,9 @@ def elr_regularizer(logits: Tensor, running_targets: Tensor) -> Tensor:
     return torch.log(1 - (running_targets * p).sum(dim=1)).mean()
 
 
+SUPCON_BASE_TEMPERATURE = 0.07  # the public code scales its loss by temperature / base_temperature
+
+
 def weighted_supcon(
     z1: Tensor, z2: Tensor, labels: Tensor, weights: Tensor, temperature: float = 0.07,
     *, variant: str = "poster",
@@ -142,14 +145,17 @@ def weighted_supcon(
 
     z1, z2: (B, D) L2-normalised embeddings of two views of B samples; labels: (B,) int64 (pseudo-labels
     y^); weights: (B,) in [0, 1], the probability w that each sample's label is correct. Over the 2B
-    anchors i, positives P(i) are the other embeddings with the same label; log_prob(i, p) =
-    s_ip - log sum_{a != i} exp(s_ia), s = z.z / temperature.
+    anchors i, positives P(i) are the other embeddings with the same label (the twin view included);
+    s = z.z / temperature and log_prob(i, p) = s_ip - log sum_{a != i} exp(s_ia).
 
-    variant "poster" (the paper's formula, default): L_i = -1/|P(i)| sum_p v_ip log_prob(i, p), with
-        v_ip = w_p, and v = 1 for the anchor's own other view.
-    variant "code" (the public code's form): L_i = -log sum_p v_ip exp(log_prob(i, p)), with v_ip = w_p
-        for every positive, the anchor's own view included (log outside the sum).
-    With every label distinct and w = 1 both reduce to NT-Xent (:func:`info_nce`). Returns the mean of L_i.
+    variant "poster" (the poster's formula, default):
+        L_i = -log[ 1/|P(i)| sum_p w~_p exp(s_ip) / sum_{a != i} exp(s_ia) ],
+        w~_p = w_p, and 1 for the anchor's own twin view (the log outside the sum).
+    variant "code" (the public code's ``WeightedSupConLoss``):
+        L_i = -(temperature / 0.07) sum_p w_p log_prob(i, p) / sum_p w_p,
+        every positive weighted by its own w, the twin included (a weighted mean of log-probabilities).
+    With every label distinct and w = 1 both reduce to NT-Xent (:func:`info_nce`; "code" times
+    temperature / 0.07). Returns the mean of L_i over the 2B anchors, (,) fp32.
     """
     if variant not in ("poster", "code"):
         raise ValueError(f"variant must be 'poster' or 'code', got {variant!r}")
@@ -159,14 +165,16 @@ def weighted_supcon(
     w = torch.cat([weights, weights]).float()
     eye = torch.eye(2 * b, dtype=torch.bool, device=z.device)
     sim = similarities(z, z, temperature).masked_fill(eye, float("-inf"))
-    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)  # (2B, 2B), -inf on the diagonal
     positive = (lab[:, None] == lab[None, :]) & ~eye
-    v = w[None, :].expand(2 * b, 2 * b)
-    twin = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    v = w[None, :].expand(2 * b, 2 * b)  # v[i, p] = w_p
     if variant == "poster":
+        twin = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
         v = v.clone()
         v[torch.arange(2 * b, device=z.device), twin] = 1.0
-        terms = torch.where(positive, v * log_prob, torch.zeros_like(log_prob))
-        return -(terms.sum(dim=1) / positive.sum(dim=1)).mean()
-    weighted = torch.where(positive, torch.log(v.clamp_min(1e-12)) + log_prob, torch.full_like(log_prob, float("-inf")))
-    return -torch.logsumexp(weighted, dim=1).mean()
+        terms = torch.where(positive & (v > 0), torch.log(v.clamp_min(1e-30)) + log_prob,
+                            torch.full_like(log_prob, float("-inf")))
+        return -(torch.logsumexp(terms, dim=1) - torch.log(positive.sum(dim=1).float())).mean()
+    vw = torch.where(positive, v, torch.zeros_like(v))
+    mean_log_prob = (vw * torch.where(positive, log_prob, torch.zeros_like(log_prob))).sum(1) / vw.sum(1).clamp_min(1e-12)
+    return -(temperature / SUPCON_BASE_TEMPERATURE) * mean_log_prob.mean()

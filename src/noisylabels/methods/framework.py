@@ -134,6 +134,7 @@ class Framework(Method):
         o: FrameworkOptions = self.options  # type: ignore[assignment]
         device = data.device
         phases = PhaseRunner(run, resume, log)
+        simclr: SimCLR | None = None
         if "pretrain" in self.phases and pretrained:
             log("phase pretrain: skipped, the encoder comes from --pretrained")
         elif "pretrain" in self.phases:
@@ -150,7 +151,7 @@ class Framework(Method):
             assert self.classifier is not None
             ft = _with(cfg, o.finetune_epochs, o.finetune_lr)
             if o.finetune == "supcon":
-                self.classifier = self._supcon_then_classify(phases, data, cfg, ft)
+                self.classifier = self._supcon_then_classify(phases, data, cfg, ft, simclr)
             else:
                 mb = self._seeded(cfg, 3, lambda: self._loss_method(MixupBootstrap, ft.epochs, True,
                                                                     mixup_alpha=o.mixup_alpha))
@@ -160,8 +161,10 @@ class Framework(Method):
         return phases.totals(has_classifier=self.classifier is not None)
 
     def _supcon_then_classify(self, phases: "PhaseRunner", data: TrainData, cfg: FitConfig,
-                              ft: FitConfig) -> CrossEntropy:
-        """Phases b1 (GMM on the a2 losses against y^), b2 (weighted SupCon) and b3 (classification on y^)."""
+                              ft: FitConfig, a1: SimCLR | None) -> CrossEntropy:
+        """Phases b1 (GMM on the a2 losses against y^), b2 (weighted SupCon) and b3 (classification on y^).
+        b2 continues phase a1's projection head when a1 ran in this run, as the public code does (with
+        --pretrained the head starts new: only the encoder is carried over)."""
         o: FrameworkOptions = self.options  # type: ignore[assignment]
         a2 = self.classifier
         assert a2 is not None
@@ -174,6 +177,8 @@ class Framework(Method):
             phases.extra["pseudo_label_accuracy_vs_truth"] = float(np.mean(pseudo == data.true_labels.cpu().numpy()))
         sc_options = SupConOptions(supcon_temperature=o.supcon_temperature, supcon_variant=o.supcon_variant)
         sc = self._seeded(cfg, 3, lambda: WeightedSupCon(self.encoder, self.num_classes, self.num_train, sc_options))
+        if a1 is not None:
+            sc.projector.load_state_dict(a1.projector.state_dict())
         sc.pseudo_labels.copy_(torch.from_numpy(pseudo))
         sc.weights.copy_(torch.from_numpy(w).float())
         phases.fit("supcon", sc.to(data.device), data, dataclasses.replace(ft, eval_every=o.monitor_every))

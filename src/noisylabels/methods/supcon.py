@@ -23,8 +23,9 @@ from .simclr import SimCLR
 
 @dataclass
 class SupConOptions(MethodOptions):
-    """supcon_temperature: 0.07 (SupCon); supcon_variant: "poster" (the paper's formula) or "code"
-    (the public code's log-outside-the-sum form); proj_dim: projection output (128)."""
+    """supcon_temperature: 0.07 (SupCon); supcon_variant: "poster" (the poster's formula: -log of the
+    w-weighted mean probability of the positives, twin weight 1) or "code" (the public code's w-weighted
+    mean of log-probabilities); proj_dim: projection output (128)."""
 
     supcon_temperature: float = 0.07
     supcon_variant: str = "poster"
