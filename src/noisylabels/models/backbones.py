@@ -1,4 +1,4 @@
-"""Encoders: PreAct ResNet-18 (He et al. 2016, the backbone of TCL's CIFAR tables) and a small fast
+"""Encoders: PreAct ResNet-18 (TCL's official variant of He et al. 2016, the backbone of its CIFAR tables) and a small fast
 CNN for CPU runs on 1- or 3-channel images of 8..32 px.
 
 Every encoder maps (B, C, H, W) -> (B, feature_dim) and exposes ``feature_dim``.
@@ -14,7 +14,10 @@ from ..errors import UserError
 
 
 class PreActBlock(nn.Module):
-    """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 + shortcut."""
+    """TCL's pre-activation basic block (official ``network/preact_resnet.py``):
+    a = ReLU(BN(x)); out = conv3x3(ReLU(BN(conv3x3(a)))) + shortcut(a), where the shortcut is a
+    1x1 conv when the shape changes and the identity otherwise. Unlike He et al. (2016), whose
+    identity shortcut adds x itself, the official block adds the pre-activated a in both cases."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__()
@@ -22,41 +25,43 @@ class PreActBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
-        self.shortcut = (
-            nn.Conv2d(in_ch, out_ch, 1, stride, bias=False) if stride != 1 or in_ch != out_ch else None
-        )
+        self.shortcut = nn.Sequential()  # the official names: shortcut.0.weight when it is a conv
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut.append(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(x))
-        short = self.shortcut(out) if self.shortcut is not None else x
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
-        return out + short
+        a = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        return out + self.shortcut(a)
 
 
 class PreActResNet18(nn.Module):
-    """PreAct ResNet-18 with a CIFAR stem (3x3 conv, stride 1, no max-pool); 512-d pooled output.
+    """TCL's PreAct ResNet-18 for CIFAR (official ``network/preact_resnet.py``, "bigresnet18_preact"):
+    stem conv3x3 (stride 1, no max-pool) -> BN -> ReLU, four stages of two :class:`PreActBlock`, a final
+    BN -> ReLU, global average pooling; 512-d output (8 x width). Parameter names follow the official
+    module (conv1, bn1, layer1..layer4, bn), so its encoder weights load as they are.
 
-    Works for any input of at least 8 px (28x28 Fashion-MNIST included): global average pooling.
+    Works for any input of at least 8 px (28x28 Fashion-MNIST included): at 32 px the adaptive pooling
+    equals the official 4x4 average pool.
     """
 
     def __init__(self, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
         widths = (width, 2 * width, 4 * width, 8 * width)
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
-        layers: list[nn.Module] = []
+        self.bn1 = nn.BatchNorm2d(width)
         in_ch = width
         for i, w in enumerate(widths):
             stride = 1 if i == 0 else 2
-            layers += [PreActBlock(in_ch, w, stride), PreActBlock(w, w, 1)]
+            self.add_module(f"layer{i + 1}", nn.Sequential(PreActBlock(in_ch, w, stride), PreActBlock(w, w, 1)))
             in_ch = w
-        self.layers = nn.Sequential(*layers)
         self.bn = nn.BatchNorm2d(in_ch)
         self.feature_dim = in_ch
 
     def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn(self.layers(self.conv1(x))))
-        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
 
 
 def _conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
