@@ -102,3 +102,46 @@ def test_a_step_under_bf16_autocast_feeds_fp32_views_and_matches_fp32(name):
     assert inputs and set(inputs) == {torch.float32}  # the views reach the network in fp32
     assert got.dtype == torch.float32 and torch.isfinite(got)
     assert float(got.detach()) == pytest.approx(float(ref.detach()), rel=0.03)  # only the network's own bf16 error remains
+
+
+class _HostReads:
+    """Counts the calls that read a tensor's value on the host or copy Python data to the device
+    (each a device sync / blocking copy on CUDA) while active."""
+
+    NAMES = ("item", "tolist", "__float__", "__int__", "__bool__", "new_tensor")
+
+    def __init__(self, monkeypatch):
+        self.calls: list[str] = []
+        for name in self.NAMES:
+            real = getattr(torch.Tensor, name)
+            monkeypatch.setattr(torch.Tensor, name, self._wrap(name, real))
+        real_tensor = torch.tensor
+        monkeypatch.setattr(torch, "tensor", self._wrap("torch.tensor", real_tensor))
+        self.active = False
+
+    def _wrap(self, name, real):
+        def counted(*args, **kwargs):
+            if self.active:
+                self.calls.append(name)
+            return real(*args, **kwargs)
+        return counted
+
+
+@pytest.mark.parametrize("name", ["tcl", "simclr", "supcon", "ce"])
+def test_training_steps_read_nothing_back_from_the_device(monkeypatch, name):
+    """No .item()/float()/bool()/tolist() and no tensor made from Python data inside a step (TCL after
+    warm-up with scale 'auto', the other contrastive steps and CE): on CUDA each would stall the queue."""
+    data = _data()
+    method = _method(name)
+    if name == "tcl":
+        method.options.scale1 = method.options.scale2 = "auto"
+    epoch = 4 if name == "tcl" else 2
+    method.epoch_start(epoch, 8, data, torch.Generator().manual_seed(0))
+    idx = torch.arange(16)
+    method.training_step(idx, epoch, data, torch.Generator().manual_seed(1))  # first call fills caches
+    reads = _HostReads(monkeypatch)
+    reads.active = True
+    loss, logs = method.training_step(idx, epoch, data, torch.Generator().manual_seed(2))
+    loss.backward()
+    reads.active = False
+    assert reads.calls == []

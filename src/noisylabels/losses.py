@@ -38,7 +38,7 @@ def info_nce(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     z = torch.cat([z1, z2], dim=0)  # (2B, D)
     sim = similarities(z, z, temperature)  # (2B, 2B)
     sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
-    positives = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    positives = torch.arange(2 * b, device=z.device).roll(b)  # i's twin: i + B mod 2B
     return F.cross_entropy(sim, positives)
 
 
@@ -169,7 +169,7 @@ def weighted_supcon(
     positive = (lab[:, None] == lab[None, :]) & ~eye
     v = w[None, :].expand(2 * b, 2 * b)  # v[i, p] = w_p
     if variant == "poster":
-        twin = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+        twin = torch.arange(2 * b, device=z.device).roll(b)
         v = v.clone()
         v[torch.arange(2 * b, device=z.device), twin] = 1.0
         terms = torch.where(positive & (v > 0), torch.log(v.clamp_min(1e-30)) + log_prob,

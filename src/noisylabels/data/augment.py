@@ -138,10 +138,25 @@ def color_jitter(
     return _where(_coin(b, p, g, dev), y, x)
 
 
+@functools.lru_cache(maxsize=16)
+def _yiq(device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """RGB -> YIQ matrix and its inverse (3, 3), made once per device and dtype: no host-to-device
+    copy and no device-side inverse in the training step."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=dtype)
+    return to_yiq.to(device), torch.linalg.inv(to_yiq).to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _channel_stats(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device,
+                   dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Normalisation mean and std as (1, C, 1, 1) tensors on ``device``, made once per run's values."""
+    return (torch.tensor(mean, dtype=dtype).view(1, -1, 1, 1).to(device),
+            torch.tensor(std, dtype=dtype).view(1, -1, 1, 1).to(device))
+
+
 def _rotate_hue(x: Tensor, angle: Tensor) -> Tensor:
     """Rotate the chroma plane of RGB images (B, 3, H, W) by ``angle`` (B,) radians in YIQ space."""
-    to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    to_rgb = torch.linalg.inv(to_yiq)
+    to_yiq, to_rgb = _yiq(x.device, x.dtype)
     cos, sin = torch.cos(angle), torch.sin(angle)
     rot = torch.zeros(len(x), 3, 3, device=x.device, dtype=x.dtype)
     rot[:, 0, 0] = 1
@@ -162,6 +177,15 @@ def solarize(x: Tensor, g: torch.Generator, p: float = 0.5, threshold: float = 0
     return _where(_coin(len(x), p, g, x.device), torch.where(x >= threshold, 1 - x, x), x)
 
 
+def _host_rng(g: torch.Generator) -> np.random.Generator:
+    """A numpy generator seeded from ``g``'s current state, read on the host: a CUDA generator's state is
+    its seed and offset, kept on the host, so no device sync (drawing a seed with ``torch.randint(...,
+    generator=g).item()`` would wait for the device every step)."""
+    raw = g.get_state().numpy().tobytes()
+    raw += b"\0" * (-len(raw) % 4)
+    return np.random.default_rng(np.frombuffer(raw, dtype=np.uint32))
+
+
 @full_precision
 def mixup(
     x: Tensor, g: torch.Generator, alpha: float = 1.0,
@@ -169,11 +193,10 @@ def mixup(
     """Mixup with one lambda per batch: lam = max(l, 1 - l), l ~ Beta(alpha, alpha).
 
     Returns (lam * x + (1 - lam) * x[perm], perm (B,), lam); mix targets with the same perm and lam
-    (Zhang et al. 2018; TCL Sec. 3.3). Lambda is drawn by numpy from a seed taken from ``g``, so the
-    whole view stream follows one generator.
+    (Zhang et al. 2018; TCL Sec. 3.3). Lambda is drawn by numpy from ``g``'s state (on the host), so the
+    whole view stream follows one generator without a device sync.
     """
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=x.device).item())
-    lam = float(np.random.default_rng(seed).beta(alpha, alpha)) if alpha > 0 else 1.0
+    lam = float(_host_rng(g).beta(alpha, alpha)) if alpha > 0 else 1.0
     lam = max(lam, 1.0 - lam)
     perm = torch.randperm(len(x), generator=g, device=x.device)
     return lam * x + (1 - lam) * x[perm], perm, lam
@@ -197,8 +220,7 @@ class ViewConfig:
 
 def normalize(x: Tensor, cfg: ViewConfig) -> Tensor:
     """(x - mean) / std per channel, in channels_last memory order (faster convolutions on CPU and GPU)."""
-    mean = x.new_tensor(cfg.mean).view(1, -1, 1, 1)
-    std = x.new_tensor(cfg.std).view(1, -1, 1, 1)
+    mean, std = _channel_stats(tuple(cfg.mean), tuple(cfg.std), x.device, x.dtype)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 

@@ -111,7 +111,7 @@ def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
 
 
 def cross_supervision_targets(
-    q_1: Tensor, q_2: Tensor, onehot: Tensor, w: Tensor, scale1: float, scale2: float,
+    q_1: Tensor, q_2: Tensor, onehot: Tensor, w: Tensor, scale1: float | Tensor, scale2: float | Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Bootstrapped targets of TCL's cross-supervision (Sec. 3.4; tcl.md "After warm-up").
 
@@ -181,9 +181,10 @@ class TCL(Method):
         return {"batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
                 "lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs)}
 
-    def _scale(self, value: float | str) -> float:
-        """A bootstrapping scale: the given number, or the estimated clean ratio r for "auto"."""
-        return float(self.clean_ratio) if value == AUTO else float(value)
+    def _scale(self, value: float | str) -> float | Tensor:
+        """A bootstrapping scale: the given number, or the estimated clean ratio r for "auto" (the 0-d
+        buffer itself: reading it as a float would wait for the device every step)."""
+        return self.clean_ratio if value == AUTO else float(value)
 
     def logits(self, x: Tensor) -> Tensor:
         return self.classifier(self.encoder(x))
