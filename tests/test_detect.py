@@ -67,3 +67,17 @@ def test_fixed_prior_gmm_does_not_split_a_skewed_unimodal_score():
     assert np.mean((w > 0.5) == (np.arange(1000) < 800)) > 0.99
     wg = detect.gmm_clean_probability(planted, groups=np.arange(1000) % 2, prior_noisy=np.array([0.2, 0.2]))
     assert np.mean((wg > 0.5) == (np.arange(1000) < 800)) > 0.99
+
+
+def test_context_quality_is_the_geometric_mean_of_confidence_and_context():
+    """A label the context rejects (gamma_y ~ 0) is suspect however confident the classifier is:
+    sqrt(p_y gamma_y), not the arithmetic mean, which would rank it above a merely uncertain one."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(40, 8, generator=g), dim=1)
+    probs = torch.softmax(3 * torch.randn(40, 4, generator=g), dim=1)
+    given = torch.randint(0, 4, (40,), generator=g)
+    _, gamma = detect.prototype_assignments(z, probs, 0.25)
+    issues = detect.context_issues(z, probs, given, 0.25)
+    p_y, g_y = probs[torch.arange(40), given].double(), gamma[torch.arange(40), given].double()
+    np.testing.assert_allclose(issues.quality, torch.sqrt(p_y * g_y).numpy(), rtol=1e-5, atol=1e-7)
+    assert issues.quality.min() >= 0.0 and issues.quality.max() <= 1.0

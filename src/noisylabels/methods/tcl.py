@@ -3,9 +3,9 @@
 The algorithm as the official code (github.com/Hzzone/TCL) runs it; shared/papers/tcl.md step by step.
 
 Label issues of a finished run (:meth:`TCL.label_issues`): the flag count of the detector every method
-shares (confident learning on the classifier's probabilities, ``labelquality``), ranked by the mean of
-the classifier's confidence p(y~|x) and the context assignment gamma_{i, y~} of the final model, which
-do not saturate as the E-step's w does (docs/RESULTS.md, "Label issues").
+shares (confident learning on the classifier's probabilities, ``labelquality``), ranked by the geometric
+mean of the classifier's confidence p(y~|x) and the context assignment gamma_{i, y~} of the final model,
+which do not saturate as the E-step's w does (docs/RESULTS.md, "Label issues").
 
 Per epoch (E-step, :meth:`TCL.epoch_start`): embed the training set un-augmented, prototypes from the
 classifier's predictions, context assignments gamma, score s_i = -gamma_{i, y~_i} min-max normalised,
