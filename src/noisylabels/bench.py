@@ -40,8 +40,10 @@ class Protocol:
     method_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides
 
 
-# TCL's published single-GPU settings (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation")
-_TCL_PAPER = {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
+# TCL's published settings at the official global batch, 4 x 256 at lr 0.12, as one batch of 1,024 on one
+# large GPU (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation"); a small GPU: --set batch_size=256
+# --set lr=0.03 (configs/tcl_cifar*_sym90_small_gpu.yaml)
+_TCL_PAPER = {"batch_size": 1024, "lr": 0.12, "weight_decay": 1e-3, "lr_warmup_epochs": 20,
               "method_options": {"warmup_epochs": 20, "feature_dim": 256, **OFFICIAL_TARGETS_AND_VIEWS}}
 # the official CIFAR-100 config (cifar100_90_prer18.yml, the only one published): scale2 1, one GMM per class
 _TCL_PAPER_C100 = {**_TCL_PAPER, "method_options": {**_TCL_PAPER["method_options"], "scale2": 1.0,
@@ -64,11 +66,13 @@ PROTOCOLS: dict[str, Protocol] = {
                             "all 60k Fashion-MNIST training images; TCL's schedule; for a CUDA GPU"),
     "cifar-paper": Protocol("cifar10", ("sym20", "sym50", "sym80", "sym90", "asym40"), 200, {},
                             "CIFAR-10 from the python pickles in --data-dir (CIFAR-10N cases n-aggre, n-rand1..3, "
-                            "n-worst read CIFAR-10_human.pt there); TCL's published settings; for a CUDA GPU",
+                            "n-worst read CIFAR-10_human.pt there); TCL's published settings at the official global batch "
+                            "1,024 (one large GPU; --set batch_size=256 --set lr=0.03 for a small one)",
                             {"tcl": _TCL_PAPER}),
     "cifar100-paper": Protocol("cifar100", ("sym20", "sym50", "sym80", "sym90"), 200, {},
                                "CIFAR-100 from the python pickles in --data-dir (CIFAR-100N case n-noisy reads "
-                               "CIFAR-100_human.pt there); TCL's published settings; for a CUDA GPU",
+                               "CIFAR-100_human.pt there); TCL's published settings at the official global batch "
+                               "1,024 (one large GPU; --set batch_size=256 --set lr=0.03 for a small one)",
                                {"tcl": _TCL_PAPER_C100}),
 }
 
