@@ -2,11 +2,8 @@
 against single-process runs of the same settings."""
 
 import json
-import os
 import socket
-import sys
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist

@@ -38,8 +38,15 @@ class Protocol:
     train: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     method_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides
+    methods: tuple[str, ...] = ()  # the default --methods (empty: --methods is required)
 
 
+# the Ciortan et al. table: each loss from scratch (Base), from the shared SimCLR encoder (Pre-trained:
+# phase a2 only) and through the whole framework (Fine-tuned: a2, b1-b3)
+FRAMEWORK_LOSSES = ("ce", "elr", "nfl-rce")
+FRAMEWORK_COLUMNS = ("Base", "Pre-trained", "Fine-tuned")
+FRAMEWORK_COLUMN_SPECS = {spec: (loss, column) for loss in FRAMEWORK_LOSSES for spec, column in (
+    (loss, "Base"), (f"framework:{loss}:pretrained", "Pre-trained"), (f"framework:{loss}", "Fine-tuned"))}
 # TCL's published settings at the official global batch, 4 x 256 at lr 0.12, as one batch of 1,024 on one
 # large GPU (configs/tcl_cifar*_sym90.yaml; tcl.md "Optimisation"); a small GPU: --set batch_size=256
 # --set lr=0.03 (configs/tcl_cifar*_sym90_small_gpu.yaml)
@@ -74,6 +81,12 @@ PROTOCOLS: dict[str, Protocol] = {
                                "CIFAR-100_human.pt there); TCL's published settings at the official global batch "
                                "1,024 (one large GPU; --set batch_size=256 --set lr=0.03 for a small one)",
                                {"tcl": _TCL_PAPER_C100}),
+    "framework-paper": Protocol("cifar10", ("symex20", "symex40", "symex60", "symex80"), 200, {},
+                                "CIFAR-10 from the python pickles in --data-dir, symmetric-exclusive noise (the "
+                                "Ciortan et al. poster's table): CE, ELR and NFL+RCE as Base (from scratch), "
+                                "Pre-trained (from one shared SimCLR run) and Fine-tuned (the full framework); "
+                                "for a CUDA GPU",
+                                methods=tuple(FRAMEWORK_COLUMN_SPECS)),
 }
 
 _CASE = re.compile(r"^(none|sym|symex|asym|pair|inst|cc)(\d{1,3})?$")
@@ -105,13 +118,19 @@ def parse_case(case: str, *, dataset: str | None = None, data_dir: str | None = 
 
 
 def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
-    """'elr' -> ('elr', {}); 'framework:elr' -> ('framework', {'loss': 'elr'})."""
-    name, _, loss = spec.partition(":")
+    """'elr' -> ('elr', {}); 'framework:elr' -> ('framework', {'loss': 'elr'}), the whole framework;
+    'framework:elr:pretrained' -> ('framework', {'loss': 'elr', 'phases': 'pretrain,classify'}),
+    classification from the pre-trained encoder without the fine-tuning phases."""
+    name, _, rest = spec.partition(":")
+    loss, _, variant = rest.partition(":")
     if name not in METHODS:
         raise UserError(f"unknown method {name!r} in --methods; choose from: {', '.join(sorted(METHODS))}")
     if loss and name != "framework":
         raise UserError(f"--methods {spec!r}: only framework takes a loss after ':' (e.g. framework:elr)")
-    return name, ({"loss": loss} if loss else {})
+    if variant not in ("", "pretrained"):
+        raise UserError(f"--methods {spec!r}: after framework:LOSS only ':pretrained' may follow "
+                        "(e.g. framework:elr:pretrained)")
+    return name, ({"loss": loss} if loss else {}) | ({"phases": "pretrain,classify"} if variant else {})
 
 
 def _options_of(method: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +165,9 @@ def run_grid(
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     proto = PROTOCOLS[protocol]
+    methods = list(methods or proto.methods)
+    if not methods:
+        raise UserError(f"protocol {protocol!r} has no default methods: give --methods, e.g. --methods ce,tcl")
     cases = list(cases or proto.cases)
     seeds = list(seeds if seeds is not None else [0])
     parsed = {spec: parse_method(spec) for spec in methods}
@@ -297,4 +319,23 @@ def results_markdown(protocol: str, rows: list[dict[str, Any]]) -> str:
         cells = [_cell_text([r.get(k) for r in rs], scale, digits) for k, _, scale, digits in SHOWN]
         epochs = ",".join(sorted({str(r["epochs"]) for r in rs}))
         lines.append(f"| {method} | {case} | {size} | {epochs} | {len(rs)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + framework_table(rows)) + "\n"
+
+
+def framework_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The Ciortan et al. layout, test accuracy (last epoch, %) per loss x case in the columns Base /
+    Pre-trained / Fine-tuned (``FRAMEWORK_COLUMN_SPECS``); [] unless some loss has two of the columns."""
+    acc: dict[tuple[str, str, str], list[float]] = {}
+    for r in rows:
+        if r["method"] in FRAMEWORK_COLUMN_SPECS:
+            loss, column = FRAMEWORK_COLUMN_SPECS[r["method"]]
+            acc.setdefault((loss, str(r["case"]), column), []).append(r.get("test_accuracy"))
+    keys = sorted({(loss, case) for loss, case, _ in acc}, key=lambda k: (FRAMEWORK_LOSSES.index(k[0]), k[1]))
+    if not any(sum((k[0], k[1], c) in acc for c in FRAMEWORK_COLUMNS) >= 2 for k in keys):
+        return []
+    lines = ["", "Contrastive framework (Ciortan et al.): test accuracy in %, last epoch, mean ± std over seeds.", "",
+             "| loss | case | " + " | ".join(FRAMEWORK_COLUMNS) + " |", "|---|---|" + "---|" * len(FRAMEWORK_COLUMNS)]
+    for loss, case in keys:
+        cells = [_cell_text(acc.get((loss, case, c), []), 100, 1) for c in FRAMEWORK_COLUMNS]
+        lines.append(f"| {loss} | {case} | " + " | ".join(cells) + " |")
+    return lines

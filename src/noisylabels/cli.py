@@ -191,7 +191,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
 
     p_bench = sub.add_parser("bench", help="run a protocol's grid of methods x noise cases x seeds, then tabulate")
     p_bench.add_argument("--protocol", required=True, help="digits-mini | fmnist-mini | fmnist-full | cifar-paper | cifar100-paper")
-    p_bench.add_argument("--methods", required=True, help="comma list, e.g. ce,elr,tcl,cleanlab-retrain,framework:elr")
+    p_bench.add_argument("--methods", help="comma list, e.g. ce,elr,tcl,cleanlab-retrain,framework:elr,"
+                         "framework:elr:pretrained (default: the protocol's, where it has them: framework-paper)")
     p_bench.add_argument("--cases", help="comma list, e.g. none,sym50,sym80,asym40,symex80 (default: the protocol's)")
     p_bench.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
@@ -394,7 +395,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--train-sizes must be a comma list of integers, got {args.train_sizes!r}") from None
     if sizes is not None and (not sizes or min(sizes) < 2):
         raise UserError(f"--train-sizes must list sizes of at least 2 samples, got {args.train_sizes!r}")
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
     cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
     run_grid(args.protocol, methods, args.out, cases=cases, seeds=seeds, epochs=args.epochs,
              data_dir=args.data_dir, extra=extra, report_only=args.report_only, train_sizes=sizes)
