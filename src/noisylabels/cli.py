@@ -176,6 +176,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                          "nccl on CUDA, one GPU each); same as torchrun --nproc_per_node=K -m noisylabels train")
     p_train.add_argument("--sync-bn", action="store_true", default=None,
                          help="with several processes on CUDA: batch-norm statistics over the global batch")
+    p_train.add_argument("--compile", action="store_true", default=None,
+                         help="torch.compile the encoder and heads for the training steps (E-step and "
+                              "evaluation stay eager); the first epoch pays the compilation")
     p_train.add_argument("--out", required=True, help="run folder")
     _add_method_options(p_train, method)
 

@@ -58,6 +58,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "crop_pad": None,
     "pretrained": None,
     "sync_bn": False,
+    "compile": False,
     "method_options": {},
 }
 
@@ -215,7 +216,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
         if cfg.get(key) is None and key in _NULLABLE:
             continue
         cfg[key] = as_float(cfg.get(key), _flag(key), low, high, low_open, high_open)
-    for key in ("skip_bad_images", "sync_bn"):
+    for key in ("skip_bad_images", "sync_bn", "compile"):
         if not isinstance(cfg.get(key), bool):
             raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
     if not isinstance(cfg.get("flip"), (str, bool)):
@@ -280,7 +281,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
         epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
         momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]),
         lr_warmup_epochs=float(cfg["lr_warmup_epochs"]), final_lr_ratio=float(cfg["final_lr_ratio"]),
-        seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)),
+        seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)), compile=bool(cfg.get("compile", False)),
     )
     cfg["device"] = device.type
     return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
