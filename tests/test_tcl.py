@@ -234,3 +234,43 @@ def test_scales_default_to_one_and_auto_follows_the_clean_ratio():
     assert (tcl.options.scale1, tcl.options.scale2) == (1.0, 1.0)
     tcl.clean_ratio.fill_(0.3)
     assert tcl._scale("auto") == pytest.approx(0.3) and tcl._scale(0.5) == 0.5
+
+
+def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tmp_path):
+    """Issue 19, defect 6 (official tcl_plus.py): the EMA copy's parameters follow the student with
+    momentum m (official 0), its buffers are never copied from the student, and every step (before label
+    correction starts too) it runs in train mode with dropout off on the un-mixed weak batch, so its BN
+    running statistics are those of un-mixed images."""
+    import copy
+
+    from noisylabels.data.augment import weak_view
+    from noisylabels.pipeline import prepare, run_train
+
+    base = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "width": 4, "batch_size": 64,
+            "seed": 0, "progress": False}
+    run_train({**base, "method": "tcl", "epochs": 1, "method_options": {"warmup_epochs": 0}},
+              tmp_path / "tcl", log=lambda s: None)
+    prepared = prepare({**base, "method": "tcl-plus", "epochs": 4,
+                        "method_options": {"init_from": str(tmp_path / "tcl")}})
+    plus, data = prepared.method, prepared.data
+    assert plus.options.ema == 0.0
+    plus.train()
+    plus.epoch_start(1, 4, data, torch.Generator().manual_seed(0))
+    idx = torch.arange(64)
+    # the official EMA forward by hand: student weights (m = 0), the EMA's own buffers, the un-mixed weak
+    # batch of the same stream, train mode with dropout off
+    want = copy.deepcopy(plus.ema_model)
+    want.load_state_dict({**plus.model.state_dict(), **dict(plus.ema_model.named_buffers())})
+    want.train()
+    for m in want.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    with torch.no_grad():
+        want(weak_view(data.images[idx], data.views, torch.Generator().manual_seed(5)))
+    plus.training_step(idx, 1, data, torch.Generator().manual_seed(5))  # epoch 1: before label correction
+    got, student = dict(plus.ema_model.named_buffers()), dict(plus.model.named_buffers())
+    for name, value in want.named_buffers():
+        assert torch.allclose(got[name].float(), value.float(), atol=1e-6), name
+    means = [n for n in got if n.endswith("running_mean")]
+    assert means and any(not torch.equal(got[n], student[n]) for n in means)  # not the student's
+    assert all(not m.training for m in plus.ema_model.modules() if isinstance(m, torch.nn.Dropout))

@@ -4,6 +4,19 @@ Starts from a finished ``tcl`` run (``--init-from DIR``): samples whose largest 
 gamma exceeds ``high_th`` are relabelled with its argmax; then encoder + classifier are fine-tuned on
 the weak view with mixup, and after ``start_label_correction`` epochs with hard bootstrapping
 (weight 0.2) towards an EMA copy's predictions. The EMA copy is the model evaluated.
+
+The EMA copy as the official code keeps it: every step, before the optimiser step, its parameters
+move to m x EMA + (1 - m) x student (official m = 0: the student's weights); its buffers are its own,
+never copied from the student: it runs in train mode with dropout off on the un-mixed weak batch every
+step (label correction started or not), so its targets use that batch's statistics and its running
+statistics, which evaluation uses, come from un-mixed images (the student's see mixed ones).
+
+Declared differences from the official ``tcl_plus.py``: label correction starts after half the epochs
+when not given (official: a fixed 30 of its default 1,000); lr 0.03 and weight decay 1e-3 at batch 256,
+constant (the TCL config's per-256 values; official defaults 0.05 x batch / 256 and 1e-4); no weight
+decay on biases and norm layers, bf16 autocast on CUDA (engine-wide); the relabelling recomputes the
+TCL run's context assignments with the same formula instead of reading its stored buffer; with several
+processes the EMA copy's norm statistics are averaged each epoch like every module's.
 """
 
 from __future__ import annotations
@@ -31,15 +44,15 @@ BOOTSTRAP_WEIGHT = 0.2  # official constant B
 @dataclass
 class TCLPlusOptions(MethodOptions):
     """init_from: run folder of a finished ``tcl`` run with the same data, noise and backbone.
-    high_th: relabelling threshold on max_k gamma_ik [0.5]. ema: EMA momentum of the evaluated copy
-    (the repo's default 0 copies the weights every step; we average). start_label_correction: epochs
+    high_th: relabelling threshold on max_k gamma_ik [0.5]. ema: EMA momentum m of the evaluated copy's
+    parameters [0: the student's weights every step; its norm statistics stay its own]. start_label_correction: epochs
     of plain mixup CE before bootstrapping; None = half the epochs (official: 30). temperature: tau of
     the context assignments; None = the tcl run's own (its config.yaml), else 0.25."""
 
     init_from: str | None = None
     high_th: float = 0.5
     mixup_alpha: float = 1.0
-    ema: float = 0.99
+    ema: float = 0.0
     start_label_correction: int | None = None
     temperature: float | None = None
     dropout: float = 0.25
@@ -118,6 +131,16 @@ class TCLPlus(Method):
             return self._relabel(data)
         return {}
 
+    @torch.no_grad()
+    def _ema_targets(self, x: Tensor) -> Tensor:
+        """Hard targets (B,) of the EMA copy on the un-mixed weak views x (B, C, H, W): train mode with
+        dropout off, as the official code, so its batch-norm statistics follow un-mixed images."""
+        self.ema_model.train()
+        for m in self.ema_model.modules():
+            if isinstance(m, nn.Dropout):
+                m.eval()
+        return self.ema_model(x).argmax(1)
+
     def training_step(
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -125,9 +148,8 @@ class TCLPlus(Method):
         with torch.no_grad():
             for pe, pm in zip(self.ema_model.parameters(), self.model.parameters()):
                 pe.mul_(o.ema).add_(pm.detach(), alpha=1 - o.ema)
-            for be, bm in zip(self.ema_model.buffers(), self.model.buffers()):
-                be.copy_(bm)
         x = weak_view(data.images[idx], data.views, gen)
+        z1 = self._ema_targets(x)
         y = self.labels_corrected[idx]
         x_mix, perm, lam = mixup(x, gen, o.mixup_alpha)
         logits = self.model(x_mix).float()
@@ -136,9 +158,6 @@ class TCLPlus(Method):
         if epoch <= start:
             loss = (lam * ce_a + (1 - lam) * ce_b).mean()
         else:
-            with torch.no_grad():
-                self.ema_model.eval()
-                z1 = self.ema_model(x).argmax(1)
             b = BOOTSTRAP_WEIGHT
             loss = (lam * ((1 - b) * ce_a + b * F.cross_entropy(logits, z1, reduction="none"))
                     + (1 - lam) * ((1 - b) * ce_b + b * F.cross_entropy(logits, z1[perm], reduction="none"))).mean()
