@@ -1,0 +1,215 @@
+"""The one-GPU check (issue 19): every method one epoch, kill -9 and resume, and a TCL throughput table.
+
+Prints markdown sections as it goes; each part fails loudly and on its own, so a short device lease
+still returns the parts that ran. ``benchmarks/gpu_check.sh`` runs it under a time limit.
+
+    python benchmarks/gpu_check.py --device cuda --data-dir fmnist/ --out /tmp/gpu_check
+    python benchmarks/gpu_check.py --device cpu --quick --out /tmp/gpu_check   # the CPU dry run
+
+Parts:
+  methods     ``noisylabels train`` one epoch per method (Fashion-MNIST from --data-dir, or, without
+              it, synthetic CIFAR-shaped 32 x 32 x 3 arrays through ``npz:``), seconds and accuracy.
+  resume      a 3-epoch run SIGKILLed after its first checkpoint, resumed, against an uninterrupted one.
+  throughput  TCL training steps (PreAct ResNet-18, 32 x 32 x 3, bf16 autocast on CUDA) at each batch,
+              eager and compiled: images/s over the 6 views a sample (x_w, 3 mixed, x_1, x_2), the share
+              of the bf16 peak at 3 x 1.11 GFLOP per image (forward + backward), and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from noisylabels.data.augment import ViewConfig
+from noisylabels.engine import autocast_for, compile_modules, make_optimizer, FitConfig
+from noisylabels.methods import TrainData, get_method
+from noisylabels.models.backbones import build_backbone
+
+FLOP_PER_IMAGE = 3 * 1.11e9  # PreAct ResNet-18 at 32 x 32: forward 1.11 GFLOP, backward about twice that
+BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense tensor-core peaks, FLOP/s
+METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "simclr", "tcl", "tcl-plus",
+           "framework", "cleanlab-retrain")
+EXTRA = {"framework": ["--pretrain-epochs", "1", "--finetune-epochs", "1"], "cleanlab-retrain": ["--folds", "2"]}
+CLI = [sys.executable, "-m", "noisylabels"]
+
+
+def synthetic_npz(path: Path, n: int, seed: int = 0) -> Path:
+    """CIFAR-shaped uint8 images (n, 32, 32, 3) whose class sets a bright patch: learnable in one epoch."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    images = (rng.random((n, 32, 32, 3)) * 120).astype(np.uint8)
+    for c in range(10):
+        images[labels == c, (c // 5) * 16:(c // 5) * 16 + 8, (c % 5) * 6:(c % 5) * 6 + 6, :] += 120
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+def dataset_args(args: argparse.Namespace, out: Path) -> list[str]:
+    if args.data_dir:
+        return ["--dataset", "fashion-mnist", "--data-dir", args.data_dir, "--train-size", str(args.train_size)]
+    return ["--dataset", f"npz:{synthetic_npz(out / 'synthetic.npz', args.train_size)}"]
+
+
+def part_methods(args: argparse.Namespace, out: Path) -> None:
+    print("\n## Every method, one epoch\n\n| method | seconds | test acc | result |\n|---|---|---|---|", flush=True)
+    data = dataset_args(args, out)
+    for m in METHODS:
+        if m == "cleanlab-retrain":
+            try:
+                import cleanlab  # noqa: F401
+            except ImportError:
+                print(f"| {m} | – | – | skipped: cleanlab not installed |", flush=True)
+                continue
+        run = out / "methods" / m
+        argv = ["train", *data, "--noise", "symmetric", "--noise-rate", "0.4", "--method", m, "--epochs",
+                "1" if m not in ("tcl", "tcl-plus") else "2", "--device", args.device, "--quiet", "--overwrite",
+                "--out", str(run), *EXTRA.get(m, [])]
+        if m == "tcl":
+            argv += ["--warmup-epochs", "1"]  # one epoch of cross-supervision too
+        if m == "tcl-plus":
+            argv += ["--init-from", str(out / "methods" / "tcl")]
+        if args.quick:
+            argv += ["--batch-size", "32"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(CLI + argv, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode == 0:
+            s = json.loads((run / "summary.json").read_text())
+            print(f"| {m} | {seconds:.0f} | {100 * s['test_accuracy']:.1f} | ok ({s['device']}) |", flush=True)
+        else:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+            print(f"| {m} | {seconds:.0f} | – | FAILED rc={proc.returncode}: {tail[0][:200]} |", flush=True)
+
+
+def part_resume(args: argparse.Namespace, out: Path) -> None:
+    print("\n## kill -9 and resume\n", flush=True)
+    argv = ["train", *dataset_args(args, out), "--noise", "symmetric", "--noise-rate", "0.4", "--method", "elr",
+            "--epochs", "3", "--device", args.device, "--quiet"] + (["--batch-size", "32"] if args.quick else [])
+    full, part = out / "resume-full", out / "resume-part"
+    subprocess.run(CLI + argv + ["--overwrite", "--out", str(full)], check=True, capture_output=True)
+    proc = subprocess.Popen(CLI + argv + ["--overwrite", "--out", str(part)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (part / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    killed = proc.poll() is None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    res = subprocess.run(CLI + ["train", "--resume", "--quiet", "--out", str(part)], capture_output=True, text=True)
+    if res.returncode != 0:
+        print(f"resume FAILED rc={res.returncode}: {(res.stderr or '').strip().splitlines()[-1:]}", flush=True)
+        return
+    rows = {k: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()] for k, d in
+            (("full", full), ("part", part))}
+    print(f"killed mid-run: {killed}; epochs after resume: {[r['epoch'] for r in rows['part']]}", flush=True)
+    for key in ("test_accuracy", "loss"):
+        a, b = [r[key] for r in rows["full"]], [r[key] for r in rows["part"]]
+        print(f"{key}: uninterrupted {np.round(a, 5).tolist()} resumed {np.round(b, 5).tolist()} "
+              f"max |diff| {float(np.max(np.abs(np.subtract(a, b)))):.2e}", flush=True)
+
+
+def _tcl_steps(device: torch.device, batch: int, compiled: bool, steps: int, image: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    n = batch * 2
+    gen = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (n, image, image, 3), dtype=torch.uint8, generator=gen, device=device)
+    labels = torch.randint(0, 10, (n,), generator=gen, device=device)
+    data = TrainData(images=images, labels=labels, true_labels=None, test_images=images[:batch],
+                     test_labels=labels[:batch], num_classes=10,
+                     views=ViewConfig(crop_pad=4, flip=True, mean=(0.5,) * 3, std=(0.25,) * 3))
+    cls = get_method("tcl")
+    enc = build_backbone("preact-resnet18", in_channels=3, image_size=image)
+    method = cls(enc, 10, n, cls.Options()).to(device).to(memory_format=torch.channels_last)
+    method.train()
+    opt = make_optimizer(method, FitConfig(epochs=1, batch_size=batch, lr=0.1))
+    if compiled:
+        compile_modules(method)
+    method.warmup = 0  # cross-supervision on: the full step
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def step(i: int) -> None:
+        idx = torch.arange(i % 2 * batch, (i % 2 + 1) * batch, device=device)
+        with autocast_for(device):
+            loss, _ = method.training_step(idx, 2, data, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    for i in range(3):  # warm-up (and compilation)
+        step(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    return {"img_s": 6 * batch * steps / seconds, "warm_s": warm, "peak_gib": peak}
+
+
+def part_throughput(args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    peak = next((v for k, v in BF16_PEAK.items() if k in name), None)
+    image = 32 if not args.quick else 16
+    print(f"\n## TCL throughput, PreAct ResNet-18, {image} x {image} x 3, {name}\n\n"
+          "| batch | mode | images/s (6 views) | share of bf16 peak | peak memory GiB | first 3 steps s |\n"
+          "|---|---|---|---|---|---|", flush=True)
+    for batch in args.batches:
+        for compiled in (False, True):
+            try:
+                r = _tcl_steps(device, batch, compiled, args.steps, image)
+            except Exception as e:  # report and go on: the table is what the lease is for
+                print(f"| {batch} | {'compiled' if compiled else 'eager'} | FAILED: {type(e).__name__}: "
+                      f"{str(e).splitlines()[0][:160]} | | | |", flush=True)
+                continue
+            share = f"{r['img_s'] * FLOP_PER_IMAGE / peak:.1%}" if peak else "–"
+            print(f"| {batch} | {'compiled' if compiled else 'eager'} | {r['img_s']:.0f} | {share} | "
+                  f"{r['peak_gib']:.1f} | {r['warm_s']:.1f} |", flush=True)
+            torch.cuda.empty_cache() if device.type == "cuda" else None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--data-dir", help="Fashion-MNIST idx files (default: synthetic CIFAR-shaped arrays)")
+    p.add_argument("--train-size", type=int, default=5000)
+    p.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--parts", default="methods,resume,throughput")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU dry run of every part")
+    p.add_argument("--out", default="/tmp/gpu_check")
+    args = p.parse_args()
+    if args.quick:
+        args.train_size, args.batches, args.steps = min(args.train_size, 400), [8], 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"# gpu_check: torch {torch.__version__}, device {args.device}, "
+          f"{'Fashion-MNIST' if args.data_dir else 'synthetic 32x32x3'} {args.train_size} images", flush=True)
+    parts = {"methods": lambda: part_methods(args, out), "resume": lambda: part_resume(args, out),
+             "throughput": lambda: part_throughput(args)}
+    for part in args.parts.split(","):
+        t0 = time.perf_counter()
+        try:
+            parts[part]()
+        except Exception as e:
+            print(f"\n{part} FAILED: {type(e).__name__}: {e}", flush=True)
+        print(f"\n({part}: {time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""benchmarks/gpu_check.py on the CPU (issue 19): the script the GPU lease runs must run; its kill -9
+and resume part, at --quick sizes, gives the uninterrupted run's figures."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_gpu_check_resume_part_runs_on_the_cpu(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
+                           "--parts", "resume", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "epochs after resume: [1, 2, 3]" in proc.stdout, proc.stdout
+    assert proc.stdout.count("max |diff| 0.00e+00") == 2, proc.stdout
+    assert "FAILED" not in proc.stdout
