@@ -104,8 +104,8 @@ def test_parse_case():
 
 
 def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
-    """The cells' configurations, captured instead of trained: TCL gets batch 256 / lr 0.03 / warm-up 20,
-    CE keeps the defaults, a --set value wins over both."""
+    """The cells' configurations, captured instead of trained: TCL gets the official global batch 1,024 /
+    lr 0.12 / warm-up 20, CE keeps the defaults, a --set value wins over both."""
     import noisylabels.pipeline as pipeline
 
     seen = []
@@ -132,10 +132,10 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
     assert seen[-1]["method"] == "simclr" and seen[-1]["method_options"] == {}
     with pytest.raises(Exception, match="--set scale1: no method in --methods has this option"):
         run_grid("cifar100-paper", ["ce"], tmp_path / "x", cases=["sym90"], extra=scale, log=lambda s: None)
-    assert tcl["batch_size"] == 256 and tcl["lr"] == 0.03 and tcl["method_options"]["warmup_epochs"] == 20
+    assert tcl["batch_size"] == 1024 and tcl["lr"] == 0.12 and tcl["method_options"]["warmup_epochs"] == 20
     assert tcl["dataset"] == "cifar100" and tcl["noise_rate"] == 0.9 and tcl["epochs"] == 200
     assert "batch_size" not in ce and ce["method_options"] == {}
-    assert tcl_set["lr"] == 0.1 and tcl_set["batch_size"] == 256
+    assert tcl_set["lr"] == 0.1 and tcl_set["batch_size"] == 1024
 
 
 def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys):
