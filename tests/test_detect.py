@@ -69,6 +69,25 @@ def test_fixed_prior_gmm_does_not_split_a_skewed_unimodal_score():
     assert np.mean((wg > 0.5) == (np.arange(1000) < 800)) > 0.99
 
 
+def test_capped_prior_is_a_ceiling_not_a_target():
+    """selection=capped: a free fit that calls fewer samples noisy than the estimate is kept as fitted;
+    one that calls more (a skewed clean score) is held at the estimate, per group as well."""
+    rng = np.random.default_rng(0)
+    planted = np.concatenate([rng.normal(0.2, 0.05, 800), rng.normal(0.8, 0.05, 200)])  # 20% noisy
+    free = detect.gmm_clean_probability(planted)
+    np.testing.assert_array_equal(detect.gmm_clean_probability(planted, prior_noisy=0.35, cap=True), free)
+    held = detect.gmm_clean_probability(planted, prior_noisy=0.35)  # a target pushes the mass up to 0.35
+    assert 1 - held.mean() == pytest.approx(0.35, abs=2e-3) and 1 - free.mean() == pytest.approx(0.2, abs=0.01)
+    skewed = rng.gamma(1.0, 0.1, 2000)
+    capped = detect.gmm_clean_probability(skewed, prior_noisy=0.01, cap=True)
+    assert 1 - capped.mean() == pytest.approx(0.01, abs=2e-3)
+    both = np.concatenate([planted, skewed[:1000]])
+    groups = np.repeat([0, 1], 1000)
+    wg = detect.gmm_clean_probability(both, groups=groups, prior_noisy=np.array([0.35, 0.01]), cap=True)
+    np.testing.assert_array_equal(wg[:1000], free)
+    assert 1 - wg[1000:].mean() == pytest.approx(0.01, abs=2e-3)
+
+
 def test_context_quality_is_the_geometric_mean_of_confidence_and_context():
     """A label the context rejects (gamma_y ~ 0) is suspect however confident the classifier is:
     sqrt(p_y gamma_y), not the arithmetic mean, which would rank it above a merely uncertain one."""

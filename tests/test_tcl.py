@@ -52,7 +52,7 @@ def test_selection_must_be_known():
     from noisylabels.errors import UserError
 
     cls = get_method("tcl")
-    with pytest.raises(UserError, match="--selection must be one of calibrated, gmm"):
+    with pytest.raises(UserError, match="--selection must be one of capped, calibrated, gmm"):
         cls(build_backbone("small-cnn", in_channels=1, image_size=8), 3, 10, cls.Options(selection="fit"))
 
 

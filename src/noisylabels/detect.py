@@ -63,6 +63,7 @@ def minmax(x: np.ndarray) -> np.ndarray:
 def gmm_clean_probability(
     scores: np.ndarray, *, groups: np.ndarray | None = None, random_state: int = 0,
     reg_covar: float = 1e-6, max_iter: int = 100, tol: float = 1e-3, prior_noisy: np.ndarray | float | None = None,
+    cap: bool = False,
 ) -> np.ndarray:
     """Posterior of the low-score component of a 2-component 1-D Gaussian mixture (TCL Sec. 3.2).
 
@@ -75,6 +76,9 @@ def gmm_clean_probability(
             independent estimate of the noise rate, and EM fits only the means and variances. Without it, a
             unimodal but skewed score distribution (clean data, look-alike classes) lets the second
             component claim the tail: 17.7% of clean digits flagged.
+        cap: treat ``prior_noisy`` as a ceiling: keep the fitted mixture where its noisy posterior mass
+            is at most the prior, and hold the mass at the prior only where the fit claims more. At high
+            noise a free fit that calls fewer samples noisy than the estimate keeps the better run.
     Returns:
         w: (N,) float in [0, 1], the probability that the sample's given label is clean.
     """
@@ -94,6 +98,11 @@ def gmm_clean_probability(
             w[idx] = gmm.predict_proba(x)[:, clean]
             continue
         pi = float(np.ravel(prior_noisy)[int(g)] if np.ndim(prior_noisy) and g is not None else prior_noisy)
+        if cap:
+            free = gmm.predict_proba(x)[:, clean]
+            if float(np.mean(1.0 - free)) <= pi:
+                w[idx] = free
+                continue
         mu, var = gmm.means_.ravel()[[clean, 1 - clean]], gmm.covariances_.ravel()[[clean, 1 - clean]]
         w[idx] = _matched_mass_em(x.ravel(), mu, var, pi, reg_covar, max_iter, tol)
     return w
@@ -133,7 +142,7 @@ def _matched_mass_em(x: np.ndarray, mu: np.ndarray, var: np.ndarray, prior_noisy
 
 def tcl_clean_probability(
     z: Tensor, probs: Tensor, given: Tensor, *, temperature: float, per_class: bool = False,
-    calibrated: bool = False, prior_probs: Tensor | None = None,
+    calibrated: bool = False, prior_probs: Tensor | None = None, cap: bool = False,
 ) -> tuple[np.ndarray, Tensor]:
     """TCL's noisy-label detector (Sec. 3.2; shared/papers/tcl.md E-step 2-5).
 
@@ -144,6 +153,8 @@ def tcl_clean_probability(
             ``probs`` (per class with ``per_class``); False is the official selection.
         prior_probs: (N, C) probabilities to estimate that noise rate from instead of ``probs`` (TCL's
             probe, a head trained on the given labels and not under the selection).
+        cap: with ``calibrated``, the estimate is a ceiling on the noisy mass, not a target
+            (``gmm_clean_probability``).
     Returns:
         w: (N,) clean probability (posterior of the low-score GMM component over the min-max
         normalised scores -gamma_{i, y~_i}), and the prototypes mu (C, D).
@@ -156,7 +167,7 @@ def tcl_clean_probability(
         p = (probs if prior_probs is None else prior_probs).double().cpu().numpy()
         p = p / p.sum(1, keepdims=True)
         prior = class_noise_rates(labels, p) if per_class else noise_prior(labels, p)
-    w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior)
+    w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior, cap=cap)
     return w, mu
 
 
