@@ -1,0 +1,174 @@
+"""Training speed (issue 19): images/s of every method's step, and TCL against an official-style pipeline.
+
+Part 1 times each single-phase method's training step (views, forward, backward, optimiser) on
+Fashion-MNIST images on the training device, as ``engine.fit`` runs it. Part 2 drives the same TCL
+network, losses and batch with the views the official code makes: torchvision PIL transforms in
+DataLoader worker processes (weak: pad-crop + flip; strong: RandomResizedCrop + flip + ColorJitter
+(0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2 + solarize p 0.5), and prints our images/s over theirs.
+Samples per second: one sample = its 6 TCL views.
+
+torchvision is not a dependency of the package: run part 2 in a separate environment that has it
+(its wheels need the CUDA build of torch, about 5 GB; it runs on the CPU), with the package on the
+path:
+
+    PYTHONPATH=src python benchmarks/speed.py                        # both parts; part 2 needs torchvision
+    python benchmarks/speed.py --parts methods --steps 30            # part 1 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+import noisylabels.methods.tcl as tcl_module
+from noisylabels.engine import autocast_for
+from noisylabels.pipeline import prepare
+
+METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "simclr", "tcl")
+
+
+def _prepared(method: str, args: argparse.Namespace) -> Any:
+    cfg = {"dataset": "fashion-mnist", "train_size": args.train_size, "noise": "symmetric", "noise_rate": 0.4,
+           "method": method, "epochs": 2, "batch_size": args.batch_size, "device": args.device, "seed": 0,
+           "progress": False}
+    if args.data_dir:
+        cfg["data_dir"] = args.data_dir
+    if args.backbone:
+        cfg["backbone"] = args.backbone
+    return prepare(cfg)
+
+
+def _time_steps(p: Any, steps: int, next_batch: Callable[[int], None] | None = None) -> float:
+    """Samples/s of ``steps`` training steps after 3 warm-up steps (epoch 2: TCL past a 1-epoch warm-up)."""
+    method, data = p.method, p.data
+    method.to(memory_format=torch.channels_last)  # as engine.fit
+    method.train()
+    if hasattr(method, "warmup"):
+        method.warmup = 1
+    opt = torch.optim.SGD(method.parameters(), lr=0.01, momentum=0.9)
+    gen = torch.Generator(device=data.device).manual_seed(0)
+    n, b = len(data.images), p.fit_config.batch_size
+    perm = torch.randperm(n, generator=gen, device=data.device)
+
+    def step(i: int) -> None:
+        idx = perm[(i * b) % (n - b + 1):][:b]
+        if next_batch is not None:
+            next_batch(i)
+        with autocast_for(data.device):
+            loss, _ = method.training_step(idx, 2, data, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for i in range(3):
+        step(i)
+    if data.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(3, 3 + steps):
+        step(i)
+    if data.device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * b / (time.perf_counter() - t0)
+
+
+def part_methods(args: argparse.Namespace) -> dict[str, float]:
+    print("\n## Training step, samples/s (views, forward, backward, optimiser)\n\n| method | samples/s |\n|---|---|",
+          flush=True)
+    out = {}
+    for m in METHODS:
+        out[m] = _time_steps(_prepared(m, args), args.steps)
+        print(f"| {m} | {out[m]:.0f} |", flush=True)
+    return out
+
+
+class _OfficialViews(torch.utils.data.Dataset):
+    """The official TCL views of one sample from a PIL image: (weak, strong 1, strong 2) tensors."""
+
+    def __init__(self, images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], pad: int) -> None:
+        from torchvision import transforms as T  # the optional peer; see the module docstring
+
+        self.images = images
+        size = images.shape[1]
+        norm = [T.ToTensor(), T.Normalize(mean, std)]
+        self.weak = T.Compose([T.RandomCrop(size, padding=pad), T.RandomHorizontalFlip(), *norm])
+        self.strong = T.Compose([T.RandomResizedCrop(size, scale=(0.2, 1.0)), T.RandomHorizontalFlip(),
+                                 T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+                                 T.RandomGrayscale(p=0.2), T.RandomSolarize(128, p=0.5), *norm])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
+        arr = self.images[i]
+        img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+        return self.weak(img), self.strong(img), self.strong(img)
+
+
+def part_official(args: argparse.Namespace) -> None:
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        print("\n## TCL against an official-style pipeline\n\nskipped: torchvision is not installed here "
+              "(see the module docstring)", flush=True)
+        return
+    p = _prepared("tcl", args)
+    ours = _time_steps(p, args.steps)
+    data = p.data
+    ds = _OfficialViews(data.images.cpu().numpy(), data.views.mean, data.views.std, data.views.crop_pad)
+    loader = torch.utils.data.DataLoader(ds, batch_size=p.fit_config.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=args.workers, persistent_workers=args.workers > 0,
+                                         pin_memory=data.device.type == "cuda")
+    batches = iter(loader)
+    views: list[torch.Tensor] = []
+
+    def next_batch(_: int) -> None:
+        nonlocal batches
+        try:
+            w, s1, s2 = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            w, s1, s2 = next(batches)
+        views[:] = [s2.to(data.device, non_blocking=True), s1.to(data.device, non_blocking=True),
+                    w.to(data.device, non_blocking=True)]
+
+    # the same TCL step, its views taken from the loader instead of made on the device
+    saved = tcl_module.weak_view, tcl_module.strong_view
+    tcl_module.weak_view = lambda *a, **k: views.pop()
+    tcl_module.strong_view = lambda *a, **k: views.pop()
+    try:
+        theirs = _time_steps(_prepared("tcl", args), args.steps, next_batch)
+    finally:
+        tcl_module.weak_view, tcl_module.strong_view = saved
+    print(f"\n## TCL against an official-style pipeline ({args.workers} DataLoader workers, PIL transforms)\n\n"
+          "| pipeline | samples/s |\n|---|---|\n"
+          f"| ours (views on the training device) | {ours:.0f} |\n| official-style | {theirs:.0f} |\n\n"
+          f"ratio ours / official-style: {ours / theirs:.2f}x", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", help="Fashion-MNIST idx files (default: the Debian package's folder)")
+    p.add_argument("--train-size", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--backbone", help="default: the run default (small-cnn on CPU, preact-resnet18 on CUDA)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the official-style pipeline")
+    p.add_argument("--parts", default="methods,official")
+    args = p.parse_args()
+    print(f"# speed: torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "
+          f"device {args.device}, batch {args.batch_size}, {args.steps} timed steps", flush=True)
+    for part in args.parts.split(","):
+        {"methods": part_methods, "official": part_official}[part](args)
+
+
+if __name__ == "__main__":
+    main()
