@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from noisylabels.data.augment import ViewConfig
-from noisylabels.engine import autocast_for, compile_modules, make_optimizer, FitConfig
+from noisylabels.engine import compile_modules, make_optimizer, FitConfig
 from noisylabels.methods import TrainData, get_method
 from noisylabels.models.backbones import build_backbone
+from steptimer import time_training_steps  # benchmarks/, the script's folder
 
 FLOP_PER_IMAGE = 3 * 1.11e9  # PreAct ResNet-18 at 32 x 32: forward 1.11 GFLOP, backward about twice that
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense tensor-core peaks, FLOP/s
@@ -137,26 +138,10 @@ def _tcl_steps(device: torch.device, batch: int, compiled: bool, steps: int, ima
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    def step(i: int) -> None:
-        idx = torch.arange(i % 2 * batch, (i % 2 + 1) * batch, device=device)
-        with autocast_for(device):
-            loss, _ = method.training_step(idx, 2, data, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def indices(i: int) -> torch.Tensor:
+        return torch.arange(i % 2 * batch, (i % 2 + 1) * batch, device=device)
 
-    t0 = time.perf_counter()
-    for i in range(3):  # warm-up (and compilation)
-        step(i)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for i in range(steps):
-        step(i)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    warm, seconds = time_training_steps(method, data, opt, gen, indices, steps)  # warm-up includes compilation
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     return {"img_s": 6 * batch * steps / seconds, "warm_s": warm, "peak_gib": peak}
 

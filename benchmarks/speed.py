@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 import noisylabels.methods.tcl as tcl_module
-from noisylabels.engine import autocast_for
+from noisylabels.engine import make_optimizer
 from noisylabels.pipeline import prepare
+from steptimer import time_training_steps  # benchmarks/, the script's folder
 
 METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "simclr", "tcl")
 
@@ -44,37 +44,24 @@ def _prepared(method: str, args: argparse.Namespace) -> Any:
 
 
 def _time_steps(p: Any, steps: int, next_batch: Callable[[int], None] | None = None) -> float:
-    """Samples/s of ``steps`` training steps after 3 warm-up steps (epoch 2: TCL past a 1-epoch warm-up)."""
+    """Samples/s of ``steps`` training steps after 3 warm-up steps (epoch 2: TCL past a 1-epoch warm-up),
+    with the run's optimiser; ``next_batch(i)`` runs before step i inside the timing."""
     method, data = p.method, p.data
     method.to(memory_format=torch.channels_last)  # as engine.fit
     method.train()
     if hasattr(method, "warmup"):
         method.warmup = 1
-    opt = torch.optim.SGD(method.parameters(), lr=0.01, momentum=0.9)
     gen = torch.Generator(device=data.device).manual_seed(0)
     n, b = len(data.images), p.fit_config.batch_size
     perm = torch.randperm(n, generator=gen, device=data.device)
 
-    def step(i: int) -> None:
-        idx = perm[(i * b) % (n - b + 1):][:b]
+    def batch(i: int) -> torch.Tensor:
         if next_batch is not None:
             next_batch(i)
-        with autocast_for(data.device):
-            loss, _ = method.training_step(idx, 2, data, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        return perm[(i * b) % (n - b + 1):][:b]
 
-    for i in range(3):
-        step(i)
-    if data.device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(3, 3 + steps):
-        step(i)
-    if data.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * b / (time.perf_counter() - t0)
+    _, seconds = time_training_steps(method, data, make_optimizer(method, p.fit_config), gen, batch, steps)
+    return steps * b / seconds
 
 
 def part_methods(args: argparse.Namespace) -> dict[str, float]:

@@ -41,10 +41,10 @@ def test_e_step_finds_the_planted_wrong_labels(per_class):
 def test_calibrated_e_step_leaves_clean_labels_alone_and_still_finds_wrong_ones(per_class):
     z, probs, given, _ = _planted(noise=0.0)  # clean labels: the official GMM still splits the scores
     free, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class)
-    calibrated, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class, calibrated=True)
+    calibrated, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class, selection="calibrated")
     assert np.mean(free < 0.5) > 0.3 and np.mean(calibrated < 0.5) < 0.01
     z, probs, given, flip = _planted(noise=0.3)
-    w, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class, calibrated=True)
+    w, _ = tcl_clean_probability(z, probs, given, temperature=0.25, per_class=per_class, selection="calibrated")
     assert detection_metrics(w, w < 0.5, flip)["detection_f1"] > 0.95
 
 

@@ -94,13 +94,11 @@ def gmm_clean_probability(
                               max_iter=max_iter, tol=tol)
         gmm.fit(x)
         clean = int(np.argmin(gmm.means_.ravel()))
-        if prior_noisy is None:
-            w[idx] = gmm.predict_proba(x)[:, clean]
-            continue
-        pi = float(np.ravel(prior_noisy)[int(g)] if np.ndim(prior_noisy) and g is not None else prior_noisy)
-        if cap:
+        pi = None if prior_noisy is None else \
+            float(np.ravel(prior_noisy)[int(g)] if np.ndim(prior_noisy) and g is not None else prior_noisy)
+        if pi is None or cap:
             free = gmm.predict_proba(x)[:, clean]
-            if float(np.mean(1.0 - free)) <= pi:
+            if pi is None or float(np.mean(1.0 - free)) <= pi:
                 w[idx] = free
                 continue
         mu, var = gmm.means_.ravel()[[clean, 1 - clean]], gmm.covariances_.ravel()[[clean, 1 - clean]]
@@ -140,21 +138,25 @@ def _matched_mass_em(x: np.ndarray, mu: np.ndarray, var: np.ndarray, prior_noisy
     return 1 - post if mu[0] <= mu[1] else post
 
 
+# TCL's E-step selections: the estimate as a ceiling on the noisy mass, as its value, or none (official)
+SELECTIONS = ("capped", "calibrated", "gmm")
+
+
 def tcl_clean_probability(
     z: Tensor, probs: Tensor, given: Tensor, *, temperature: float, per_class: bool = False,
-    calibrated: bool = False, prior_probs: Tensor | None = None, cap: bool = False,
+    selection: str = "gmm", prior_probs: Tensor | None = None,
 ) -> tuple[np.ndarray, Tensor]:
     """TCL's noisy-label detector (Sec. 3.2; shared/papers/tcl.md E-step 2-5).
 
     Args:
         z: (N, D) L2-normalised embeddings; probs: (N, C) classifier probabilities;
         given: (N,) int64 given labels y~.
-        calibrated: hold the GMM's noisy posterior mass at the confident-learning noise estimate of
-            ``probs`` (per class with ``per_class``); False is the official selection.
+        selection: one of SELECTIONS. "calibrated" holds the GMM's noisy posterior mass at the
+            confident-learning noise estimate of ``probs`` (per class with ``per_class``); "capped" makes
+            that estimate a ceiling (``gmm_clean_probability(cap=True)``); "gmm" fits the mass freely,
+            the official selection.
         prior_probs: (N, C) probabilities to estimate that noise rate from instead of ``probs`` (TCL's
             probe, a head trained on the given labels and not under the selection).
-        cap: with ``calibrated``, the estimate is a ceiling on the noisy mass, not a target
-            (``gmm_clean_probability``).
     Returns:
         w: (N,) clean probability (posterior of the low-score GMM component over the min-max
         normalised scores -gamma_{i, y~_i}), and the prototypes mu (C, D).
@@ -163,11 +165,12 @@ def tcl_clean_probability(
     score = minmax(-gamma.gather(1, given[:, None]).squeeze(1).double().cpu().numpy())
     labels = given.cpu().numpy()
     prior = None
-    if calibrated:
+    if selection != "gmm":
         p = (probs if prior_probs is None else prior_probs).double().cpu().numpy()
         p = p / p.sum(1, keepdims=True)
         prior = class_noise_rates(labels, p) if per_class else noise_prior(labels, p)
-    w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior, cap=cap)
+    w = gmm_clean_probability(score, groups=labels if per_class else None, prior_noisy=prior,
+                              cap=selection == "capped")
     return w, mu
 
 

@@ -37,7 +37,7 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import mixup, strong_view, weak_view
-from ..detect import context_issues, detection_metrics, tcl_clean_probability
+from ..detect import SELECTIONS, context_issues, detection_metrics, tcl_clean_probability
 from ..errors import UserError
 from ..labelquality import LabelIssues
 from ..models.heads import MLPClassifier, MLPProjector
@@ -47,7 +47,6 @@ AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official beha
 # the official values of the options whose default here differs for short CPU runs (README "TCL")
 OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min": 0.2, "solarize": 0.5,
                               "selection": "gmm", "weight_weak": 0.0}
-SELECTIONS = ("capped", "calibrated", "gmm")
 
 
 @dataclass
@@ -215,8 +214,7 @@ class TCL(Method):
         z, p, p_probe = self.embed(data.images, data)
         given = data.labels
         w, mu = tcl_clean_probability(z, p, given, temperature=o.temperature, per_class=o.per_class_gmm,
-                                      calibrated=o.selection in ("capped", "calibrated"), prior_probs=p_probe,
-                                      cap=o.selection == "capped")
+                                      selection=o.selection, prior_probs=p_probe)
         self.prototypes.copy_(mu)
         self.clean_prob.copy_(torch.from_numpy(w).to(self.clean_prob))
         self.clean_ratio.fill_(float(np.mean(w > 0.5)))
