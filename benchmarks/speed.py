@@ -5,7 +5,9 @@ Fashion-MNIST images on the training device, as ``engine.fit`` runs it. Part 2 d
 network, losses and batch with the views the official code makes: torchvision PIL transforms in
 DataLoader worker processes (weak: pad-crop + flip; strong: RandomResizedCrop + flip + ColorJitter
 (0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2 + solarize p 0.5), and prints our images/s over theirs.
-Samples per second: one sample = its 6 TCL views.
+Part 3 times the two view pipelines alone, without the network: where the network's forward and
+backward bound both pipelines (a CPU), part 2's ratio cannot show what the data path saves; part 3 does.
+Samples per second: one sample = its 6 TCL views (part 3: its 3 augmented views, before mixup).
 
 torchvision is not a dependency of the package: run part 2 in a separate environment that has it
 (its wheels need the CUDA build of torch, about 5 GB; it runs on the CPU), with the package on the
@@ -13,19 +15,21 @@ path:
 
     PYTHONPATH=src python benchmarks/speed.py                        # both parts; part 2 needs torchvision
     python benchmarks/speed.py --parts methods --steps 30            # part 1 only
+    PYTHONPATH=src python benchmarks/speed.py --parts official --compile   # and our step compiled
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import time
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 import noisylabels.methods.tcl as tcl_module
-from noisylabels.engine import make_optimizer
+from noisylabels.engine import compile_modules, make_optimizer
 from noisylabels.pipeline import prepare
 from steptimer import time_training_steps  # benchmarks/, the script's folder
 
@@ -108,6 +112,11 @@ def part_official(args: argparse.Namespace) -> None:
         return
     p = _prepared("tcl", args)
     ours = _time_steps(p, args.steps)
+    compiled = None
+    if args.compile:  # --compile as `train --compile` runs it: the method's modules, views eager
+        pc = _prepared("tcl", args)
+        compile_modules(pc.method)
+        compiled = _time_steps(pc, args.steps)
     data = p.data
     ds = _OfficialViews(data.images.cpu().numpy(), data.views.mean, data.views.std, data.views.crop_pad)
     loader = torch.utils.data.DataLoader(ds, batch_size=p.fit_config.batch_size, shuffle=True, drop_last=True,
@@ -136,8 +145,60 @@ def part_official(args: argparse.Namespace) -> None:
         tcl_module.weak_view, tcl_module.strong_view = saved
     print(f"\n## TCL against an official-style pipeline ({args.workers} DataLoader workers, PIL transforms)\n\n"
           "| pipeline | samples/s |\n|---|---|\n"
-          f"| ours (views on the training device) | {ours:.0f} |\n| official-style | {theirs:.0f} |\n\n"
-          f"ratio ours / official-style: {ours / theirs:.2f}x", flush=True)
+          f"| ours (views on the training device) | {ours:.0f} |\n"
+          + (f"| ours, --compile | {compiled:.0f} |\n" if compiled else "")
+          + f"| official-style | {theirs:.0f} |\n\nratio ours / official-style: {ours / theirs:.2f}x"
+          + (f"; with --compile {compiled / theirs:.2f}x" if compiled else ""), flush=True)
+
+
+def part_views(args: argparse.Namespace) -> None:
+    """The two view pipelines alone, no network: TCL's three views (weak, strong, strong) of a batch,
+    ours batched on the training device against the official-style DataLoader; samples/s of each."""
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        print("\n## View pipelines alone\n\nskipped: torchvision is not installed here", flush=True)
+        return
+    p = _prepared("tcl", args)
+    data, o, b = p.data, p.method.options, p.fit_config.batch_size
+    gen = torch.Generator(device=data.device).manual_seed(0)
+    perm = torch.randperm(len(data.images), generator=gen, device=data.device)
+
+    def ours(i: int) -> None:
+        u8 = data.images[perm[(i * b) % (len(perm) - b + 1):][:b]]
+        tcl_module.weak_view(u8, data.views, gen)
+        for _ in range(2):
+            tcl_module.strong_view(u8, data.views, gen, o.solarize, o.strong_crop_min)
+
+    ds = _OfficialViews(data.images.cpu().numpy(), data.views.mean, data.views.std, data.views.crop_pad)
+    loader = torch.utils.data.DataLoader(ds, batch_size=b, shuffle=True, drop_last=True, num_workers=args.workers,
+                                         persistent_workers=args.workers > 0)
+    batches = iter(loader)
+
+    def theirs(_: int) -> None:
+        nonlocal batches
+        try:
+            next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            next(batches)
+
+    rates = []
+    for fn in (ours, theirs):
+        for i in range(3):
+            fn(i)
+        if data.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for i in range(args.steps):
+            fn(i)
+        if data.device.type == "cuda":
+            torch.cuda.synchronize()
+        rates.append(args.steps * b / (time.perf_counter() - t0))
+    print(f"\n## View pipelines alone (TCL's weak + 2 strong views, no network; {args.workers} DataLoader "
+          "workers for the official style)\n\n| pipeline | samples/s |\n|---|---|\n"
+          f"| ours (batched on the training device) | {rates[0]:.0f} |\n| official-style | {rates[1]:.0f} |\n\n"
+          f"ratio ours / official-style, views alone: {rates[0] / rates[1]:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -149,12 +210,13 @@ def main() -> None:
     p.add_argument("--backbone", help="default: the run default (small-cnn on CPU, preact-resnet18 on CUDA)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the official-style pipeline")
-    p.add_argument("--parts", default="methods,official")
+    p.add_argument("--parts", default="methods,official,views")
+    p.add_argument("--compile", action="store_true", help="also time our TCL step compiled (part 2), as train --compile")
     args = p.parse_args()
     print(f"# speed: torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "
           f"device {args.device}, batch {args.batch_size}, {args.steps} timed steps", flush=True)
     for part in args.parts.split(","):
-        {"methods": part_methods, "official": part_official}[part](args)
+        {"methods": part_methods, "official": part_official, "views": part_views}[part](args)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,42 @@ def test_context_quality_is_the_geometric_mean_of_confidence_and_context():
     probs = torch.softmax(3 * torch.randn(40, 4, generator=g), dim=1)
     given = torch.randint(0, 4, (40,), generator=g)
     _, gamma = detect.prototype_assignments(z, probs, 0.25)
-    issues = detect.context_issues(z, probs, given, 0.25)
+    issues = detect.context_issues(z, probs, given, detect.ContextRanking(0.25, "probability"))
     p_y, g_y = probs[torch.arange(40), given].double(), gamma[torch.arange(40), given].double()
     np.testing.assert_allclose(issues.quality, torch.sqrt(p_y * g_y).numpy(), rtol=1e-5, atol=1e-7)
     assert issues.quality.min() >= 0.0 and issues.quality.max() <= 1.0
+
+
+def test_context_ranking_default_is_normalised_quality_with_sharper_context():
+    """Without a method's own ranking: sqrt(label_quality * gamma_y) at tau = CONTEXT_TEMPERATURE, where
+    label_quality is the class-normalised score every detector without embeddings ranks by."""
+    from noisylabels.labelquality import label_quality
+
+    g = torch.Generator().manual_seed(1)
+    z = torch.nn.functional.normalize(torch.rand(60, 8, generator=g), dim=1)  # ReLU-like: all cosines >= 0
+    probs = torch.softmax(3 * torch.randn(60, 5, generator=g), dim=1)
+    given = torch.randint(0, 5, (60,), generator=g)
+    issues = detect.context_issues(z, probs, given)
+    _, gamma = detect.prototype_assignments(z, probs, detect.CONTEXT_TEMPERATURE)
+    p = probs.double().numpy()
+    expected = np.sqrt(label_quality(given.numpy(), p / p.sum(1, keepdims=True))
+                       * gamma[torch.arange(60), given].double().numpy())
+    np.testing.assert_allclose(issues.quality, expected, rtol=1e-5, atol=1e-7)
+    assert detect.CONTEXT_TEMPERATURE == 0.1 and issues.detector == "confident-learning+context"
+    with pytest.raises(ValueError, match="temperature"):
+        detect.ContextRanking(temperature=0.0)
+    with pytest.raises(ValueError, match="classifier"):
+        detect.ContextRanking(classifier="loss")
+
+
+def test_label_quality_is_the_mean_of_normalised_probability_and_margin():
+    """By hand, 2 samples x 3 classes: t = (0.6, 0.5, 0.3) from the labelled columns, q = (p / t) / sum."""
+    from noisylabels.labelquality import label_quality
+
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]])
+    labels = np.array([0, 1])
+    t = np.array([0.6, 0.5, 1 / 3])  # class 2 has no sample: 1/C
+    q = (probs / t) / (probs / t).sum(1, keepdims=True)
+    q0, q1 = q[0, 0], q[1, 1]
+    expected = [(q0 + (1 + q0 - max(q[0, 1], q[0, 2])) / 2) / 2, (q1 + (1 + q1 - max(q[1, 0], q[1, 2])) / 2) / 2]
+    np.testing.assert_allclose(label_quality(labels, probs), expected, rtol=1e-12)

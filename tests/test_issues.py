@@ -173,6 +173,21 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     assert rc == 0, err
     assert (out / "ce" / "sym50-s0" / "detect" / "suspects.png").exists()
     assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "confident-learning+context"
+    # detect --run ranks, flags and suggests exactly as the run itself did
+    assert (out / "ce" / "sym50-s0" / "detect" / "label_issues.csv").read_text() == \
+        (out / "ce" / "sym50-s0" / "label_issues.csv").read_text()
+
+
+def test_detect_run_uses_the_runs_context_ranking():
+    """TCL's runs rank with p(y~|x) at their own tau, every other method with the class-normalised
+    quality at CONTEXT_TEMPERATURE."""
+    from noisylabels.detect import CONTEXT_TEMPERATURE, ContextRanking
+    from noisylabels.issues import run_context_ranking
+
+    assert run_context_ranking({"method": "tcl", "method_options": {"temperature": 0.5}}) == \
+        ContextRanking(0.5, "probability")
+    assert run_context_ranking({"method": "tcl"}) == ContextRanking(0.25, "probability")
+    assert run_context_ranking({"method": "elr", "method_options": {}}) == ContextRanking(CONTEXT_TEMPERATURE, "normalised")
 
 
 def test_results_markdown_states_n_and_std():

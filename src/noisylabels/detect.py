@@ -8,6 +8,8 @@ ranking puts the lowest quality first.
 from __future__ import annotations
 
 import csv
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from .labelquality import LabelIssues, class_noise_rates, class_summary, find_issues, noise_prior
+from .labelquality import LabelIssues, class_noise_rates, class_summary, find_issues, label_quality, noise_prior
 from .runs import RunFolder, atomic_write_bytes
 
 
@@ -39,19 +41,48 @@ def prototype_assignments(z: Tensor, probs: Tensor, temperature: float) -> tuple
     return mu, gamma
 
 
-def context_issues(z: Tensor, probs: Tensor, given: Tensor, temperature: float) -> LabelIssues:
-    """Confident learning's flag count and suggestions on ``probs`` (N, C), ranked by
-    the geometric mean sqrt(p_{i, y~} gamma_{i, y~}), gamma the context assignments of the
-    L2-normalised embeddings z (N, D) against prototypes built from ``probs`` (TCL Sec. 3.2): a label
-    is suspect when either the classifier or the embedding's context disagrees with it. Over the 11
-    noisy TCL cells of the fmnist-mini grid it ranked better than the arithmetic mean (mean AUPRC
-    0.867 against 0.859; docs/RESULTS.md, "TCL's ranking"). TCL's label issues, and ``detect`` with
-    features."""
-    _, gamma = prototype_assignments(z, probs, temperature)
-    quality = (probs.gather(1, given[:, None]) * gamma.gather(1, given[:, None])).clamp_min(0).sqrt().squeeze(1)
+# tau of the context assignments on a classifier's pooled encoder features (ReLU features: cosine
+# similarities in [0, 1], so a sharper softmax than TCL's 0.25 on its trained projections); measured on
+# the fmnist-mini CE cells, docs/RESULTS.md "CE's ranking: the context of its features"
+CONTEXT_TEMPERATURE = 0.1
+CONTEXT_CLASSIFIER_TERMS = ("normalised", "probability")
+
+
+@dataclass(frozen=True)
+class ContextRanking:
+    """How :func:`context_issues` ranks: by sqrt(c_i gamma_{i, y~}).
+
+    temperature: tau of the context assignments gamma = softmax(z mu^T / tau) (TCL Sec. 3.2).
+    classifier: the classifier's term c_i, "normalised" = ``labelquality.label_quality`` (the
+        class-normalised quality that every detector without embeddings ranks by; the default) or
+        "probability" = p(y~|x) (TCL, whose context and classifier are trained together).
+    """
+
+    temperature: float = CONTEXT_TEMPERATURE
+    classifier: str = "normalised"
+
+    def __post_init__(self) -> None:
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"temperature must be a positive number, got {self.temperature}")
+        if self.classifier not in CONTEXT_CLASSIFIER_TERMS:
+            raise ValueError(f"classifier must be one of {CONTEXT_CLASSIFIER_TERMS}, got {self.classifier!r}")
+
+
+def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRanking = ContextRanking()) -> LabelIssues:
+    """Confident learning's flag count and suggestions on ``probs`` (N, C), ranked by the geometric
+    mean sqrt(c_i gamma_{i, y~}) of the classifier's term c (``ranking.classifier``) and the context
+    assignment gamma of the embeddings z (N, D), L2-normalised here, against prototypes built from ``probs``
+    (TCL Sec. 3.2): a label is suspect when either the classifier or the embedding's context disagrees
+    with it. TCL's label issues ("probability" at its own tau: over the 11 noisy TCL cells of the
+    fmnist-mini grid, mean AUPRC 0.867 against 0.859 for the arithmetic mean; docs/RESULTS.md "TCL's
+    ranking"), every other method with an embedding, and ``detect`` with features."""
+    _, gamma = prototype_assignments(F.normalize(z.float(), dim=1), probs.float(), ranking.temperature)
+    labels = given.cpu().numpy()
     p = probs.double().cpu().numpy()
-    return find_issues(given.cpu().numpy(), p / p.sum(1, keepdims=True), quality=quality.double().cpu().numpy(),
-                       detector="confident-learning+context")
+    p = p / p.sum(1, keepdims=True)
+    g = gamma.gather(1, given[:, None].to(gamma.device)).squeeze(1).double().cpu().numpy()
+    c = p[np.arange(len(labels)), labels] if ranking.classifier == "probability" else label_quality(labels, p)
+    return find_issues(labels, p, quality=np.sqrt(np.clip(c * g, 0, None)), detector="confident-learning+context")
 
 
 def minmax(x: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Label issues from predictions the user brings, or from a finished run (``noisylabels detect``).
 
 :func:`detect_issues` runs the detector every training run uses (confident learning on class-normalised
-probabilities, ``labelquality``); with embeddings, it ranks as a TCL run does (``detect.context_issues``:
-the classifier confidence averaged with TCL's context assignment, Sec. 3.2).
+probabilities, ``labelquality``); with embeddings, it ranks as a training run does (``detect.context_issues``:
+the geometric mean of the classifier's quality and TCL's context assignment, Sec. 3.2), and a run's
+folder with ``--run`` exactly as that run ranked.
 """
 
 from __future__ import annotations
@@ -13,27 +14,37 @@ from typing import Any
 import numpy as np
 import torch
 
-from .detect import context_issues, export_issues
+from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
 from .runs import RunFolder
 
 
 def detect_issues(
-    labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None, temperature: float = 0.25,
+    labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
+    ranking: ContextRanking = ContextRanking(),
 ) -> LabelIssues:
     """Label quality, flags and suggestions for N labels from (N, C) probabilities.
 
     Args:
         labels: (N,) int given labels in [0, C); pred_probs: (N, C) predicted probabilities;
-        features: optional (N, D) embeddings (L2-normalised here); temperature: of the context
-            assignments softmax(z mu^T / tau).
+        features: optional (N, D) embeddings (L2-normalised here); ranking: how the context of the
+            features enters the ranking (``detect.ContextRanking``; a run's method's own with ``--run``).
     """
     labels, pred_probs = validate_predictions(labels, pred_probs, features)
     if features is None:
         return find_issues(labels, pred_probs)
-    z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(features, dtype=np.float32)), dim=1)
-    return context_issues(z, torch.from_numpy(pred_probs.astype(np.float32)), torch.from_numpy(labels), temperature)
+    z = torch.from_numpy(np.asarray(features, dtype=np.float32))
+    return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking)
+
+
+def run_context_ranking(cfg: dict[str, Any]) -> ContextRanking:
+    """The context ranking the run with config.yaml ``cfg`` used (its method's ``context_ranking``)."""
+    from .methods import get_method
+    from .pipeline import resolve_method_options
+
+    cls = get_method(str(cfg.get("method", "ce")))
+    return cls.context_ranking(cls.Options(**resolve_method_options(cls, dict(cfg.get("method_options") or {}))))
 
 
 def validate_predictions(
@@ -61,7 +72,7 @@ def validate_predictions(
                         f"got {labels.min()}..{labels.max()}")
     if not np.all(np.isfinite(pred_probs)) or pred_probs.min() < 0:
         raise UserError("pred_probs must be finite and non-negative (pass softmax probabilities, not logits)")
-    sums = pred_probs.sum(1, keepdims=True)
+    sums = pred_probs.astype(np.float64).sum(1, keepdims=True)  # as a run normalises its own (float64)
     if np.any(np.abs(sums - 1) > 1e-2):
         raise UserError("pred_probs rows must sum to 1 (pass softmax probabilities, not logits)")
     if features is not None:
@@ -102,6 +113,7 @@ def detect_to_folder(
     out: str | Path, labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
     true_labels: np.ndarray | None = None, images: np.ndarray | None = None, source_index: np.ndarray | None = None,
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
+    ranking: ContextRanking = ContextRanking(),
 ) -> dict[str, Any]:
     """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png."""
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
@@ -113,7 +125,7 @@ def detect_to_folder(
             raise UserError(f"--true-labels must be 1-D integer class indices in [0, {np.asarray(pred_probs).shape[-1]}) "
                             "like --labels")
         true_labels = t.astype(np.int64)
-    issues = detect_issues(labels, pred_probs, features=features)
+    issues = detect_issues(labels, pred_probs, features=features, ranking=ranking)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     predicted = np.asarray(pred_probs).argmax(1)
@@ -152,4 +164,5 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
         raise UserError(f"--run {run_dir}: its data now has {len(train)} training samples, the run had {len(labels)}")
     true = train.labels if cfg.get("noise", "none") != "none" else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
-                            source_index=train.source_index, paths=train.paths, class_names=train.class_names)
+                            source_index=train.source_index, paths=train.paths, class_names=train.class_names,
+                            ranking=run_context_ranking(cfg))

@@ -427,13 +427,14 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     """Write label_issues.csv and the label-quality histogram; return the detection figures."""
     data, train = prep.data, prep.splits.train
     probs = predict_probs(prep.method, data.images, data.views)
-    issues = prep.method.label_issues(data, probs)
+    z = predict_embeddings(prep.method, data.images, data.views)
+    z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
+    issues = prep.method.label_issues(data, probs, z)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
     oos = getattr(prep.method, "out_of_sample_probs", None)
     run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))
-    z = predict_embeddings(prep.method, data.images, data.views)
     if z is not None:
-        run.write_npy(FEATURES, z.cpu().numpy().astype(np.float16))
+        run.write_npy(FEATURES, z.numpy().astype(np.float16))
     predicted = probs.argmax(1).cpu().numpy()
     true = train.labels if data.true_labels is not None else None
     out = export_issues(run, issues, prep.noisy, predicted, source_index=train.source_index, true_labels=true,

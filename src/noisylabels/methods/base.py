@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .. import distributed as ddp
 from ..data.augment import ViewConfig, plain_view
+from ..detect import ContextRanking, context_issues
 from ..labelquality import LabelIssues, find_issues
 
 
@@ -110,10 +111,24 @@ class Method(nn.Module):
         p = probs.double().cpu().numpy()
         return p / p.sum(1, keepdims=True)
 
-    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
-        """Quality, flags and suggested labels of the N training labels: confident learning on
-        :meth:`detection_probs` (``labelquality.find_issues``; README "How label issues are found")."""
-        return find_issues(data.labels.cpu().numpy(), self.detection_probs(data, probs))
+    @classmethod
+    def context_ranking(cls, options: MethodOptions) -> ContextRanking:
+        """How label issues are ranked where the method has a :meth:`detection_embedding`
+        (``detect.context_issues``); ``detect --run`` ranks a finished run the same way."""
+        return ContextRanking()
+
+    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
+        """Quality, flags and suggested labels of the N training labels (README "How label issues are
+        found"): confident learning on :meth:`detection_probs`, ranked with the context of the
+        embeddings where the method has them (``detect.context_issues``, by :meth:`context_ranking`),
+        else by ``labelquality.label_quality``.
+
+        probs: the final model's softmax (N, C) on the un-augmented training images; z: its
+        :meth:`detection_embedding` of them (N, D) as features.npy keeps them, or None."""
+        p = self.detection_probs(data, probs)
+        if z is None:
+            return find_issues(data.labels.cpu().numpy(), p)
+        return context_issues(z, torch.from_numpy(p), data.labels.cpu(), self.context_ranking(self.options))
 
 
 @torch.no_grad()

@@ -125,7 +125,7 @@ class CleanlabRetrain(Method):
         """(N, C) cross-validated probabilities (exported as pred_probs.npy)."""
         return self.pred_probs
 
-    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
+    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
         """The baseline as cleanlab gives it: its label quality score (self-confidence of the
         out-of-sample probabilities) and the flags of find_label_issues that the retraining dropped;
         suggestions from the out-of-sample probabilities."""

@@ -12,8 +12,8 @@ Phases, each a separate training with its own SGD optimiser, cosine schedule and
   the a2 encoder (b2); final classification on (x, y^) with the same loss from the b2 encoder (b3).
   ``--finetune mixup-bootstrap`` replaces b2-b3 by mixup with dynamic bootstrapping from the a2 model.
 
-Label quality (label_issues.csv) is the same GMM over per-sample losses, against the GIVEN labels,
-averaged over the last epochs of the last classification phase.
+Label quality (label_issues.csv): the detector every method shares (``Method.label_issues``) on the
+final classifier's probabilities and its encoder's features, against the GIVEN labels.
 """
 
 from __future__ import annotations

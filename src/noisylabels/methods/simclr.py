@@ -78,5 +78,5 @@ class SimCLR(Method):
                            self.features(data.images, data), self.memory_labels(data), self.num_classes)
         return {"test_accuracy": acc, "knn_accuracy": acc}
 
-    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
+    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
         raise NotImplementedError("SimCLR trains no classifier and flags no labels")

@@ -2,7 +2,7 @@
 
 The algorithm as the official code (github.com/Hzzone/TCL) runs it; shared/papers/tcl.md step by step.
 
-Label issues of a finished run (:meth:`TCL.label_issues`): the flag count of the detector every method
+Label issues of a finished run (``Method.label_issues`` with :meth:`TCL.context_ranking`): the flag count of the detector every method
 shares (confident learning on the classifier's probabilities, ``labelquality``), ranked by the geometric
 mean of the classifier's confidence p(y~|x) and the context assignment gamma_{i, y~} of the final model,
 which do not saturate as the E-step's w does (docs/RESULTS.md, "Label issues").
@@ -37,9 +37,8 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import mixup, strong_view, weak_view
-from ..detect import SELECTIONS, context_issues, detection_metrics, tcl_clean_probability
+from ..detect import SELECTIONS, ContextRanking, detection_metrics, tcl_clean_probability
 from ..errors import UserError
-from ..labelquality import LabelIssues
 from ..models.heads import MLPClassifier, MLPProjector
 from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
 
@@ -277,9 +276,8 @@ class TCL(Method):
         return total, {k: v.detach() for k, v in logs.items()}
 
     # label issues --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def label_issues(self, data: TrainData, probs: Tensor) -> LabelIssues:
-        """``detect.context_issues`` on the final model's embeddings and classifier probabilities; the
+    @classmethod
+    def context_ranking(cls, options: MethodOptions) -> ContextRanking:
+        """sqrt(p(y~|x) gamma_{i, y~}) at the method's own tau (its projections are trained at it); the
         model's buffers (w, prototypes) are left as training left them."""
-        z, p, _ = self.embed(data.images, data)
-        return context_issues(z, p, data.labels, self.options.temperature)  # type: ignore[attr-defined]
+        return ContextRanking(temperature=float(options.temperature), classifier="probability")  # type: ignore[attr-defined]
