@@ -23,7 +23,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from noisylabels.detect import prototype_assignments
 from noisylabels.labelquality import find_issues, normalised_probs
-from noisylabels.pipeline import load_run_splits
+from noisylabels.data.sources import load_run_splits
 from noisylabels.runs import RunFolder
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import torch
 
+from noisylabels.bench import train_in
 from noisylabels.pipeline import run_train
 
 
 def _run(out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    if not (out / "summary.json").exists():
-        resume = (out / "config.yaml").exists()
-        run_train(cfg, out, resume=resume, overwrite=not resume, log=lambda s: print("  " + s, flush=True))
+    """Train ``cfg`` into ``out`` as ``noisylabels bench`` trains a cell (skipped when finished, resumed
+    when interrupted, refused when the folder holds other settings); returns its summary."""
+    train_in(out, cfg, out.name, run_train, lambda s: print(s, flush=True))
     return json.loads((out / "summary.json").read_text())
 
 

@@ -67,6 +67,40 @@ def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
     assert len(np.load(target)) == 1437
 
 
+@pytest.mark.parametrize("noise", ["pairflip", "instance", "lookalike"])
+def test_noise_command_writes_the_labels_train_trains_on(tmp_path, capsys, noise):
+    """One noise path (pipeline.noisy_training_labels): `noise` and `train` with the same data and noise
+    flags give the same labels, also for the generators that read the images."""
+    from noisylabels.pipeline import prepare
+
+    target = tmp_path / "noisy.npy"
+    rc, out, err = _run(capsys, "noise", "--dataset", "digits", "--noise", noise, "--noise-rate", "0.3", "--seed", "3",
+                        "--train-size", "500", "--out", str(target))
+    assert rc == 0, err
+    prep = prepare({"dataset": "digits", "noise": noise, "noise_rate": 0.3, "seed": 3, "train_size": 500, "width": 8})
+    assert np.array_equal(np.load(target), prep.noisy) and (prep.noisy != prep.splits.train.labels).any()
+    assert f"(actual {prep.report['noise_rate_actual']:.3f})" in out
+
+
+def test_noise_command_refuses_what_train_refuses(tmp_path, capsys):
+    """The checks of the shared noise path: the default dataset is named in the asymmetric error (the
+    `noise` command named None), and image-reading noise on streamed images is refused by both."""
+    from PIL import Image
+
+    for command, out in (("noise", tmp_path / "n.npy"), ("train", tmp_path / "run")):
+        rc, _, err = _run(capsys, command, "--noise", "asymmetric", "--noise-rate", "0.3", "--out", str(out))
+        assert rc == 2 and "not 'digits'" in err, err
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (8, 8), 50 + 100 * (c == "b") + i).save(tmp_path / "data" / c / f"{i}.png")
+    folder = ["--dataset", f"folder:{tmp_path / 'data'}", "--stream", "on", "--noise", "instance", "--noise-rate", "0.2"]
+    for command, out in (("noise", tmp_path / "n.npy"), ("train", tmp_path / "run")):
+        rc, _, err = _run(capsys, command, *folder, "--out", str(out))
+        assert rc == 2 and "needs every image in memory" in err, err
+        assert not out.exists()
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--dataset", "nosuch"], "unknown"),
     (["--method", "nosuch"], "unknown method"),

@@ -184,3 +184,18 @@ def test_compile_trains_the_steps_compiled_and_matches_eager(tmp_path, monkeypat
     saved = run.load_checkpoint(map_location="cpu")["method"]
     assert set(saved) == set(_method().state_dict())  # no _orig_mod. prefixes
     assert all(m._compiled_call_impl is None for m in method.children())
+
+
+def test_sub_state_is_one_submodules_weights_without_its_prefix():
+    """runs.sub_state, the one prefix stripper of checkpoint loading (--pretrained, tcl-plus --init-from):
+    a ce checkpoint's model.encoder.* loads into a bare encoder; only leading prefixes count."""
+    from noisylabels.runs import sub_state
+
+    state = _method().state_dict()
+    weights = sub_state(state, "encoder.", "model.encoder.")
+    assert weights and set(weights) == {k[len("model.encoder."):] for k in state if k.startswith("model.encoder.")}
+    enc = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
+    enc.load_state_dict(weights)  # strict: every key of the encoder, nothing else
+    assert all(torch.equal(v, state["model.encoder." + k]) for k, v in enc.state_dict().items())
+    assert sub_state({"a.encoder.w": 1, "encoder.w": 2, "fc.b": 3}, "encoder.") == {"w": 2}
+    assert sub_state({"fc.b": 3}, "encoder.") == {}

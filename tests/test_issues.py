@@ -226,3 +226,44 @@ def test_train_sizes_are_a_grid_axis(tmp_path, monkeypatch):
     assert seen == [(3000, "lookalike", 0.15, str(tmp_path / "ce" / "cc15-n3000-s0")),
                     (10000, "lookalike", 0.15, str(tmp_path / "ce" / "cc15-n10000-s0"))]
     assert parse_case("cc15") == ("lookalike", 0.15)
+
+
+def _image_folder(root, classes=("cat", "dog"), per_class=10):
+    """A tiny folder: source with distinct grey levels per class (path and class-name columns)."""
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("L", (8, 8), 40 + 150 * c + 3 * i).save(root / name / f"{i}.png")
+    return f"folder:{root}"
+
+
+@pytest.mark.parametrize("source", ["digits", "folder"])
+def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source):
+    """One exporter (issues.export_label_issues): `train` and `detect --run` on the same labels and
+    probabilities and features, with the same detector (a ce run: confident learning ranked with the
+    context of its features, reproduced from features.npy), write
+    byte-identical label_issues.csv files (columns, order, formatting; true labels, class names and,
+    for a file source, paths) and the same label-issue entries in summary.json."""
+    dataset = "digits" if source == "digits" else _image_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    rc, _, err = _run(capsys, "train", "--dataset", dataset, "--noise", "pairflip", "--noise-rate", "0.3",
+                      "--method", "ce", "--epochs", "1", "--width", "8", "--batch-size", "8", "--quiet",
+                      "--out", str(run))
+    assert rc == 0, err
+    rc, _, err = _run(capsys, "detect", "--run", str(run), "--out", str(tmp_path / "det"))
+    assert rc == 0, err
+    trained = (run / "label_issues.csv").read_bytes()
+    assert (tmp_path / "det" / "label_issues.csv").read_bytes() == trained
+    header = trained.decode().splitlines()[0].split(",")
+    assert header == ["index", "given_label", "predicted_label", "label_quality", "is_label_issue", "suggested_label",
+                      "suggested_probability", "true_label", "given_name", "predicted_name", "suggested_name"] + (
+                          ["path"] if source == "folder" else [])
+    s_train = json.loads((run / "summary.json").read_text())
+    s_detect = json.loads((tmp_path / "det" / "summary.json").read_text())
+    shared = ["detector", "num_label_issues", "noise_rate_estimated", "detection_auroc", "detection_auprc",
+              "detection_precision", "detection_recall", "detection_f1", "detection_accuracy", "flagged_to_actual",
+              "class_summary", "noise_rate_actual", "train_accuracy_vs_truth"]
+    assert {k: s_detect[k] for k in shared} == {k: s_train[k] for k in shared}
+    assert s_detect["detector"] == "confident-learning+context" and s_detect["num_samples"] == s_train["num_train"]

@@ -241,6 +241,20 @@ def test_bad_label_files(tmp_path, write, path, needle):
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
+def test_both_csv_readers_share_one_number_test(tmp_path):
+    """data._text.is_number decides what a CSV cell is for the label-file reader (a header or class name
+    vs a label) and for detect's array reader (a header row or data), and is total (None, words, '')."""
+    from noisylabels.data._text import is_number
+    from noisylabels.issues import load_array
+
+    assert [is_number(v) for v in ("3", " -2.5", "1e-3", "nan", 7, 0.5)] == [True] * 6
+    assert [is_number(v) for v in ("label", "", "3,4", None, [1])] == [False] * 5
+    for header in ("label\n", "noisy_label\n", ""):
+        (tmp_path / "l.csv").write_text(header + "0\n2\n1\n1\n")
+        assert np.array_equal(_load(tmp_path / "l.csv"), Y), header
+        assert np.array_equal(load_array(str(tmp_path / "l.csv"), "labels"), Y.astype(float)), header
+
+
 def test_class_names_need_dataset_names(tmp_path):
     np.save(tmp_path / "s.npy", np.array(["cat", "dog", "dog", "dog"]))
     with pytest.raises(UserError, match="class names"):

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -153,3 +154,40 @@ def test_nfl_detaches_the_focal_factors_as_the_public_code_does():
     (full_grad,) = torch.autograd.grad(full, x)
     assert float(full.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
     assert not torch.allclose(full_grad, ref_grad, atol=1e-4)  # the paper's formula differentiated throughout
+
+
+def test_elr_targets_and_regulariser_read_the_same_clamped_probabilities(monkeypatch):
+    """One clamp (losses.elr_probs): a saturated softmax is held in [1e-4, 1 - 1e-4] and renormalised,
+    the running targets of the ELR method are (1 - beta) x those probabilities after one step from
+    zero, and the regulariser reads the same ones (log(1 - <t, p>) finite at saturation)."""
+    from noisylabels.data.augment import ViewConfig
+    from noisylabels.methods import TrainData, get_method
+    from noisylabels.models.backbones import build_backbone
+
+    p = losses.elr_probs(torch.tensor([[100.0, 0.0, 0.0]]))
+    lo, hi = losses.ELR_CLAMP, 1 - losses.ELR_CLAMP
+    assert torch.allclose(p, torch.tensor([[hi, lo, lo]]) / (hi + 2 * lo)) and float(p.sum()) == pytest.approx(1.0)
+    assert math.isfinite(float(losses.elr_regularizer(torch.tensor([[100.0, 0.0, 0.0]]), p)))
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    t = torch.from_numpy
+    images, labels = (rng.random((16, 8, 8, 1)) * 255).astype(np.uint8), rng.integers(0, 3, 16)
+    data = TrainData(images=t(images), labels=t(labels), true_labels=None, test_images=t(images),
+                     test_labels=t(labels), num_classes=3, views=ViewConfig(crop_pad=0, flip=False, mean=(0.5,),
+                                                                           std=(0.3,)))
+    cls = get_method("elr")
+    method = cls(build_backbone("small-cnn", in_channels=1, image_size=8, width=4), 3, 16, cls.Options())
+    seen = []
+    spy = losses.elr_probs
+
+    def recording(logits):
+        seen.append(spy(logits))
+        return seen[-1]
+
+    idx = torch.arange(8)
+    monkeypatch.setattr(losses, "elr_probs", recording)
+    method.training_step(idx, 1, data, torch.Generator().manual_seed(0))
+    assert len(seen) == 2  # the target update and the regulariser
+    assert torch.allclose(seen[0], seen[1].detach())
+    assert torch.allclose(method.targets[idx], (1 - method.options.elr_beta) * seen[0])

@@ -212,14 +212,14 @@ def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callabl
                  tag: str = "") -> Path:
     """One SimCLR run per seed (and train size), shared by the framework cells (it never uses labels)."""
     path = root / "_pretrain" / f"simclr{tag}-s{seed}"
-    _train_in(path, {**base, "method": "simclr", "noise": "none", "seed": seed}, f"pretrain simclr seed {seed}",
-              run_train, log)
+    train_in(path, {**base, "method": "simclr", "noise": "none", "seed": seed}, f"pretrain simclr seed {seed}",
+             run_train, log)
     return path
 
 
-def _train_in(path: Path, cfg: dict[str, Any], what: str, run_train: Callable, log: Callable[[str], None]) -> None:
+def train_in(path: Path, cfg: dict[str, Any], what: str, run_train: Callable, log: Callable[[str], None]) -> None:
     """Train ``cfg`` into ``path``: refused if the folder holds other settings, skipped if finished,
-    resumed if interrupted."""
+    resumed if interrupted (every cell of a grid; also benchmarks/framework_table.py's runs)."""
     _check_same_settings(path, cfg)
     if (path / SUMMARY).exists():
         log(f"[skip] {what}: finished")
@@ -254,7 +254,7 @@ def _check_same_settings(path: Path, cfg: dict[str, Any]) -> None:
 
 
 def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callable[[str], None]) -> dict[str, Any]:
-    _train_in(cell.path, cfg, f"{cell.method} {cell.case} seed {cell.seed}", run_train, log)
+    train_in(cell.path, cfg, f"{cell.method} {cell.case} seed {cell.seed}", run_train, log)
     return _cell_row(cell)
 
 

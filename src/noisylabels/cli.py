@@ -19,7 +19,7 @@ import yaml
 
 from .errors import UserError
 from .methods import METHODS
-from .pipeline import TRAIN_DEFAULTS, run_train, validate_config
+from .pipeline import TRAIN_DEFAULTS, check_config, run_train
 
 DEMO_CONFIG: dict[str, Any] = {
     "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "tcl", "epochs": 20, "batch_size": 64,
@@ -216,15 +216,17 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The train options (TRAIN_DEFAULTS keys) given as flags; flags left out are absent."""
+    return {key: value for key in TRAIN_DEFAULTS if (value := getattr(args, key, None)) is not None}
+
+
 def _train_config(args: argparse.Namespace) -> dict[str, Any]:
     """defaults < YAML file < flags. Unknown YAML keys are a user error."""
     cfg: dict[str, Any] = {}
     if args.config:
         cfg = _read_yaml_config(args.config)
-    for key in TRAIN_DEFAULTS:
-        value = getattr(args, key, None)
-        if value is not None:
-            cfg[key] = value
+    cfg.update(_given_options(args))
     opts = dict(cfg.get("method_options") or {})
     for name in _method_option_fields():
         value = getattr(args, "opt_" + name, None)
@@ -261,33 +263,24 @@ def _read_yaml_config(path: str) -> dict[str, Any]:
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    from .data.noise import describe_noise, make_noisy_labels, noise_report, resolve_rate
-    from .data.sources import load_splits
+    """The noisy training labels that ``train`` with the same data and noise flags would train on."""
+    from .data.noise import describe_noise
+    from .data.sources import load_run_splits
+    from .pipeline import noisy_training_labels
 
-    noise = args.noise or "none"
-    rate = resolve_rate(noise, args.noise_rate)
-    cfg = {**TRAIN_DEFAULTS, **{k: getattr(args, k) for k in ("dataset", "data_dir", "train_size", "test_data",
-                                                               "test_fraction", "image_size", "seed")
-                                if getattr(args, k) is not None}, "noise": noise, "noise_rate": rate}
-    validate_config(cfg)  # the same ranges as train (--seed -1, --test-fraction 0, ...)
+    cfg = {**TRAIN_DEFAULTS, **_given_options(args)}
+    check_config(cfg)  # the same checks as train (--seed -1, --test-fraction 0, ...)
     if Path(args.out).suffix != ".npy":
         raise UserError(f"--out must end in .npy, got {args.out}")
     if Path(args.out).is_dir() or any(p.exists() and not p.is_dir() for p in Path(args.out).parents):
         raise UserError(f"--out {args.out}: not a file path inside a folder; give a path such as labels/noisy.npy")
-    splits = load_splits(cfg["dataset"], data_dir=args.data_dir, train_size=args.train_size,
-                         test_data=args.test_data, test_fraction=cfg["test_fraction"],
-                         image_size=args.image_size, seed=cfg["seed"],
-                         skip_bad_images=bool(args.skip_bad_images), stream=args.stream or "auto")
-    train = splits.train
-    noisy = make_noisy_labels(train.labels, noise=noise, rate=rate,
-                              num_classes=train.num_classes, seed=cfg["seed"], dataset=args.dataset,
-                              images=train.images, class_names=train.class_names)
-    report = noise_report(train.labels, noisy, train.num_classes)
+    noisy, report = noisy_training_labels(cfg, load_run_splits(cfg).train)
     out = Path(args.out)
     from .runs import RunFolder
 
     RunFolder(out.parent).write_npy(out.name, noisy)
-    print(f"wrote {len(noisy)} labels to {out}; noise {describe_noise(noise, rate, report['noise_rate_actual'])}")
+    noise = describe_noise(cfg["noise"], cfg["noise_rate"], report["noise_rate_actual"])
+    print(f"wrote {len(noisy)} labels to {out}; noise {noise}")
     return 0
 
 

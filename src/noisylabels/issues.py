@@ -4,6 +4,8 @@
 probabilities, ``labelquality``); with embeddings, it ranks as a training run does (``detect.context_issues``:
 the geometric mean of the classifier's quality and TCL's context assignment, Sec. 3.2), and a run's
 folder with ``--run`` exactly as that run ranked.
+:func:`export_label_issues` writes label_issues.csv, its plots and summary entries for ``detect`` and
+for every training run (``pipeline.write_issues``) alike.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data._text import is_number
+from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
-from .runs import RunFolder
+from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
 
 
 def detect_issues(
@@ -40,11 +44,14 @@ def detect_issues(
 
 def run_context_ranking(cfg: dict[str, Any]) -> ContextRanking:
     """The context ranking the run with config.yaml ``cfg`` used (its method's ``context_ranking``)."""
+    import dataclasses
+
     from .methods import get_method
-    from .pipeline import resolve_method_options
 
     cls = get_method(str(cfg.get("method", "ce")))
-    return cls.context_ranking(cls.Options(**resolve_method_options(cls, dict(cfg.get("method_options") or {}))))
+    fields = {f.name for f in dataclasses.fields(cls.Options)}
+    saved = dict(cfg.get("method_options") or {})
+    return cls.context_ranking(cls.Options(**{k: v for k, v in saved.items() if k in fields and v is not None}))
 
 
 def validate_predictions(
@@ -92,7 +99,7 @@ def load_array(path: str, what: str) -> np.ndarray:
             return np.load(p, allow_pickle=False)
         if p.suffix == ".csv":
             rows = [line.split(",") for line in p.read_text().splitlines() if line.strip()]
-            if rows and not _is_number(rows[0][0]):
+            if rows and not is_number(rows[0][0]):
                 rows = rows[1:]
             return np.array([[float(x) for x in r] for r in rows]).squeeze(-1 if len(rows[0]) == 1 else None) \
                 if rows else np.zeros(0)
@@ -101,12 +108,33 @@ def load_array(path: str, what: str) -> np.ndarray:
     raise UserError(f"--{what}: {path} must be a .npy or .csv file")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+def export_label_issues(
+    folder: RunFolder, issues: LabelIssues, labels: np.ndarray, pred_probs: np.ndarray, *, title: str,
+    true_labels: np.ndarray | None = None, source_index: np.ndarray | None = None, paths: list[str] | None = None,
+    class_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """The one label-issue exporter of ``train`` and ``detect``: label_issues.csv, plots/label_quality.png
+    and plots/class_noise.png in ``folder`` (``detect.export_issues``); returns the summary's entries.
+
+    Args:
+        issues: the detector's output for the N ``labels`` (int (N,), the given labels).
+        pred_probs: (N, C) probabilities whose argmax is the ``predicted_label`` column.
+        title: of the label-quality plot.
+        true_labels: (N,) when known: adds the detection metrics, ``noise_rate_actual`` (given != true)
+            and ``train_accuracy_vs_truth`` (predicted == true).
+        source_index: each sample's position in the user's source (default 0..N-1); paths, class_names:
+            the optional ``path`` and ``*_name`` columns.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(pred_probs).argmax(1)
+    source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
+    out = export_issues(folder, issues, labels, predicted, source_index=source_index, true_labels=true_labels,
+                        paths=paths, class_names=class_names, title=title)
+    if true_labels is not None:
+        true = np.asarray(true_labels)
+        out["noise_rate_actual"] = float(np.mean(labels != true))
+        out["train_accuracy_vs_truth"] = float(np.mean(predicted == true))
+    return out
 
 
 def detect_to_folder(
@@ -128,14 +156,11 @@ def detect_to_folder(
     issues = detect_issues(labels, pred_probs, features=features, ranking=ranking)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
-    predicted = np.asarray(pred_probs).argmax(1)
     folder = RunFolder(out)
     summary: dict[str, Any] = {"num_samples": int(len(labels))}
-    summary.update(export_issues(folder, issues, labels, predicted, source_index=source_index, true_labels=true_labels,
-                                 paths=paths, class_names=class_names,
-                                 title=f"detect: label quality of {len(labels)} samples"))
-    if true_labels is not None:
-        summary["noise_rate_actual"] = float(np.mean(labels != np.asarray(true_labels)))
+    summary.update(export_label_issues(folder, issues, labels, pred_probs, true_labels=true_labels,
+                                       source_index=source_index, paths=paths, class_names=class_names,
+                                       title=f"detect: label quality of {len(labels)} samples"))
     if images is not None:
         from .report import plot_suspects
 
@@ -148,9 +173,6 @@ def detect_to_folder(
 def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool = True) -> dict[str, Any]:
     """:func:`detect_to_folder` on a finished run's pred_probs.npy (and features.npy), with its images,
     source indices, paths, class names and, when noise was added, the true labels."""
-    from .pipeline import load_run_splits
-    from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS
-
     run = RunFolder(run_dir)
     for name in (CONFIG, NOISY_LABELS, PRED_PROBS):
         if not (run.path / name).exists():
@@ -162,7 +184,7 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     train = load_run_splits(cfg).train
     if len(train) != len(labels):
         raise UserError(f"--run {run_dir}: its data now has {len(train)} training samples, the run had {len(labels)}")
-    true = train.labels if cfg.get("noise", "none") != "none" else None
+    true = train.labels if true_labels_known(cfg) else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
                             source_index=train.source_index, paths=train.paths, class_names=train.class_names,
                             ranking=run_context_ranking(cfg))

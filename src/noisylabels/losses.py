@@ -123,15 +123,24 @@ def normalized_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 0.5, d
     return (fl.gather(1, targets[:, None]).squeeze(1) / fl.sum(dim=1)).mean()
 
 
+ELR_CLAMP = 1e-4  # ELR's code clamps the softmax to [1e-4, 1 - 1e-4] before renormalising
+
+
+def elr_probs(logits: Tensor) -> Tensor:
+    """ELR's probabilities (Liu et al.'s code), logits (B, C) -> (B, C): the softmax clamped to
+    [ELR_CLAMP, 1 - ELR_CLAMP] and renormalised. The running targets and :func:`elr_regularizer`
+    both read them, so log(1 - <t_i, p_i>) stays finite."""
+    p = torch.softmax(logits, dim=1).clamp(ELR_CLAMP, 1 - ELR_CLAMP)
+    return p / p.sum(dim=1, keepdim=True)
+
+
 def elr_regularizer(logits: Tensor, running_targets: Tensor) -> Tensor:
-    """ELR's term (Liu et al., NeurIPS 2020, Eq. 9): mean_i log(1 - <t_i, p_i>).
+    """ELR's term (Liu et al., NeurIPS 2020, Eq. 9): mean_i log(1 - <t_i, p_i>), p = :func:`elr_probs`.
 
     running_targets: (B, C) detached temporal ensembles of the predictions. Minimising it keeps each
     prediction close to its early-learning target, so wrong labels are not memorised.
     """
-    p = torch.softmax(logits, dim=1).clamp(1e-4, 1 - 1e-4)
-    p = p / p.sum(dim=1, keepdim=True)
-    return torch.log(1 - (running_targets * p).sum(dim=1)).mean()
+    return torch.log(1 - (running_targets * elr_probs(logits)).sum(dim=1)).mean()
 
 
 SUPCON_BASE_TEMPERATURE = 0.07  # the public code scales its loss by temperature / base_temperature

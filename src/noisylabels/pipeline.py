@@ -18,18 +18,19 @@ import torch
 
 from . import distributed as ddp
 from .data.augment import ViewConfig
-from .data.dataset import DataSplits
+from .data.dataset import ArrayDataset, DataSplits
 from .data.noise import describe_noise, make_noisy_labels, noise_report, resolve_rate
-from .data.sources import load_splits
+from .data.sources import load_run_splits, true_labels_known
 from .data.streaming import StreamingImages
-from .detect import export_issues
 from .engine import FitConfig, fit
 from .errors import UserError
+from .issues import export_label_issues
 from .methods import Method, TrainData, get_method
 from .methods.base import predict_embeddings, predict_probs
 from .report import plot_curves
 from .models.backbones import build_backbone
-from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256
+from .runs import (CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256,
+                   sub_state)
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
@@ -228,9 +229,24 @@ def validate_config(cfg: dict[str, Any]) -> None:
                         f"({cfg['epochs']}): the learning rate would never reach --lr")
 
 
-def _check_ranges(cfg: dict[str, Any]) -> None:
+def check_config(cfg: dict[str, Any]) -> None:
+    """Resolve the noise rate (:func:`~noisylabels.data.noise.resolve_rate`), then check and normalise
+    every option in place (:func:`validate_config`): ``train`` and ``noise`` alike; raises UserError."""
     cfg["noise_rate"] = resolve_rate(str(cfg["noise"]), cfg["noise_rate"])
     validate_config(cfg)
+
+
+def noisy_training_labels(cfg: dict[str, Any], train: ArrayDataset) -> tuple[np.ndarray, dict[str, Any]]:
+    """The noisy labels int64 (N,) that a checked configuration (:func:`check_config`) gives the
+    training set, and their :func:`~noisylabels.data.noise.noise_report`: the one noise path of
+    ``train`` and ``noise``, so that both write the same labels for the same options."""
+    if cfg["noise"] in ("instance", "lookalike") and getattr(train.images, "streaming", False):
+        raise UserError(f"--noise {cfg['noise']} needs every image in memory; pass --stream off (or a smaller "
+                        "--image-size)")
+    noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
+                              num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
+                              images=train.images, class_names=train.class_names)
+    return noisy, noise_report(train.labels, noisy, train.num_classes)
 
 
 def prepare(config: dict[str, Any]) -> Prepared:
@@ -240,21 +256,13 @@ def prepare(config: dict[str, Any]) -> Prepared:
     options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
     epochs = as_int(config.get("epochs", TRAIN_DEFAULTS["epochs"]), "--epochs", 1)
     cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
-    _check_ranges(cfg)
+    check_config(cfg)
     device = resolve_device(cfg["device"])
     splits = load_run_splits(cfg)
     train = splits.train
-    if cfg["noise"] in ("instance", "lookalike") and getattr(train.images, "streaming", False):
-        raise UserError(f"--noise {cfg['noise']} needs every image in memory; pass --stream off (or a smaller "
-                        "--image-size)")
-    noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
-                              num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
-                              images=train.images, class_names=train.class_names)
-    report = noise_report(train.labels, noisy, train.num_classes)
+    noisy, report = noisy_training_labels(cfg, train)
     views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
-    # The source's labels are the truth when noise was added to them (generated, or a file such as
-    # CIFAR-N's); with noise "none" they are the user's own labels, whose truth is unknown.
-    true_known = cfg["noise"] != "none"
+    true_known = true_labels_known(cfg)
     data = TrainData(
         images=to_device(train.images, device),
         labels=torch.from_numpy(noisy).to(device),
@@ -299,14 +307,6 @@ def skipped_paths(splits: DataSplits) -> list[str]:
     return sorted(set(splits.train.skipped_paths) | set(splits.test.skipped_paths))
 
 
-def load_run_splits(cfg: dict[str, Any]) -> DataSplits:
-    """The train/test splits a (resolved or saved) run configuration names."""
-    return load_splits(cfg["dataset"], data_dir=cfg.get("data_dir"), train_size=cfg.get("train_size"),
-                       test_data=cfg.get("test_data"), test_fraction=float(cfg.get("test_fraction", 0.1)),
-                       image_size=cfg.get("image_size"), seed=int(cfg.get("seed", 0)),
-                       skip_bad_images=bool(cfg.get("skip_bad_images", False)), stream=str(cfg.get("stream", "auto")))
-
-
 def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
     """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``),
     a ce-family run (``model.encoder.*``) or a framework run (its pre-training phase)."""
@@ -322,7 +322,7 @@ def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
     if not (folder / "checkpoint.pt").exists():
         raise UserError(f"--pretrained {run_dir}: no checkpoint.pt there; give the folder of a finished run")
     state = RunFolder(folder).load_checkpoint()["method"]
-    weights = {k.split("encoder.", 1)[1]: v for k, v in state.items() if k.startswith(("encoder.", "model.encoder."))}
+    weights = sub_state(state, "encoder.", "model.encoder.")
     try:
         encoder.load_state_dict(weights)
     except RuntimeError:
@@ -424,7 +424,8 @@ def _title(s: dict[str, Any]) -> str:
 
 
 def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
-    """Write label_issues.csv and the label-quality histogram; return the detection figures."""
+    """Write pred_probs.npy, features.npy and the label issues of the final model
+    (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does); return the detection figures."""
     data, train = prep.data, prep.splits.train
     probs = predict_probs(prep.method, data.images, data.views)
     z = predict_embeddings(prep.method, data.images, data.views)
@@ -435,14 +436,10 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))
     if z is not None:
         run.write_npy(FEATURES, z.numpy().astype(np.float16))
-    predicted = probs.argmax(1).cpu().numpy()
     true = train.labels if data.true_labels is not None else None
-    out = export_issues(run, issues, prep.noisy, predicted, source_index=train.source_index, true_labels=true,
-                        paths=train.paths, class_names=train.class_names,
-                        title=f"{prep.config['method']}: label quality of {len(prep.noisy)} training samples")
-    if true is not None:
-        out["train_accuracy_vs_truth"] = float(np.mean(predicted == true))
-    return out
+    return export_label_issues(run, issues, prep.noisy, probs.cpu().numpy(), true_labels=true,
+                               source_index=train.source_index, paths=train.paths, class_names=train.class_names,
+                               title=f"{prep.config['method']}: label quality of {len(prep.noisy)} training samples")
 
 
 def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str, Any]:

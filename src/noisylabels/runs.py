@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -64,6 +64,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def labels_sha256(labels: np.ndarray) -> str:
     """SHA-256 of the labels as little-endian int64 bytes (stable across platforms)."""
     return hashlib.sha256(np.asarray(labels, dtype="<i8").tobytes()).hexdigest()
+
+
+def sub_state(state: Mapping[str, Any], *prefixes: str) -> dict[str, Any]:
+    """The entries of a checkpoint's state dict under any of ``prefixes`` (e.g. ``"encoder."``,
+    ``"model.encoder."``), keyed without the prefix: one submodule's weights, ready for its
+    ``load_state_dict``. Empty when no key has one of the prefixes."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        if prefix is not None:
+            out[key[len(prefix):]] = value
+    return out
 
 
 class RunFolder:

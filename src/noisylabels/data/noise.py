@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ._text import is_number
 
 NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance",
                                  "lookalike")
@@ -216,7 +217,7 @@ def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classe
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise UserError(f"num_classes must be a positive integer, got {num_classes!r}")
     labels = _check_labels(labels, num_classes)
-    if not _is_number(rate):
+    if not is_number(rate):
         raise UserError(f"--noise-rate must be a number in [0, 1], got {rate!r}")
     if not 0.0 <= (rate := float(rate)) <= 1.0:
         raise UserError(f"--noise-rate must be in [0, 1], got {rate}")
@@ -265,16 +266,8 @@ def _read_csv(file: Path, class_names: list[str] | None) -> np.ndarray:
         return np.array([r[col] if col < len(r) else "" for r in rows[1:]])
     first = rows[0][0]
     is_header = first.lower() in ("label", "noisy_label") or (
-        not _is_number(first) and not (class_names and first in class_names))
+        not is_number(first) and not (class_names and first in class_names))
     return np.array([r[0] for r in (rows[1:] if is_header else rows)])
-
-
-def _is_number(value: object) -> bool:
-    try:
-        float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _read_entries(file: Path) -> dict[str, np.ndarray]:
@@ -297,7 +290,7 @@ def _read_entries(file: Path) -> dict[str, np.ndarray]:
 def _to_class_indices(values: np.ndarray, class_names: list[str] | None, file: Path) -> np.ndarray:
     if values.dtype.kind in "US":  # strings: integers written as text, or class names
         texts = [str(v).strip() for v in values]
-        if texts and all(_is_number(t) for t in texts):
+        if texts and all(is_number(t) for t in texts):
             values = np.array([float(t) for t in texts])
         else:
             if not class_names:

@@ -13,6 +13,7 @@ import gzip
 import pickle
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -262,6 +263,22 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
         train = train.subset(np.random.default_rng(0).permutation(len(train))[:train_size])
     name = spec if ":" not in spec else f"{spec.split(':', 1)[0]}:{Path(spec.split(':', 1)[1]).stem}"
     return DataSplits(train=train, test=test, test_kind=kind, name=name)
+
+
+def load_run_splits(cfg: dict[str, Any]) -> DataSplits:
+    """The train/test splits a (resolved or saved) run configuration names (``train``, ``noise``,
+    ``detect --run``)."""
+    return load_splits(cfg["dataset"], data_dir=cfg.get("data_dir"), train_size=cfg.get("train_size"),
+                       test_data=cfg.get("test_data"), test_fraction=float(cfg.get("test_fraction", 0.1)),
+                       image_size=cfg.get("image_size"), seed=int(cfg.get("seed", 0)),
+                       skip_bad_images=bool(cfg.get("skip_bad_images", False)), stream=str(cfg.get("stream", "auto")))
+
+
+def true_labels_known(cfg: dict[str, Any]) -> bool:
+    """Whether a run configuration's source labels are the truth: when noise was added to them
+    (generated, or a file such as CIFAR-N's); with noise "none" they are the user's own labels, whose
+    truth is unknown."""
+    return cfg.get("noise", "none") != "none"
 
 
 def _holdout(ds: ArrayDataset, fraction: float, seed: int) -> tuple[ArrayDataset, ArrayDataset]:

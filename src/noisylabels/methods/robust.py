@@ -121,8 +121,7 @@ class ELR(CrossEntropy):
         y = data.labels[idx]
         logits = self.forward_train(x, epoch).float()
         with torch.no_grad():
-            p = torch.softmax(logits, dim=1).clamp(1e-4, 1 - 1e-4)
-            p = p / p.sum(dim=1, keepdim=True)
+            p = losses.elr_probs(logits)
             self.targets[idx] = o.elr_beta * self.targets[idx] + (1 - o.elr_beta) * p
         ce = F.cross_entropy(logits, y)
         reg = losses.elr_regularizer(logits, self.targets[idx])

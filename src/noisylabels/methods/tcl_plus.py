@@ -35,7 +35,7 @@ from ..data.augment import mixup, weak_view
 from ..detect import prototype_assignments
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
-from ..runs import CONFIG, RunFolder
+from ..runs import CONFIG, RunFolder, sub_state
 from .base import Method, MethodOptions, TrainData, map_images
 
 BOOTSTRAP_WEIGHT = 0.2  # official constant B
@@ -73,7 +73,7 @@ class TCLPlus(Method):
             tcl_options = tcl_run.read_yaml(CONFIG).get("method_options") or {}
             options.temperature = float(tcl_options.get("temperature", 0.25))
         self._load_tcl(tcl_state)
-        self.projector_state = {k[len("projector."):]: v for k, v in tcl_state.items() if k.startswith("projector.")}
+        self.projector_state = sub_state(tcl_state, "projector.")
         self.ema_model = copy.deepcopy(self.model)
         for p in self.ema_model.parameters():
             p.requires_grad_(False)
@@ -81,8 +81,8 @@ class TCLPlus(Method):
         self.epochs = 0
 
     def _load_tcl(self, state: dict[str, Tensor]) -> None:
-        enc = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
-        cls = {k[len("classifier."):]: v for k, v in state.items() if k.startswith("classifier.")}
+        enc = sub_state(state, "encoder.")
+        cls = sub_state(state, "classifier.")
         if not enc or not cls:
             raise UserError(f"{self.options.init_from} is not a tcl run (no encoder/classifier in its checkpoint)")
         if len(state.get("clean_prob", ())) != self.num_train:
