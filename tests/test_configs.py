@@ -2,14 +2,13 @@
 for one large GPU, and the small-GPU variant at the same lr per sample; the cifar-paper protocols use
 the large one."""
 
-from pathlib import Path
-
 import pytest
 
 from noisylabels.bench import PROTOCOLS
 from noisylabels.cli import _read_yaml_config
+from tests.helpers import ROOT
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = ROOT / "configs"
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])

@@ -13,6 +13,8 @@ from noisylabels import distributed as ddp
 from noisylabels import losses
 from noisylabels.cli import main
 
+pytestmark = pytest.mark.slow  # every test here starts processes (mp.spawn or --nproc 2)
+
 WORLD = 2
 
 

@@ -5,10 +5,8 @@ import pytest
 import torch
 
 from noisylabels.engine import FitConfig, fit, lr_at
-from noisylabels.data.augment import ViewConfig
-from noisylabels.methods import TrainData, get_method
-from noisylabels.models.backbones import build_backbone
 from noisylabels.runs import RunFolder
+from tests.helpers import stripe_train_data, tiny_method
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -19,27 +17,13 @@ def test_lr_schedule_warmup_then_cosine():
     assert lr_at(100, 100, 10, 1.0, 0.01) == pytest.approx(0.01)
 
 
-def _toy_data(n: int = 96) -> TrainData:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, n)
-    images = (rng.random((n, 8, 8, 1)) * 60).astype(np.uint8)
-    for c in range(3):  # a class-dependent bright stripe: learnable
-        images[labels == c, :, c * 2:c * 2 + 2, 0] += 150
-    t = torch.from_numpy
-    return TrainData(images=t(images), labels=t(labels), true_labels=t(labels), test_images=t(images[:32]),
-                     test_labels=t(labels[:32]), num_classes=3,
-                     views=ViewConfig(crop_pad=1, flip=False, mean=(0.3,), std=(0.3,)))
-
-
 def _method():
-    torch.manual_seed(0)
-    cls = get_method("ce")
-    enc = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
-    return cls(enc, 3, 96, cls.Options())
+    """CE on a width-4 small-cnn for ``stripe_train_data()`` (96 samples)."""
+    return tiny_method("ce", 96)
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
-    data = _toy_data()
+    data = stripe_train_data()
     cfg = FitConfig(epochs=4, batch_size=32, lr=0.05, seed=3, progress=False)
     full = fit(_method(), data, cfg, RunFolder(tmp_path / "full"), log=lambda s: None)
 
@@ -69,12 +53,13 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
 
 
 def test_ce_learns_a_separable_toy_problem():
-    result = fit(_method(), _toy_data(), FitConfig(epochs=8, batch_size=32, lr=0.05, progress=False),
+    result = fit(_method(), stripe_train_data(), FitConfig(epochs=8, batch_size=32, lr=0.05, progress=False),
                  log=lambda s: None)
     assert result["test_accuracy"] > 0.9
     assert math.isfinite(result["train_seconds"]) and result["images_per_second"] > 0
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     """A real SIGKILL of the training process mid-run; --resume finishes it with no duplicated or missing
     epochs and the same per-epoch figures as an uninterrupted run of the same seed (CPU)."""
@@ -132,7 +117,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     method.training_step = poisoned
     run = RunFolder(tmp_path / "r")
     with pytest.raises(TrainingDiverged, match="epoch 2 .* checkpoint of epoch 1 is kept"):
-        fit(method, _toy_data(), FitConfig(epochs=3, batch_size=32, progress=False), run, log=lambda s: None)
+        fit(method, stripe_train_data(), FitConfig(epochs=3, batch_size=32, progress=False), run, log=lambda s: None)
     assert run.load_checkpoint()["epoch"] == 1
     assert [r["epoch"] for r in run.read_metrics()] == [1]
     assert all(torch.isfinite(v).all() for v in run.load_checkpoint()["method"].values() if v.is_floating_point())
@@ -142,7 +127,7 @@ def test_resume_reads_the_checkpoint_onto_the_cpu_so_rng_states_stay_byte_tensor
     """On CUDA a checkpoint mapped to the device moves the saved RNG ByteTensors there, and
     torch.set_rng_state refuses them. Emulated on the CPU: a load mapped anywhere but the CPU returns
     the RNG state on a non-CPU ('meta') device, as a CUDA mapping would."""
-    data = _toy_data()
+    data = stripe_train_data()
     cfg = FitConfig(epochs=2, batch_size=32, lr=0.05, seed=3, progress=False)
     run = RunFolder(tmp_path / "run")
     fit(_method(), data, cfg, run, log=lambda s: None)
@@ -163,6 +148,7 @@ def test_resume_reads_the_checkpoint_onto_the_cpu_so_rng_states_stay_byte_tensor
     assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_compile_trains_the_steps_compiled_and_matches_eager(tmp_path, monkeypatch):
     """--compile (issue 19): the training steps run through torch.compile (here the aot_eager backend:
     Dynamo + AOTAutograd without a C++ toolchain), the per-epoch hooks and evaluation eagerly, and the
@@ -170,7 +156,7 @@ def test_compile_trains_the_steps_compiled_and_matches_eager(tmp_path, monkeypat
     import torch._dynamo
 
     monkeypatch.setenv("NOISYLABELS_COMPILE_BACKEND", "aot_eager")
-    data = _toy_data()
+    data = stripe_train_data()
     eager = fit(_method(), data, FitConfig(epochs=2, batch_size=32, seed=1, progress=False), log=lambda s: None)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()

@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 
 from noisylabels.bench import parse_case, results_markdown, run_grid
-from noisylabels.cli import main
 from noisylabels.issues import detect_issues
 from noisylabels.methods.cleanlab_retrain import stratified_folds
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
+from tests.helpers import cli
 
 
 def _planted(n: int = 400, c: int = 4, seed: int = 0):
@@ -44,15 +38,15 @@ def test_detect_issues_with_and_without_features():
         assert np.mean(issues.suggested[flagged] == true[flagged]) > 0.9
 
 
-def test_detect_on_user_files_writes_ranked_csv_and_grid(tmp_path, capsys):
+def test_detect_on_user_files_writes_ranked_csv_and_grid(tmp_path):
     given, true, probs, feats = _planted()
     for name, arr in (("labels", given), ("probs", probs), ("feats", feats), ("true", true),
                       ("images", np.random.default_rng(0).integers(0, 255, (len(given), 8, 8), dtype=np.uint8))):
         np.save(tmp_path / f"{name}.npy", arr)
     out = tmp_path / "det"
-    rc, stdout, err = _run(capsys, "detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
-                           str(tmp_path / "probs.npy"), "--features", str(tmp_path / "feats.npy"), "--true-labels",
-                           str(tmp_path / "true.npy"), "--images", str(tmp_path / "images.npy"), "--out", str(out))
+    rc, stdout, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
+                          str(tmp_path / "probs.npy"), "--features", str(tmp_path / "feats.npy"), "--true-labels",
+                          str(tmp_path / "true.npy"), "--images", str(tmp_path / "images.npy"), "--out", str(out))
     assert rc == 0, err
     assert "detection ROC-AUC" in stdout
     rows = list(csv.DictReader(open(out / "label_issues.csv")))
@@ -64,20 +58,20 @@ def test_detect_on_user_files_writes_ranked_csv_and_grid(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("probs_shape, message", [((10, 3), "rows but there are"), ((12,), "2-D float array")])
-def test_detect_bad_inputs_are_one_line_errors(tmp_path, capsys, probs_shape, message):
+def test_detect_bad_inputs_are_one_line_errors(tmp_path, probs_shape, message):
     np.save(tmp_path / "labels.npy", np.zeros(12, dtype=np.int64))
     np.save(tmp_path / "probs.npy", np.full(probs_shape, 1 / 3))
-    rc, _, err = _run(capsys, "detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
-                      str(tmp_path / "probs.npy"), "--out", str(tmp_path / "o"))
+    rc, _, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
+                     str(tmp_path / "probs.npy"), "--out", str(tmp_path / "o"))
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
 
-def test_logits_instead_of_probabilities_are_refused(tmp_path, capsys):
+def test_logits_instead_of_probabilities_are_refused(tmp_path):
     np.save(tmp_path / "labels.npy", np.zeros(4, dtype=np.int64))
     np.save(tmp_path / "probs.npy", np.array([[2.0, -1.0]] * 4))
-    rc, _, err = _run(capsys, "detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
-                      str(tmp_path / "probs.npy"), "--out", str(tmp_path / "o"))
+    rc, _, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs",
+                     str(tmp_path / "probs.npy"), "--out", str(tmp_path / "o"))
     assert rc == 2 and "not logits" in err
 
 
@@ -138,13 +132,14 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
     assert tcl_set["lr"] == 0.1 and tcl_set["batch_size"] == 1024
 
 
-def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys):
+@pytest.mark.slow
+def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path):
     """The bench grid (two methods, two cases), resumability (a second call skips), results files;
     pred_probs.npy from every run; detect on a finished run folder."""
     out = tmp_path / "bench"
     argv = ["bench", "--protocol", "digits-mini", "--methods", "ce,cleanlab-retrain", "--cases", "none,sym50",
             "--epochs", "3", "--set", "width=8", "--out", str(out)]
-    rc, stdout, err = _run(capsys, *argv)
+    rc, stdout, err = cli(*argv)
     assert rc == 0, err
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert {(r["method"], r["case"]) for r in rows} == {(m, c) for m in ("ce", "cleanlab-retrain") for c in ("none", "sym50")}
@@ -156,20 +151,20 @@ def test_bench_digits_mini_with_cleanlab_and_detect_from_a_run(tmp_path, capsys)
     probs = np.load(run / "pred_probs.npy")
     assert probs.shape == (1437, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert sorted(p.name for p in run.glob("phase-*")) == [f"phase-fold{k}" for k in range(1, 6)] + ["phase-retrain"]
-    rc, stdout, _ = _run(capsys, *argv)
+    rc, stdout, _ = cli(*argv)
     assert rc == 0 and stdout.count("| sym50 |") == 2
     # other settings into the same folder: refused, not silently mixed into the table
     before = (out / "results.csv").read_text()
-    rc, _, err = _run(capsys, *[a if a != "3" else "4" for a in argv])
+    rc, _, err = cli(*[a if a != "3" else "4" for a in argv])
     assert rc != 0 and "epochs 3 -> 4" in err and "another --out" in err
     assert (out / "results.csv").read_text() == before
     # report only: a method and a case never run are left out, nothing is trained
-    rc, stdout, err = _run(capsys, "bench", "--protocol", "digits-mini", "--methods", "ce,tcl", "--cases",
-                           "sym50,sym80", "--report-only", "--out", str(out))
+    rc, stdout, err = cli("bench", "--protocol", "digits-mini", "--methods", "ce,tcl", "--cases",
+                          "sym50,sym80", "--report-only", "--out", str(out))
     assert rc == 0, err
     assert {(r["method"], r["case"]) for r in csv.DictReader(open(out / "results.csv"))} == {("ce", "sym50")}
     assert not (out / "tcl").exists()
-    rc, stdout, err = _run(capsys, "detect", "--run", str(out / "ce" / "sym50-s0"))
+    rc, stdout, err = cli("detect", "--run", str(out / "ce" / "sym50-s0"))
     assert rc == 0, err
     assert (out / "ce" / "sym50-s0" / "detect" / "suspects.png").exists()
     assert json.loads((out / "ce" / "sym50-s0" / "detect" / "summary.json").read_text())["detector"] == "confident-learning+context"

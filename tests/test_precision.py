@@ -6,10 +6,11 @@ import torch
 
 from noisylabels import losses
 from noisylabels.data.augment import ViewConfig, mixup, plain_view, strong_view, weak_view
-from noisylabels.methods import TrainData, get_method
+from noisylabels.methods import TrainData
 from noisylabels.methods.supcon import SupConOptions, WeightedSupCon
 from noisylabels.methods.tcl import alignment_loss
 from noisylabels.models.backbones import build_backbone
+from tests.helpers import random_train_data, tiny_method, unit_vectors
 
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
 CFG = ViewConfig(crop_pad=2, flip=True, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
@@ -40,15 +41,11 @@ def test_views_stay_fp32_and_unchanged_under_bf16_autocast(view):
     assert torch.equal(got, ref)
 
 
-def _unit(b: int, d: int, seed: int) -> torch.Tensor:
-    return torch.nn.functional.normalize(torch.randn(b, d, generator=torch.Generator().manual_seed(seed)), dim=1)
-
-
 def test_contrastive_losses_are_fp32_under_bf16_autocast():
-    z1, z2 = _unit(24, 32, 0), _unit(24, 32, 1)
+    z1, z2 = unit_vectors(24, 32, 0), unit_vectors(24, 32, 1)
     labels = torch.arange(24) % 3
     w = torch.rand(24, generator=torch.Generator().manual_seed(2))
-    protos = _unit(3, 32, 4)
+    protos = unit_vectors(3, 32, 4)
     t = torch.softmax(torch.randn(24, 3, generator=torch.Generator().manual_seed(5)), 1)
     fns = {
         "info_nce": lambda: losses.info_nce(z1, z2, 0.07),
@@ -69,23 +66,19 @@ def test_contrastive_losses_are_fp32_under_bf16_autocast():
     assert (bf.float() - losses.similarities(z, z, 0.07)).abs().max() > 1e-3
 
 
-def _data(n: int = 32) -> TrainData:
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, 16, 16, 3), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 3, (n,), generator=g)
-    return TrainData(images=images, labels=labels, true_labels=labels.clone(), test_images=images[:8],
-                     test_labels=labels[:8], num_classes=3, views=CFG)
+def _data() -> TrainData:
+    """32 random 16 x 16 RGB images of 3 classes (the first 8 are the test set)."""
+    return random_train_data(32, side=16, channels=3, n_test=8, views=CFG)
 
 
 def _method(name: str):
-    torch.manual_seed(0)
-    enc = build_backbone("small-cnn", in_channels=3, image_size=16, width=8)
+    """Method ``name`` (or the framework's phase b2, "supcon") on a width-8 small-cnn for ``_data``."""
     if name == "supcon":  # the framework's phase b2
-        m = WeightedSupCon(enc, 3, 32, SupConOptions())
+        torch.manual_seed(0)
+        m = WeightedSupCon(build_backbone("small-cnn", in_channels=3, image_size=16, width=8), 3, 32, SupConOptions())
         m.weights.fill_(0.7)
         return m
-    cls = get_method(name)
-    return cls(enc, 3, 32, cls.Options())
+    return tiny_method(name, 32, channels=3, side=16, width=8)
 
 
 @pytest.mark.parametrize("name", ["tcl", "simclr", "supcon"])

@@ -9,20 +9,14 @@ import numpy as np
 import pytest
 
 from noisylabels.cli import main
-
-FAST = ["--width", "8", "--batch-size", "64", "--quiet"]
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
+from tests.helpers import ROOT, TINY, cli, one_line_error, snapshot
 
 
-def test_ce_learns_digits_with_40_percent_noise(tmp_path, capsys):
+@pytest.mark.slow
+def test_ce_learns_digits_with_40_percent_noise(tmp_path):
     out = tmp_path / "ce"
-    rc, stdout, _ = _run(capsys, "train", "--dataset", "digits", "--noise", "symmetric", "--noise-rate", "0.4",
-                         "--method", "ce", "--epochs", "10", "--quiet", "--out", str(out))
+    rc, stdout, _ = cli("train", "--dataset", "digits", "--noise", "symmetric", "--noise-rate", "0.4",
+                        "--method", "ce", "--epochs", "10", "--quiet", "--out", out)
     assert rc == 0, stdout
     s = json.loads((out / "summary.json").read_text())
     assert s["test_accuracy"] >= 0.85
@@ -47,22 +41,23 @@ def test_ce_learns_digits_with_40_percent_noise(tmp_path, capsys):
     assert sum(p["count"] for p in s["class_summary"]["confused_pairs"]) <= s["num_label_issues"]
 
 
-def test_resume_continues_and_extends(tmp_path, capsys):
+@pytest.mark.slow
+def test_resume_continues_and_extends(tmp_path):
     out = str(tmp_path / "run")
-    assert _run(capsys, "train", "--dataset", "digits", "--noise", "pairflip", "--noise-rate", "0.2",
-                "--epochs", "2", *FAST, "--out", out)[0] == 0
-    rc, _, err = _run(capsys, "train", "--dataset", "digits", "--epochs", "2", *FAST, "--out", out)
+    assert cli("train", "--dataset", "digits", "--noise", "pairflip", "--noise-rate", "0.2",
+               "--epochs", "2", *TINY, "--out", out)[0] == 0
+    rc, _, err = cli("train", "--dataset", "digits", "--epochs", "2", *TINY, "--out", out)
     assert rc == 2 and "already holds a run" in err and "--resume" in err
-    assert _run(capsys, "train", "--resume", "--epochs", "3", "--quiet", "--out", out)[0] == 0
+    assert cli("train", "--resume", "--epochs", "3", "--quiet", "--out", out)[0] == 0
     rows = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert json.load(open(os.path.join(out, "summary.json")))["epochs"] == 3
 
 
-def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path, capsys):
+def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path):
     target = tmp_path / "noisy.npy"
-    rc, out, _ = _run(capsys, "noise", "--dataset", "digits", "--noise", "symmetric-exclusive", "--noise-rate",
-                      "0.3", "--seed", "1", "--out", str(target))
+    rc, out, _ = cli("noise", "--dataset", "digits", "--noise", "symmetric-exclusive", "--noise-rate",
+                     "0.3", "--seed", "1", "--out", target)
     assert rc == 0 and "symmetric-exclusive 0.3 (actual 0.300)" in out  # round(0.3 * 1437) / 1437
     assert len(np.load(target)) == 1437
 
@@ -118,30 +113,22 @@ def test_noise_command_refuses_what_train_refuses(tmp_path, capsys):
     (["--method", "tcl", "--scale2", "2"], "[0, 1]"),
     (["--method", "tcl", "--warmup-epochs", "1"], "--warmup-epochs"),  # all of --epochs 1: no cross-supervision
 ])
-def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_run(tmp_path, capsys, argv, needle):
-    out = tmp_path / "run"
-    assert _run(capsys, "train", "--dataset", "digits", "--epochs", "1", *FAST, "--out", str(out))[0] == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_run(earlier_run, argv, needle):
+    out, before = earlier_run  # a finished 1-epoch digits run (train --dataset digits --epochs 1 --width 8 ...)
     base = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--overwrite", "--out", str(out)]
-    try:
-        rc, _, err = _run(capsys, *base, *argv)
-    except SystemExit as e:  # argparse type errors exit directly
-        rc, err = e.code, capsys.readouterr().err
-    assert rc == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("noisylabels: error:"), err
-    assert needle in lines[0]
-    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    assert after == before
+    line = one_line_error(*base, *argv)  # argparse type errors exit directly: counted as the exit code
+    assert needle in line
+    assert snapshot(out) == before  # every file, plots/ included
 
 
-def test_labels_file_of_wrong_length_is_refused(tmp_path, capsys):
+def test_labels_file_of_wrong_length_is_refused(tmp_path):
     bad = tmp_path / "short.npy"
     np.save(bad, np.zeros(10, dtype=np.int64))
-    rc, _, err = _run(capsys, "train", "--dataset", "digits", "--noise", f"file:{bad}", "--out", str(tmp_path / "r"))
+    rc, _, err = cli("train", "--dataset", "digits", "--noise", f"file:{bad}", "--out", tmp_path / "r")
     assert rc == 2 and "10" in err and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_console_script_runs_as_a_module():
     proc = subprocess.run([sys.executable, "-m", "noisylabels", "train", "--dataset", "digits", "--method", "zzz",
                            "--out", "/tmp/never"], capture_output=True, text=True)
@@ -172,13 +159,11 @@ def test_tcl_scales_take_a_number_or_auto():
 @pytest.mark.parametrize("name", ["tcl_cifar10_sym90", "tcl_cifar100_sym90", "tcl_fmnist_mini"])
 def test_shipped_configs_name_only_known_options(name):
     """Every key of a shipped config is a train option, and its method options belong to its method."""
-    from pathlib import Path
-
     from noisylabels.cli import _read_yaml_config
     from noisylabels.methods import get_method
     from noisylabels.pipeline import resolve_method_options
 
-    path = Path(__file__).resolve().parent.parent / "configs" / f"{name}.yaml"
+    path = ROOT / "configs" / f"{name}.yaml"
     cfg = _read_yaml_config(str(path))
     options = resolve_method_options(get_method(cfg["method"]), cfg["method_options"])
     assert options["temperature"] == 0.25

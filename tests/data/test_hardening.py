@@ -13,8 +13,9 @@ from noisylabels.data.files import list_clothing1m, list_webvision
 from noisylabels.data.sources import load_splits
 from noisylabels.data.streaming import StreamingImages
 from noisylabels.errors import UserError
+from tests.helpers import one_line_error
 
-FAST = ["--epochs", "1", "--width", "8", "--batch-size", "32", "--quiet"]
+FAST = ["--epochs", "1", "--width", "8", "--batch-size", "32", "--quiet"]  # batch 32: the folders are small
 
 
 def _digits_folder(root: Path, per_class: int = 12, classes: int = 4) -> list[Path]:
@@ -32,21 +33,13 @@ def _digits_folder(root: Path, per_class: int = 12, classes: int = 4) -> list[Pa
     return paths
 
 
-def _fail(capsys, *argv: str) -> str:
-    rc = main(list(argv))
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("noisylabels: error:"), err
-    return lines[0]
-
-
-def test_corrupt_images_stop_with_their_list_or_are_skipped_and_recorded(tmp_path, capsys):
+@pytest.mark.slow
+def test_corrupt_images_stop_with_their_list_or_are_skipped_and_recorded(tmp_path):
     paths = _digits_folder(tmp_path / "data")
     paths[3].write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     paths[20].write_bytes(b"")
     out = tmp_path / "run"
-    msg = _fail(capsys, "train", "--dataset", f"folder:{tmp_path / 'data'}", *FAST, "--out", str(out))
+    msg = one_line_error("train", "--dataset", f"folder:{tmp_path / 'data'}", *FAST, "--out", str(out))
     assert "2 image file(s) cannot be read" in msg and paths[3].name in msg and "--skip-bad-images" in msg
     assert not out.exists()
     assert main(["train", "--dataset", f"folder:{tmp_path / 'data'}", "--skip-bad-images", "--test-fraction", "0.25",
@@ -66,12 +59,12 @@ def test_corrupt_images_stop_with_their_list_or_are_skipped_and_recorded(tmp_pat
     ("path,label\na.png,0\n,1\n", "lack a path or a label"),                 # blank cell
     ("path,label\na.png,0\nmissing.png,1\n", "not found"),                  # missing file
 ])
-def test_bad_csv_sources(tmp_path, capsys, csv_text, needle):
+def test_bad_csv_sources(tmp_path, csv_text, needle):
     for name in ("a.png", "b.png"):
         Image.new("L", (8, 8), 7).save(tmp_path / name)
     (tmp_path / "list.csv").write_text(csv_text)
-    assert needle in _fail(capsys, "train", "--dataset", f"csv:{tmp_path / 'list.csv'}", *FAST,
-                           "--out", str(tmp_path / "r"))
+    assert needle in one_line_error("train", "--dataset", f"csv:{tmp_path / 'list.csv'}", *FAST,
+                                    "--out", str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
 
 
@@ -89,18 +82,19 @@ def test_csv_labels_given_as_names_train(tmp_path):
     (np.zeros(3, dtype=np.int64), "has 3 labels"),
     (np.array(["a"] * 10), "unknown class name"),
 ])
-def test_noisy_label_files_of_wrong_length_or_dtype(tmp_path, capsys, labels, needle):
+def test_noisy_label_files_of_wrong_length_or_dtype(tmp_path, labels, needle):
     paths = _digits_folder(tmp_path / "d", per_class=5, classes=2)
     (tmp_path / "list.csv").write_text("path,label\n" + "".join(f"{p},{p.parent.name[-1]}\n" for p in paths))
     np.save(tmp_path / "noisy.npy", labels)
-    msg = _fail(capsys, "train", "--dataset", f"csv:{tmp_path / 'list.csv'}", "--test-data",
-                f"csv:{tmp_path / 'list.csv'}", "--noise", f"file:{tmp_path / 'noisy.npy'}", *FAST,
-                "--out", str(tmp_path / "r"))
+    msg = one_line_error("train", "--dataset", f"csv:{tmp_path / 'list.csv'}", "--test-data",
+                         f"csv:{tmp_path / 'list.csv'}", "--noise", f"file:{tmp_path / 'noisy.npy'}", *FAST,
+                         "--out", str(tmp_path / "r"))
     assert needle in msg
 
 
-def test_divergence_stops_with_one_line(tmp_path, capsys):
-    msg = _fail(capsys, "train", "--dataset", "digits", "--lr", "1e20", *FAST, "--out", str(tmp_path / "r"))
+@pytest.mark.slow
+def test_divergence_stops_with_one_line(tmp_path):
+    msg = one_line_error("train", "--dataset", "digits", "--lr", "1e20", *FAST, "--out", str(tmp_path / "r"))
     assert "diverged at epoch 1" in msg and "--lr" in msg
 
 
@@ -120,6 +114,7 @@ def test_streaming_matches_in_memory_decoding_and_trains(tmp_path):
         load_splits(f"folder:{tmp_path / 'data'}", stream="sometimes")
 
 
+@pytest.mark.slow
 def test_streamed_run_equals_in_memory_run(tmp_path):
     _digits_folder(tmp_path / "data", per_class=12, classes=3)
     accs = []
@@ -185,17 +180,17 @@ def test_clothing1m_lists(tmp_path):
         list_clothing1m(str(root), "train")
 
 
-def test_npz_and_skipped_images_that_leave_a_class_empty_are_refused(tmp_path, capsys):
+def test_npz_and_skipped_images_that_leave_a_class_empty_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (12, 8, 8), dtype=np.uint8),
              labels=np.array([0, 2] * 6), class_names=np.array(["a", "b", "c"]))
-    msg = _fail(capsys, "train", "--dataset", f"npz:{tmp_path / 'd.npz'}", *FAST, "--out", str(tmp_path / "r1"))
+    msg = one_line_error("train", "--dataset", f"npz:{tmp_path / 'd.npz'}", *FAST, "--out", str(tmp_path / "r1"))
     assert "class(es) b have no samples" in msg
     paths = _digits_folder(tmp_path / "f", per_class=4, classes=3)
     for p in paths[4:8]:  # every image of class1 is broken
         p.write_bytes(b"")
-    msg = _fail(capsys, "train", "--dataset", f"folder:{tmp_path / 'f'}", "--skip-bad-images", *FAST,
-                "--out", str(tmp_path / "r2"))
+    msg = one_line_error("train", "--dataset", f"folder:{tmp_path / 'f'}", "--skip-bad-images", *FAST,
+                         "--out", str(tmp_path / "r2"))
     assert "class(es) class1 have no samples" in msg and not (tmp_path / "r2").exists()
 
 

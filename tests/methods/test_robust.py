@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from noisylabels import losses
+from tests.helpers import QUIET, digits_config
 
 # logits whose softmax is exactly [0.5, 0.25, 0.25]
 LOGITS = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
@@ -74,12 +75,12 @@ def test_confidently_wrong_label_is_bounded_for_robust_losses():
     assert float((g_elr * x.grad).sum()) < 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gce", "sce", "nce-rce", "nfl-rce", "elr"])
 def test_each_robust_method_learns_digits(tmp_path, method):
     from noisylabels.pipeline import run_train
 
-    s = run_train({"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": method, "epochs": 6,
-                   "width": 8, "batch_size": 64, "seed": 0, "progress": False}, tmp_path / method, log=lambda s: None)
+    s = run_train(digits_config(noise="symmetric", noise_rate=0.4, method=method, epochs=6), tmp_path / method, **QUIET)
     assert s["test_accuracy"] > 0.3  # chance is 0.1 (NCE+RCE, the slowest, measured 0.50 after 6 epochs)
     if method == "elr":
         import torch as _t
@@ -88,21 +89,22 @@ def test_each_robust_method_learns_digits(tmp_path, method):
         assert state["targets"].shape == (1437, 10) and float(state["targets"].sum()) > 0
 
 
+@pytest.mark.slow
 def test_simclr_pretraining_then_ce_from_its_encoder(tmp_path):
     from noisylabels.errors import UserError
     from noisylabels.pipeline import run_train
 
-    base = {"dataset": "digits", "width": 8, "batch_size": 64, "seed": 0, "progress": False}
-    s = run_train({**base, "method": "simclr", "epochs": 2}, tmp_path / "simclr", log=lambda s: None)
+    base = digits_config()
+    s = run_train({**base, "method": "simclr", "epochs": 2}, tmp_path / "simclr", **QUIET)
     assert 0.1 < s["test_accuracy"] <= 1.0  # kNN accuracy with training features as memory
     assert not (tmp_path / "simclr" / "label_issues.csv").exists()
     ce = run_train({**base, "method": "ce", "epochs": 2, "noise": "symmetric", "noise_rate": 0.4,
                     "pretrained": str(tmp_path / "simclr"), "method_options": {"head_epochs": 1}},
-                   tmp_path / "ce", log=lambda s: None)
+                   tmp_path / "ce", **QUIET)
     assert ce["test_accuracy"] > 0.1
     with pytest.raises(UserError, match="does not match"):
         run_train({**base, "width": 4, "method": "ce", "epochs": 1, "pretrained": str(tmp_path / "simclr")},
-                  tmp_path / "bad", log=lambda s: None)
+                  tmp_path / "bad", **QUIET)
 
 
 def test_confidently_wrong_label_sce_focal_and_the_active_passive_pairs():

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from noisylabels.detect import detection_metrics, tcl_clean_probability
 from noisylabels.methods import TrainData, get_method
 from noisylabels.methods.tcl import alignment_loss, cross_supervision_targets, mixed_targets, resolve_warmup
 from noisylabels.models.backbones import build_backbone
+from tests.helpers import QUIET, digits_config, random_train_data, tiny_method
 
 
 def _planted(n: int = 1000, c: int = 5, noise: float = 0.3, seed: int = 0):
@@ -67,20 +69,30 @@ def test_warmup_rule():
         resolve_warmup(20, 20)
 
 
-def _tiny_data(n: int = 64) -> TrainData:
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, 8, 8, 1), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 3, (n,), generator=g)
-    return TrainData(images=images, labels=labels, true_labels=labels.clone(), test_images=images[:16],
-                     test_labels=labels[:16], num_classes=3,
-                     views=ViewConfig(crop_pad=1, flip=False, mean=(0.5,), std=(0.3,)))
+def _tiny_data() -> TrainData:
+    """64 random 8 x 8 grey images of 3 classes (the first 16 are the test set)."""
+    return random_train_data(64, side=8, channels=1, n_test=16,
+                             views=ViewConfig(crop_pad=1, flip=False, mean=(0.5,), std=(0.3,)))
 
 
 def _tcl(**opts):
-    cls = get_method("tcl")
-    torch.manual_seed(0)
-    enc = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
-    return cls(enc, 3, 64, cls.Options(**opts))
+    """TCL on a width-4 small-cnn for ``_tiny_data``."""
+    return tiny_method("tcl", 64, **opts)
+
+
+BASE = digits_config(noise="symmetric", noise_rate=0.4, width=4)  # the tcl / tcl-plus runs on digits
+
+
+@pytest.fixture(scope="module")
+def tcl_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A finished 2-epoch tcl run on digits (40% symmetric noise, warm-up 1 epoch, temperature 0.5) and
+    its summary; shared read-only by the tcl-plus tests, which start from it."""
+    from noisylabels.pipeline import run_train
+
+    out = tmp_path_factory.mktemp("tcl") / "tcl"
+    summary = run_train({**BASE, "method": "tcl", "epochs": 2,
+                         "method_options": {"warmup_epochs": 1, "temperature": 0.5}}, out, **QUIET)
+    return out, summary
 
 
 def test_training_step_warmup_and_cross_supervision_have_gradients():
@@ -130,35 +142,32 @@ def test_mixed_targets_and_alignment_loss_by_hand():
     assert float(alignment_loss(z, mu, t_m, 0.25)) == pytest.approx(want, rel=1e-6)
 
 
-def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path):
+@pytest.mark.slow
+def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path, tcl_run):
     from noisylabels.errors import UserError
     from noisylabels.pipeline import run_train
 
-    base = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "width": 4, "batch_size": 64,
-            "seed": 0, "progress": False}
-    quiet = {"log": lambda s: None}
-    s = run_train({**base, "method": "tcl", "epochs": 2, "method_options": {"warmup_epochs": 1, "temperature": 0.5}},
-                  tmp_path / "tcl", **quiet)
+    tcl_dir, s = tcl_run
     assert 0 <= s["noise_rate_estimated"] <= 1 and "detection_auroc" in s
-    rows = (tmp_path / "tcl" / "metrics.jsonl").read_text().splitlines()
+    rows = (tcl_dir / "metrics.jsonl").read_text().splitlines()
     assert all(k in rows[-1] for k in ("loss_contrastive", "loss_align", "knn_accuracy", "detection_auroc"))
-    assert (tmp_path / "tcl" / "plots" / "label_quality.png").exists()
-    plus = run_train({**base, "method": "tcl-plus", "epochs": 2,
-                      "method_options": {"init_from": str(tmp_path / "tcl")}}, tmp_path / "plus", **quiet)
+    assert (tcl_dir / "plots" / "label_quality.png").exists()
+    plus = run_train({**BASE, "method": "tcl-plus", "epochs": 2,
+                      "method_options": {"init_from": str(tcl_dir)}}, tmp_path / "plus", **QUIET)
     first = __import__("json").loads((tmp_path / "plus" / "metrics.jsonl").read_text().splitlines()[0])
     assert 0 <= first["relabelled_fraction"] <= 1 and "corrected_label_accuracy" in first
     assert 0 <= plus["test_accuracy"] <= 1
     from noisylabels.methods.tcl_plus import TCLPlus, TCLPlusOptions
-    from noisylabels.models.backbones import build_backbone
 
     encoder = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
-    relabeller = TCLPlus(encoder, 10, s["num_train"], TCLPlusOptions(init_from=str(tmp_path / "tcl")))
+    relabeller = TCLPlus(encoder, 10, s["num_train"], TCLPlusOptions(init_from=str(tcl_dir)))
     assert relabeller.options.temperature == 0.5  # the tcl run's own tau, not the default 0.25
     with pytest.raises(UserError, match="backbone"):
-        run_train({**base, "width": 8, "method": "tcl-plus", "epochs": 1,
-                   "method_options": {"init_from": str(tmp_path / "tcl")}}, tmp_path / "bad", **quiet)
+        run_train({**BASE, "width": 8, "method": "tcl-plus", "epochs": 1,
+                   "method_options": {"init_from": str(tcl_dir)}}, tmp_path / "bad", **QUIET)
 
 
+@pytest.mark.slow
 def test_tcl_beats_ce_on_digits_with_60_percent_noise(tmp_path):
     """A short real run (about 20 s on 2 CPU cores): same data, noise, epochs, batch and backbone.
 
@@ -168,8 +177,8 @@ def test_tcl_beats_ce_on_digits_with_60_percent_noise(tmp_path):
 
     cfg = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.6, "epochs": 20, "batch_size": 64,
            "seed": 0, "progress": False}
-    ce = run_train({**cfg, "method": "ce"}, tmp_path / "ce", log=lambda s: None)
-    tcl = run_train({**cfg, "method": "tcl"}, tmp_path / "tcl", log=lambda s: None)
+    ce = run_train({**cfg, "method": "ce"}, tmp_path / "ce", **QUIET)
+    tcl = run_train({**cfg, "method": "tcl"}, tmp_path / "tcl", **QUIET)
     assert tcl["test_accuracy"] > ce["test_accuracy"] + 0.02
     assert tcl["detection_auroc"] > 0.95
 
@@ -236,7 +245,8 @@ def test_scales_default_to_one_and_auto_follows_the_clean_ratio():
     assert tcl._scale("auto") == pytest.approx(0.3) and tcl._scale(0.5) == 0.5
 
 
-def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tmp_path):
+@pytest.mark.slow
+def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tcl_run):
     """Issue 19, defect 6 (official tcl_plus.py): the EMA copy's parameters follow the student with
     momentum m (official 0), its buffers are never copied from the student, and every step (before label
     correction starts too) it runs in train mode with dropout off on the un-mixed weak batch, so its BN
@@ -244,14 +254,9 @@ def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tmp_
     import copy
 
     from noisylabels.data.augment import weak_view
-    from noisylabels.pipeline import prepare, run_train
+    from noisylabels.pipeline import prepare
 
-    base = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "width": 4, "batch_size": 64,
-            "seed": 0, "progress": False}
-    run_train({**base, "method": "tcl", "epochs": 1, "method_options": {"warmup_epochs": 0}},
-              tmp_path / "tcl", log=lambda s: None)
-    prepared = prepare({**base, "method": "tcl-plus", "epochs": 4,
-                        "method_options": {"init_from": str(tmp_path / "tcl")}})
+    prepared = prepare({**BASE, "method": "tcl-plus", "epochs": 4, "method_options": {"init_from": str(tcl_run[0])}})
     plus, data = prepared.method, prepared.data
     assert plus.options.ema == 0.0
     plus.train()

@@ -8,26 +8,21 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from noisylabels import losses
 from noisylabels.cli import main
 from noisylabels.detect import loss_clean_probability
 from noisylabels.pipeline import run_train
+from tests.helpers import QUIET, digits_config, unit_vectors
 
-FAST = {"dataset": "digits", "noise": "symmetric-exclusive", "noise_rate": 0.4, "width": 8, "batch_size": 64,
-        "epochs": 3, "progress": False}
-
-
-def _z(b: int, d: int, seed: int) -> torch.Tensor:
-    return F.normalize(torch.randn(b, d, generator=torch.Generator().manual_seed(seed)), dim=1)
+FAST = digits_config(noise="symmetric-exclusive", noise_rate=0.4, epochs=3)  # 3 epochs a phase by default
 
 
 @pytest.mark.parametrize("variant", ["poster", "code"])
 def test_weighted_supcon_without_labels_is_nt_xent(variant):
     """Every sample its own class and w = 1: the only positive is the twin view -> NT-Xent (the public
     code's form scaled by temperature / 0.07)."""
-    z1, z2 = _z(6, 5, 0), _z(6, 5, 1)
+    z1, z2 = unit_vectors(6, 5, 0), unit_vectors(6, 5, 1)
     got = losses.weighted_supcon(z1, z2, torch.arange(6), torch.ones(6), 0.5, variant=variant)
     scale = 0.5 / 0.07 if variant == "code" else 1.0
     assert torch.allclose(got, scale * losses.info_nce(z1, z2, 0.5), atol=1e-5)
@@ -55,7 +50,7 @@ def test_weighted_supcon_by_hand(t):
     cases = [(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.6, 0.8], [0.8, 0.6]]),
               torch.tensor([3, 3]), torch.tensor([1.0, 0.5]))]
     g = torch.Generator().manual_seed(7)
-    cases.append((_z(12, 8, 11), _z(12, 8, 12), torch.randint(0, 3, (12,), generator=g), torch.rand(12, generator=g)))
+    cases.append((unit_vectors(12, 8, 11), unit_vectors(12, 8, 12), torch.randint(0, 3, (12,), generator=g), torch.rand(12, generator=g)))
     for z1, z2, labels, w in cases:
         poster, code = _supcon_by_hand(torch.cat([z1, z2]).tolist(), labels.tolist(), w.tolist(), t)
         got_p = losses.weighted_supcon(z1, z2, labels, w, t, variant="poster")
@@ -67,7 +62,7 @@ def test_weighted_supcon_by_hand(t):
 def test_zero_weight_positive_raises_the_posters_loss():
     """The poster's form keeps a w = 0 positive in |P(i)|: lowering its weight raises the loss (less
     probability mass on the positives), where the earlier log-inside form lowered it."""
-    z1, z2 = _z(3, 4, 2), _z(3, 4, 3)
+    z1, z2 = unit_vectors(3, 4, 2), unit_vectors(3, 4, 3)
     labels = torch.tensor([0, 0, 1])
     w0, w1 = torch.tensor([1.0, 0.0, 1.0]), torch.ones(3)
     assert float(losses.weighted_supcon(z1, z2, labels, w0, 0.1)) > float(losses.weighted_supcon(z1, z2, labels, w1, 0.1))
@@ -90,10 +85,11 @@ def test_loss_gmm_finds_planted_wrong_labels():
     assert abs(np.mean(w < 0.5) - wrong.mean()) < 0.05
 
 
+@pytest.mark.slow
 def test_every_phase_on_digits_and_pretrained_from_the_framework_run(tmp_path):
     out = tmp_path / "full"
     s = run_train({**FAST, "method": "framework", "method_options": {"loss": "elr", "finetune_epochs": 2}},
-                  out, log=lambda m: None)
+                  out, **QUIET)
     assert set(s["phases"]) == {"pretrain", "classify", "supcon", "final"}
     for phase in s["phases"]:
         assert (out / f"phase-{phase}" / "checkpoint.pt").exists()
@@ -107,7 +103,7 @@ def test_every_phase_on_digits_and_pretrained_from_the_framework_run(tmp_path):
     # one pre-training serves another run: its encoder is the framework run's pretrain phase
     cls = run_train({**FAST, "method": "framework", "pretrained": str(out), "epochs": 1,
                      "method_options": {"loss": "ce", "phases": "pretrain,classify", "head_epochs": 1}},
-                    tmp_path / "cls", log=lambda m: None)
+                    tmp_path / "cls", **QUIET)
     assert set(cls["phases"]) == {"classify"}  # pretrain skipped
     pre = torch.load(out / "phase-pretrain" / "checkpoint.pt", weights_only=False)["method"]
     got = torch.load(tmp_path / "cls" / "phase-classify" / "checkpoint.pt", weights_only=False)["method"]
@@ -117,29 +113,31 @@ def test_every_phase_on_digits_and_pretrained_from_the_framework_run(tmp_path):
     # a run that was itself started --pretrained hands on the encoder it was started from
     again = run_train({**FAST, "method": "framework", "pretrained": str(tmp_path / "cls"), "epochs": 1,
                        "method_options": {"loss": "ce", "phases": "classify", "head_epochs": 1}},
-                      tmp_path / "again", log=lambda m: None)
+                      tmp_path / "again", **QUIET)
     got = torch.load(tmp_path / "again" / "phase-classify" / "checkpoint.pt", weights_only=False)["method"]
     assert set(again["phases"]) == {"classify"} and all(torch.equal(pre[k], got["model." + k]) for k in enc)
 
 
+@pytest.mark.slow
 def test_resume_of_an_interrupted_framework_run_matches_the_uninterrupted_one(tmp_path):
     cfg = {**FAST, "method": "framework", "method_options": {"loss": "ce", "finetune_epochs": 2, "pretrain_epochs": 2}}
-    a = run_train(cfg, tmp_path / "a", log=lambda m: None)
+    a = run_train(cfg, tmp_path / "a", **QUIET)
     b_dir = tmp_path / "b"
     shutil.copytree(tmp_path / "a", b_dir)
     # as if killed during phase b2: supcon has no checkpoint yet, b3 never started, no summary
     shutil.rmtree(b_dir / "phase-supcon")
     shutil.rmtree(b_dir / "phase-final")
     (b_dir / "summary.json").unlink()
-    b = run_train({}, b_dir, resume=True, log=lambda m: None)
+    b = run_train({}, b_dir, resume=True, **QUIET)
     assert b["test_accuracy"] == a["test_accuracy"]
     assert b["phases"]["supcon"]["test_accuracy"] == a["phases"]["supcon"]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_mixup_bootstrap_finetuning(tmp_path):
     s = run_train({**FAST, "method": "framework",
                    "method_options": {"loss": "ce", "phases": "classify,finetune", "finetune": "mixup-bootstrap"}},
-                  tmp_path / "mb", log=lambda m: None)
+                  tmp_path / "mb", **QUIET)
     assert set(s["phases"]) == {"classify", "mixup-bootstrap"} and s["test_accuracy"] > 0.3
 
 
@@ -156,6 +154,7 @@ def test_bad_framework_options_are_one_line_errors(tmp_path, capsys, flags, mess
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_supcon_phase_continues_the_pretrain_projector(tmp_path, monkeypatch):
     """Phase b2 starts from phase a1's projection head (the public code reuses it), not a new one."""
     from noisylabels.methods.phases import PhaseRunner
@@ -173,6 +172,6 @@ def test_supcon_phase_continues_the_pretrain_projector(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PhaseRunner, "fit", recording_fit)
     run_train({**FAST, "epochs": 1, "method": "framework", "method_options": {"finetune_epochs": 1}},
-              tmp_path / "r", log=lambda m: None)
+              tmp_path / "r", **QUIET)
     assert heads["pretrain_end"].keys() == heads["supcon_start"].keys()
     assert all(torch.equal(heads["pretrain_end"][k], heads["supcon_start"][k]) for k in heads["pretrain_end"])

@@ -10,16 +10,15 @@ import pytest
 import yaml
 
 import noisylabels.pipeline as pipeline
-from _hostile import FAST, cli, copy_of, snapshot, user_error
+from tests.helpers import FAST, cli, copy_of, snapshot, user_error
 
 BIG = "99999999999999999999"  # 1e20: overflows int64 and every sensible range
 
 
 @pytest.fixture(scope="module")
 def earlier(tmp_path_factory):
-    """One finished 1-epoch ce run on digits, one `noise` output and one `detect` output (templates)."""
+    """One `noise` output and one `detect` output (templates); the earlier run is conftest's `earlier_run`."""
     root = tmp_path_factory.mktemp("earlier")
-    assert cli("train", "--dataset", "digits", *FAST, "--out", root / "run")[0] == 0
     assert cli("noise", "--dataset", "digits", "--noise", "symmetric", "--noise-rate", "0.2",
                "--out", root / "noisy.npy")[0] == 0
     rng = np.random.default_rng(0)
@@ -32,12 +31,6 @@ def earlier(tmp_path_factory):
     assert cli("detect", "--labels", root / "labels.npy", "--pred-probs", root / "probs.npy",
                "--out", root / "detect")[0] == 0
     return root
-
-
-@pytest.fixture
-def run(earlier, tmp_path):
-    """A copy of the earlier run, and its snapshot."""
-    return copy_of(earlier / "run", tmp_path / "run")
 
 
 class Reached(Exception):
@@ -102,8 +95,8 @@ TRAIN_NUMERIC = [
 
 
 @pytest.mark.parametrize("argv, needle", [c[1:] for c in TRAIN_NUMERIC], ids=[c[0] for c in TRAIN_NUMERIC])
-def test_train_numeric_flag_is_refused_and_the_earlier_run_kept(run, argv, needle):
-    folder, before = run
+def test_train_numeric_flag_is_refused_and_the_earlier_run_kept(earlier_run, argv, needle):
+    folder, before = earlier_run
     user_error(["train", "--dataset", "digits", *FAST, "--overwrite", "--out", folder, *argv], needle)
     assert snapshot(folder) == before
 
@@ -119,12 +112,14 @@ def test_ok_numeric_edge_values_reach_training_unchanged(reach_fit, tmp_path):
     assert cfg.epochs == 10**12 and data.views.crop_pad == 0 and bool((data.labels == data.true_labels).all())
 
 
+@pytest.mark.slow
 def test_ok_huge_batch_size_is_one_batch_of_the_whole_set(tmp_path):
     rc, _, err = cli("train", "--dataset", "digits", *FAST, "--batch-size", BIG, "--out", tmp_path / "r")
     assert rc == 0, err
     assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [["--lr", "1e30"], ["--weight-decay", "1e30"]], ids=["lr-huge", "weight-decay-huge"])
 def test_huge_lr_or_decay_diverges_with_one_line(tmp_path, argv):
     """Legal values that blow up: one line, exit 2, and no checkpoint of a NaN model."""
@@ -148,8 +143,8 @@ METHOD_OPTIONS = [
 
 
 @pytest.mark.parametrize("argv, needle", [c[1:] for c in METHOD_OPTIONS], ids=[c[0] for c in METHOD_OPTIONS])
-def test_method_option_is_refused_and_the_earlier_run_kept(run, argv, needle):
-    folder, before = run
+def test_method_option_is_refused_and_the_earlier_run_kept(earlier_run, argv, needle):
+    folder, before = earlier_run
     user_error(["train", "--dataset", "digits", *FAST, "--overwrite", "--out", folder, *argv], needle)
     assert snapshot(folder) == before
 
@@ -231,8 +226,8 @@ YAML_CASES = [
 
 
 @pytest.mark.parametrize("text, needle", [c[1:] for c in YAML_CASES], ids=[c[0] for c in YAML_CASES])
-def test_bad_yaml_config_is_refused_and_the_earlier_run_kept(run, tmp_path, text, needle):
-    folder, before = run
+def test_bad_yaml_config_is_refused_and_the_earlier_run_kept(earlier_run, tmp_path, text, needle):
+    folder, before = earlier_run
     (tmp_path / "c.yaml").write_text(text)
     user_error(["train", "--config", tmp_path / "c.yaml", "--width", "8", "--quiet",
                 "--overwrite", "--out", folder], needle)
@@ -278,8 +273,8 @@ def test_resume_on_an_empty_or_missing_folder(tmp_path):
     (["--noise", "symmetric", "--noise-rate", "0.3"], "--noise 'none' -> 'symmetric'"),
     (["--temperature", "0.3"], "not an option of its method 'ce'"),  # was silently ignored
 ], ids=["other-method", "other-noise", "option-of-another-method"])
-def test_resume_with_other_settings_is_refused(run, argv, needle):
-    folder, before = run
+def test_resume_with_other_settings_is_refused(earlier_run, argv, needle):
+    folder, before = earlier_run
     user_error(["train", "--resume", "--quiet", "--out", folder, *argv], needle)
     assert snapshot(folder) == before
 
@@ -289,8 +284,8 @@ def test_resume_with_other_settings_is_refused(run, argv, needle):
     ("config.yaml", b"epochs: [1\n", "is damaged"),  # crashed (YAMLError)
     ("checkpoint.pt", b"PK\x03\x04 torn", "cannot read checkpoint"),
 ], ids=["config-not-a-mapping", "config-invalid-yaml", "checkpoint-torn"])
-def test_resume_on_a_damaged_run(run, name, data, needle):
-    folder, _ = run
+def test_resume_on_a_damaged_run(earlier_run, name, data, needle):
+    folder, _ = earlier_run
     (folder / name).write_bytes(data)
     before = snapshot(folder)
     user_error(["train", "--resume", "--quiet", "--out", folder], needle)
@@ -357,8 +352,8 @@ def test_detect_refuses_bad_side_inputs(earlier, tmp_path, extra, needle):
     assert snapshot(folder) == before
 
 
-def test_detect_out_and_run_mistakes(earlier, run, tmp_path):
-    folder, before = run
+def test_detect_out_and_run_mistakes(earlier, earlier_run, tmp_path):
+    folder, before = earlier_run
     good = ["--labels", earlier / "labels.npy", "--pred-probs", earlier / "probs.npy"]
     (tmp_path / "file").write_text("x")
     user_error(["detect", *good, "--out", tmp_path / "file"], "is a file")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from noisylabels.data.sources import FASHION_MNIST_DIR, load_splits
 from noisylabels.errors import UserError
+from tests.helpers import write_png
 
 
 def _write_idx(path: Path, arr: np.ndarray) -> None:
@@ -75,31 +75,26 @@ def test_cifar10_and_cifar100_pickles(tmp_path):
         load_splits("cifar10")
 
 
-def _png(path: Path, mode: str, size: tuple[int, int], value: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new(mode, size, value if mode == "L" else (value, 0, 0)).save(path)
-
-
 def test_folder_grayscale_mixed_modes_and_resize(tmp_path):
     for cls in ("cat", "dog"):
         for i in range(10):
-            _png(tmp_path / "g" / cls / f"{i}.png", "L", (12, 12), 10 * i)
+            write_png(tmp_path / "g" / cls / f"{i}.png", (12, 12), "L", 10 * i)
     s = load_splits(f"folder:{tmp_path / 'g'}", test_fraction=0.2)
     assert s.train.images.shape[1:] == (12, 12, 1) and s.test_kind == "holdout"
     assert len(s.train) == 16 and np.bincount(s.test.labels).tolist() == [2, 2]
     assert s.train.paths and all(p.endswith(".png") for p in s.train.paths)
     assert not set(s.train.source_index) & set(s.test.source_index)
-    _png(tmp_path / "m" / "a" / "0.png", "L", (10, 10), 5)
-    _png(tmp_path / "m" / "a" / "1.png", "RGB", (16, 20), 5)
-    _png(tmp_path / "m" / "b" / "0.png", "RGB", (16, 16), 5)
-    _png(tmp_path / "m" / "b" / "1.png", "RGB", (16, 16), 5)
+    write_png(tmp_path / "m" / "a" / "0.png", (10, 10), "L", 5)
+    write_png(tmp_path / "m" / "a" / "1.png", (16, 20), "RGB", (5, 0, 0))
+    write_png(tmp_path / "m" / "b" / "0.png", (16, 16), "RGB", (5, 0, 0))
+    write_png(tmp_path / "m" / "b" / "1.png", (16, 16), "RGB", (5, 0, 0))
     s = load_splits(f"folder:{tmp_path / 'm'}", test_fraction=0.5)
     assert s.train.images.shape[1:] == (32, 32, 3)  # mixed sizes -> 32 px, mixed modes -> RGB
 
 
 def test_csv_names_ints_relative_paths_and_test_data(tmp_path):
     for i in range(6):
-        _png(tmp_path / "img" / f"{i}.png", "L", (8, 8), 40 * i)
+        write_png(tmp_path / "img" / f"{i}.png", (8, 8), "L", 40 * i)
     (tmp_path / "train.csv").write_text("path,label\n" + "".join(f"img/{i}.png,{'ab'[i % 2]}\n" for i in range(6)))
     (tmp_path / "test.csv").write_text("path,label\nimg/0.png,a\nimg/1.png,b\n")
     s = load_splits(f"csv:{tmp_path / 'train.csv'}", test_data=f"csv:{tmp_path / 'test.csv'}")
@@ -126,7 +121,7 @@ def test_npz_with_and_without_test_arrays(tmp_path):
 
 def test_errors_are_single_lines(tmp_path):
     (tmp_path / "empty").mkdir()
-    _png(tmp_path / "bad" / "a" / "ok.png", "L", (8, 8), 1)
+    write_png(tmp_path / "bad" / "a" / "ok.png", (8, 8), "L", 1)
     (tmp_path / "bad" / "a" / "broken.png").write_bytes(b"not a png")
     (tmp_path / "nocols.csv").write_text("file,y\nx.png,1\n")
     cases = [("nosuch", "unknown dataset"), (f"folder:{tmp_path / 'empty'}", "no class sub-folders"),
@@ -138,8 +133,8 @@ def test_errors_are_single_lines(tmp_path):
         assert needle in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(UserError, match="--train-size"):
         load_splits("digits", train_size=99999)
-    _png(tmp_path / "good.png", "L", (8, 8), 1)
-    _png(tmp_path / "good2.png", "L", (8, 8), 2)
+    write_png(tmp_path / "good.png", (8, 8), "L", 1)
+    write_png(tmp_path / "good2.png", (8, 8), "L", 2)
     (tmp_path / "good.csv").write_text("path,label\ngood.png,0\ngood2.png,1\n")
     with pytest.raises(UserError, match="--test-fraction"):
         load_splits(f"csv:{tmp_path / 'good.csv'}", test_fraction=1.5)
@@ -154,6 +149,6 @@ def test_npz_counts_must_match_and_one_class_is_refused(tmp_path):
     with pytest.raises(UserError, match="single class .* at least 2 classes"):
         load_splits(f"npz:{tmp_path / 'one.npz'}")
     for i in range(4):
-        _png(tmp_path / "only" / "cat" / f"{i}.png", "L", (6, 6), 40 * i)
+        write_png(tmp_path / "only" / "cat" / f"{i}.png", (6, 6), "L", 40 * i)
     with pytest.raises(UserError, match="single class \\('cat'\\)"):
         load_splits(f"folder:{tmp_path / 'only'}", test_fraction=0.25)

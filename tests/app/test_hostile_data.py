@@ -10,22 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from _hostile import FAST, cli, copy_of, snapshot, user_error
 from noisylabels.data.sources import load_splits
+from tests.helpers import FAST, cli, snapshot, user_error, write_png
 
 N = 1437  # digits' training set
-
-
-@pytest.fixture(scope="module")
-def earlier(tmp_path_factory):
-    root = tmp_path_factory.mktemp("earlier")
-    assert cli("train", "--dataset", "digits", *FAST, "--out", root / "run")[0] == 0
-    return root
-
-
-@pytest.fixture
-def run(earlier, tmp_path):
-    return copy_of(earlier / "run", tmp_path / "run")
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +21,8 @@ def truth():
     return load_splits("digits").train.labels
 
 
-def _png(path, size=(8, 8), mode="L", value=100):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    color = value if mode in ("L", "I;16") else tuple([value] * len(mode))
-    Image.new(mode, size, color).save(path)
-    return path
-
-
-def _fails_keeping(run, argv, needle):
-    folder, before = run
+def _fails_keeping(earlier_run, argv, needle):
+    folder, before = earlier_run
     user_error(["train", *FAST, "--overwrite", "--out", folder, *argv], needle)
     assert snapshot(folder) == before
 
@@ -87,8 +68,8 @@ LABEL_FILES = {"float": "non-integer", "negative": "must lie in", "out-of-range"
 
 
 @pytest.mark.parametrize("kind", list(LABEL_FILES))
-def test_bad_label_file_is_refused_and_the_earlier_run_kept(run, tmp_path, truth, kind):
-    _fails_keeping(run, ["--dataset", "digits", "--noise", _write_labels(tmp_path, kind, truth)], LABEL_FILES[kind])
+def test_bad_label_file_is_refused_and_the_earlier_run_kept(earlier_run, tmp_path, truth, kind):
+    _fails_keeping(earlier_run, ["--dataset", "digits", "--noise", _write_labels(tmp_path, kind, truth)], LABEL_FILES[kind])
 
 
 @pytest.mark.parametrize("kind", ["float-integral", "column-vector", "csv-bom-crlf-no-header", "pt-cifar-n-key"])
@@ -137,8 +118,8 @@ NPZ_CASES = {"missing-labels": "lacks array(s) labels", "mismatched-counts": "ho
 
 
 @pytest.mark.parametrize("kind", list(NPZ_CASES))
-def test_bad_npz_is_refused_and_the_earlier_run_kept(run, tmp_path, kind):
-    _fails_keeping(run, ["--dataset", _npz(tmp_path / "d.npz", kind)], NPZ_CASES[kind])
+def test_bad_npz_is_refused_and_the_earlier_run_kept(earlier_run, tmp_path, kind):
+    _fails_keeping(earlier_run, ["--dataset", _npz(tmp_path / "d.npz", kind)], NPZ_CASES[kind])
 
 
 def test_ok_uint16_images_within_0_255_are_converted(tmp_path):
@@ -153,14 +134,14 @@ def _folder(root, kind):
     if kind == "no-class":
         root.mkdir()
     elif kind == "loose-images-only":
-        _png(root / "a.png")
+        write_png(root / "a.png")
     elif kind == "one-class":
         for i in range(4):
-            _png(root / "cat" / f"{i}.png")
+            write_png(root / "cat" / f"{i}.png")
     else:
         for c in ("a", "b"):
             for i in range(4):
-                _png(root / c / f"{i}.png", size=(1, 1) if kind == "all-1x1" else (8, 8))
+                write_png(root / c / f"{i}.png", size=(1, 1) if kind == "all-1x1" else (8, 8))
         if kind == "class-without-images":
             (root / "c").mkdir()
             (root / "c" / "notes.txt").write_text("no images")
@@ -180,8 +161,8 @@ FOLDER_CASES = {"no-class": "no class sub-folders", "loose-images-only": "no cla
 
 
 @pytest.mark.parametrize("kind", list(FOLDER_CASES))
-def test_bad_folder_is_refused_and_the_earlier_run_kept(run, tmp_path, kind):
-    _fails_keeping(run, ["--dataset", _folder(tmp_path / "data", kind)], FOLDER_CASES[kind])
+def test_bad_folder_is_refused_and_the_earlier_run_kept(earlier_run, tmp_path, kind):
+    _fails_keeping(earlier_run, ["--dataset", _folder(tmp_path / "data", kind)], FOLDER_CASES[kind])
 
 
 def test_ok_nested_folders_symlink_loop_and_stray_files(tmp_path):
@@ -189,8 +170,8 @@ def test_ok_nested_folders_symlink_loop_and_stray_files(tmp_path):
     (notes, .DS_Store) are passed over; every real image is read once."""
     root = tmp_path / "data"
     for c in ("a", "b"):
-        _png(root / c / "1.png")
-        _png(root / c / "deeper" / "still" / "2.png")
+        write_png(root / c / "1.png")
+        write_png(root / c / "deeper" / "still" / "2.png")
         (root / c / "notes.txt").write_text("x")
         (root / c / ".DS_Store").write_bytes(b"\0\0")
     os.symlink(root / "a", root / "a" / "loop")
@@ -203,18 +184,19 @@ def test_ok_tiny_extreme_aspect_and_mixed_modes_become_one_rgb_size(tmp_path):
     """1x1, 1x300 and 300x1 images, greyscale beside RGB and RGBA: all scaled and centre-cropped to
     --image-size, converted to RGB (a grey pixel keeps its value in every channel)."""
     root = tmp_path / "data"
-    _png(root / "a" / "one.png", size=(1, 1), value=77)
-    _png(root / "a" / "wide.png", size=(300, 1))
-    _png(root / "a" / "tall.png", size=(1, 300), mode="RGB")
-    _png(root / "b" / "rgba.png", mode="RGBA", value=200)
-    _png(root / "b" / "grey.png", mode="L", value=50)
-    _png(root / "b" / "rgb.png", mode="RGB")
+    write_png(root / "a" / "one.png", size=(1, 1), color=77)
+    write_png(root / "a" / "wide.png", size=(300, 1))
+    write_png(root / "a" / "tall.png", size=(1, 300), mode="RGB")
+    write_png(root / "b" / "rgba.png", mode="RGBA", color=200)
+    write_png(root / "b" / "grey.png", mode="L", color=50)
+    write_png(root / "b" / "rgb.png", mode="RGB")
     s = load_splits(f"folder:{root}", image_size=16, test_data=f"folder:{root}")
     assert s.train.images.shape == (6, 16, 16, 3)
     assert (s.train.images[s.train.paths.index(str(root / "a" / "one.png"))] == 77).all()
     assert (s.train.images[s.train.paths.index(str(root / "b" / "grey.png"))] == 50).all()
 
 
+@pytest.mark.slow
 def test_ok_names_with_spaces_unicode_and_newlines_train_end_to_end(tmp_path):
     """Class folders 'big cat' and '猫', a file name with a newline: they train, and label_issues.csv
     round-trips every path and class name through a CSV reader."""
@@ -222,7 +204,7 @@ def test_ok_names_with_spaces_unicode_and_newlines_train_end_to_end(tmp_path):
     names = {"big cat": ["a b.png", "ü.png", "line\nbreak.png", "4.png"], "猫": ["1.png", "2.png", "3.png", "4.png"]}
     for c, files in names.items():
         for i, f in enumerate(files):
-            _png(root / c / f, value=40 + 50 * i + (120 if c == "猫" else 0))
+            write_png(root / c / f, color=40 + 50 * i + (120 if c == "猫" else 0))
     out = tmp_path / "run"
     rc, _, err = cli("train", "--dataset", f"folder:{root}", "--test-data", f"folder:{root}", *FAST,
                      "--batch-size", "4", "--out", out)
@@ -242,19 +224,19 @@ CSV_CASES = {"missing-label-column": ("path\na.png\n", "needs a header with colu
 
 
 @pytest.mark.parametrize("kind", list(CSV_CASES))
-def test_bad_csv_is_refused_and_the_earlier_run_kept(run, tmp_path, kind):
-    _png(tmp_path / "a.png")
-    _png(tmp_path / "b.png")
+def test_bad_csv_is_refused_and_the_earlier_run_kept(earlier_run, tmp_path, kind):
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png")
     text, needle = CSV_CASES[kind]
     (tmp_path / "l.csv").write_text(text)
-    _fails_keeping(run, ["--dataset", f"csv:{tmp_path / 'l.csv'}"], needle)
+    _fails_keeping(earlier_run, ["--dataset", f"csv:{tmp_path / 'l.csv'}"], needle)
 
 
 def test_ok_csv_with_bom_crlf_and_paths_outside_its_folder(tmp_path):
     """Excel's UTF-8 CSV (BOM, CRLF) was refused ('needs a header ... found ['\\ufeffpath', ...]').
     '../' paths resolve against the CSV's folder like any relative path (the user's own layout)."""
-    _png(tmp_path / "imgs" / "dark.png", value=10)
-    _png(tmp_path / "imgs" / "light, quoted.png", value=240)
+    write_png(tmp_path / "imgs" / "dark.png", color=10)
+    write_png(tmp_path / "imgs" / "light, quoted.png", color=240)
     (tmp_path / "lists").mkdir()
     text = '\ufeffpath,label\r\n../imgs/dark.png,night\r\n"../imgs/light, quoted.png",day\r\n'
     (tmp_path / "lists" / "l.csv").write_bytes(text.encode())

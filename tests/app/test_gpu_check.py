@@ -3,11 +3,10 @@ and resume part, at --quick sizes, gives the uninterrupted run's figures."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 @pytest.mark.slow

@@ -1,0 +1,29 @@
+"""Fixtures shared by every test folder. Plain helpers (the CLI runner, snapshots, tiny data) live in
+``tests/helpers.py``; the tests are a package (``tests/__init__.py``), so they import it as
+``tests.helpers`` and pytest puts the repository root on ``sys.path`` (its default 'prepend' mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FAST, cli, copy_of
+
+
+@pytest.fixture(scope="session")
+def digits_run_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished 1-epoch ce run on digits at the smallest settings (``noisylabels train --dataset digits
+    --epochs 1 --width 8 --batch-size 64``), trained once per session. Read-only: take ``earlier_run``
+    for a copy to run commands against."""
+    out = tmp_path_factory.mktemp("template") / "run"
+    rc, _, err = cli("train", "--dataset", "digits", *FAST, "--out", out)
+    assert rc == 0, err
+    return out
+
+
+@pytest.fixture
+def earlier_run(digits_run_template: Path, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A fresh copy of the finished digits run (``tmp_path / 'run'``) and its snapshot (relative path ->
+    bytes), for the 'refused, and the earlier run left byte-identical' checks."""
+    return copy_of(digits_run_template, tmp_path / "run")

@@ -1,0 +1,129 @@
+"""Plain helpers shared by the test modules (imported as ``tests.helpers``; the fixtures built on them
+are in ``tests/conftest.py``).
+
+* the CLI in-process (``cli``) and README's promise for a user error: exit code 2, exactly one line on
+  stderr, no traceback (``one_line_error``, ``user_error``), and an earlier output left byte-identical
+  (``snapshot``, ``copy_of``);
+* tiny synthetic training sets and methods for the engine and method tests (``random_train_data``,
+  ``stripe_train_data``, ``tiny_method``), unit vectors for the loss tests;
+* the smallest settings of a digits run (``FAST``, ``digits_config``, ``QUIET``) and an image writer."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from noisylabels.cli import main
+from noisylabels.data.augment import ViewConfig
+from noisylabels.methods import TrainData, get_method
+from noisylabels.models.backbones import build_backbone
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/, benchmarks/
+
+# the smallest training settings: every accidental success trains one short epoch at most
+TINY = ["--width", "8", "--batch-size", "64", "--quiet"]
+FAST = ["--epochs", "1", *TINY]
+
+QUIET: dict[str, Callable[[str], None]] = {"log": lambda s: None}  # run_train(..., **QUIET) prints nothing
+
+
+# -- the command line ---------------------------------------------------------------------------------
+def cli(*argv: Any) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``noisylabels ARGV``; argparse's own exits count as return codes.
+    An uncaught exception propagates, so a crash fails the test with its traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def one_line_error(*argv: Any) -> str:
+    """Run ``noisylabels ARGV``; assert exit 2, no traceback and one 'noisylabels: error:' line; return it."""
+    rc, _, err = cli(*argv)
+    lines = err.strip().splitlines()
+    assert rc == 2, f"exit {rc}, stderr: {err}"
+    assert len(lines) == 1 and lines[0].startswith("noisylabels: error:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def user_error(argv: list, needle: str) -> str:
+    """Run ``argv``; assert exit 2 and one 'noisylabels: error:' line holding ``needle`` (case-blind)."""
+    line = one_line_error(*argv)
+    assert needle.lower() in line.lower(), line
+    return line
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def copy_of(template: Path, dest: Path) -> tuple[Path, dict[str, bytes]]:
+    """A fresh copy of an earlier output and its snapshot."""
+    shutil.copytree(template, dest)
+    return dest, snapshot(dest)
+
+
+def digits_config(**overrides: Any) -> dict[str, Any]:
+    """A run_train configuration on scikit-learn's digits at the small settings (width 8, batch 64, seed 0,
+    no progress bar), with ``overrides`` applied."""
+    return {"dataset": "digits", "width": 8, "batch_size": 64, "seed": 0, "progress": False, **overrides}
+
+
+# -- tiny synthetic training sets and methods ---------------------------------------------------------
+def random_train_data(n: int, side: int, channels: int, n_test: int, views: ViewConfig) -> TrainData:
+    """``n`` random uint8 images (side x side x channels) with random labels of 3 classes (torch generator
+    seed 0); the first ``n_test`` serve as the test set. Not learnable: for single training steps."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, side, side, channels), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    return TrainData(images=images, labels=labels, true_labels=labels.clone(), test_images=images[:n_test],
+                     test_labels=labels[:n_test], num_classes=3, views=views)
+
+
+def stripe_train_data(n: int = 96) -> TrainData:
+    """A learnable 3-class problem of 8 x 8 grey images: each class has its own bright stripe (numpy seed 0);
+    the first 32 images serve as the test set."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, n)
+    images = (rng.random((n, 8, 8, 1)) * 60).astype(np.uint8)
+    for c in range(3):  # a class-dependent bright stripe: learnable
+        images[labels == c, :, c * 2:c * 2 + 2, 0] += 150
+    t = torch.from_numpy
+    return TrainData(images=t(images), labels=t(labels), true_labels=t(labels), test_images=t(images[:32]),
+                     test_labels=t(labels[:32]), num_classes=3,
+                     views=ViewConfig(crop_pad=1, flip=False, mean=(0.3,), std=(0.3,)))
+
+
+def tiny_method(name: str, num_train: int, *, channels: int = 1, side: int = 8, width: int = 4, **options: Any):
+    """Method ``name`` on a small-cnn encoder (torch seed 0) for 3 classes and ``num_train`` samples."""
+    torch.manual_seed(0)
+    cls = get_method(name)
+    encoder = build_backbone("small-cnn", in_channels=channels, image_size=side, width=width)
+    return cls(encoder, 3, num_train, cls.Options(**options))
+
+
+def unit_vectors(b: int, d: int, seed: int) -> torch.Tensor:
+    """``b`` random unit vectors of dimension ``d`` (torch generator ``seed``)."""
+    return torch.nn.functional.normalize(torch.randn(b, d, generator=torch.Generator().manual_seed(seed)), dim=1)
+
+
+# -- files ----------------------------------------------------------------------------------------------
+def write_png(path: Path, size: tuple[int, int] = (8, 8), mode: str = "L", color: int | tuple = 100) -> Path:
+    """A flat image of ``size`` in ``mode`` at ``path`` (parents made); an int ``color`` fills every channel."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(color, int) and mode not in ("L", "I;16"):
+        color = tuple([color] * len(mode))
+    Image.new(mode, size, color).save(path)
+    return path
