@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from noisylabels.engine import FitConfig, fit, lr_at
+from noisylabels.models.backbones import build_backbone
 from noisylabels.runs import RunFolder
 from tests.helpers import stripe_train_data, tiny_method
 

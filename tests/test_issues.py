@@ -234,6 +234,7 @@ def _image_folder(root, classes=("cat", "dog"), per_class=10):
     return f"folder:{root}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["digits", "folder"])
 def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source):
     """One exporter (issues.export_label_issues): `train` and `detect --run` on the same labels and
@@ -243,11 +244,11 @@ def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source)
     for a file source, paths) and the same label-issue entries in summary.json."""
     dataset = "digits" if source == "digits" else _image_folder(tmp_path / "data")
     run = tmp_path / "run"
-    rc, _, err = _run(capsys, "train", "--dataset", dataset, "--noise", "pairflip", "--noise-rate", "0.3",
+    rc, _, err = cli("train", "--dataset", dataset, "--noise", "pairflip", "--noise-rate", "0.3",
                       "--method", "ce", "--epochs", "1", "--width", "8", "--batch-size", "8", "--quiet",
                       "--out", str(run))
     assert rc == 0, err
-    rc, _, err = _run(capsys, "detect", "--run", str(run), "--out", str(tmp_path / "det"))
+    rc, _, err = cli("detect", "--run", str(run), "--out", str(tmp_path / "det"))
     assert rc == 0, err
     trained = (run / "label_issues.csv").read_bytes()
     assert (tmp_path / "det" / "label_issues.csv").read_bytes() == trained

@@ -42,7 +42,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
     In a data-parallel job only rank 0 writes; the other ranks' writes are no-ops. Test hook: the
     environment variable NOISYLABELS_TEST_WRITE_DELAY (seconds) pauses between the fsync and the rename,
-    so that tests/test_kill_loop.py can SIGKILL a run while a temporary file exists.
+    so that tests/app/test_kill_loop.py can SIGKILL a run while a temporary file exists.
     """
     if not is_main():
         return

@@ -69,7 +69,7 @@ def test_noise_command_writes_the_labels_train_trains_on(tmp_path, capsys, noise
     from noisylabels.pipeline import prepare
 
     target = tmp_path / "noisy.npy"
-    rc, out, err = _run(capsys, "noise", "--dataset", "digits", "--noise", noise, "--noise-rate", "0.3", "--seed", "3",
+    rc, out, err = cli("noise", "--dataset", "digits", "--noise", noise, "--noise-rate", "0.3", "--seed", "3",
                         "--train-size", "500", "--out", str(target))
     assert rc == 0, err
     prep = prepare({"dataset": "digits", "noise": noise, "noise_rate": 0.3, "seed": 3, "train_size": 500, "width": 8})
@@ -83,7 +83,7 @@ def test_noise_command_refuses_what_train_refuses(tmp_path, capsys):
     from PIL import Image
 
     for command, out in (("noise", tmp_path / "n.npy"), ("train", tmp_path / "run")):
-        rc, _, err = _run(capsys, command, "--noise", "asymmetric", "--noise-rate", "0.3", "--out", str(out))
+        rc, _, err = cli(command, "--noise", "asymmetric", "--noise-rate", "0.3", "--out", str(out))
         assert rc == 2 and "not 'digits'" in err, err
     for c in ("a", "b"):
         (tmp_path / "data" / c).mkdir(parents=True)
@@ -91,7 +91,7 @@ def test_noise_command_refuses_what_train_refuses(tmp_path, capsys):
             Image.new("L", (8, 8), 50 + 100 * (c == "b") + i).save(tmp_path / "data" / c / f"{i}.png")
     folder = ["--dataset", f"folder:{tmp_path / 'data'}", "--stream", "on", "--noise", "instance", "--noise-rate", "0.2"]
     for command, out in (("noise", tmp_path / "n.npy"), ("train", tmp_path / "run")):
-        rc, _, err = _run(capsys, command, *folder, "--out", str(out))
+        rc, _, err = cli(command, *folder, "--out", str(out))
         assert rc == 2 and "needs every image in memory" in err, err
         assert not out.exists()
 
