@@ -1,15 +1,18 @@
 """Offline comparison of label-quality scores on finished runs (docs/RESULTS.md, "Label issues").
 
-For each run folder (with pred_probs.npy, noisy_labels.npy, config.yaml and, for the prototype
-scores, features.npy), prints ROC-AUC and AUPRC against the known wrong labels of:
-  self-conf   p(y~|x), cleanlab's default score;
-  q_y         the class-normalised probability of the given label;
-  q-margin    (1 + q_y - max_{j != y~} q_j) / 2, the class-normalised margin;
-  shipped     the mean of q_y and q-margin, the label_quality of every method but cleanlab-retrain and TCL;
-  gamma       the context assignment of the given label (TCL's prototypes on features.npy);
-and the flagged share of the shipped detector beside the actual share.
+For each run folder (with pred_probs.npy, noisy_labels.npy, config.yaml and, for the context
+scores, features.npy), prints ROC-AUC, AUPRC, and the F1 and flagged/actual share of the flags that
+the shared count (anchor points) picks with each ranking, against the known wrong labels, of:
+  self-conf      p(y~|x), cleanlab's default score;
+  q_y            the class-normalised probability of the given label;
+  q-margin       (1 + q_y - max_{j != y~} q_j) / 2, the class-normalised margin;
+  quality        the mean of q_y and q-margin (labelquality.label_quality): the ranking without features;
+  gamma@tau      the context assignment of the given label (prototypes from p on features.npy), tau 0.1, 0.25;
+  ctx p@tau      sqrt(p(y~|x) gamma_y): TCL's ranking (at its tau 0.25);
+  ctx q@tau      sqrt(quality gamma_y): every other method's ranking with features (at tau 0.1);
+  run's own      the ranking the run itself shipped (``issues.run_context_ranking``), as ``detect --run``.
 
-    python benchmarks/detection_scores.py bench/i18/ce/cc15-n3000-s0 bench/i18/tcl/cc15-n3000-s0
+    python benchmarks/detection_scores.py bench/grid/ce/cc15-n3000-s0 bench/grid/tcl/cc15-n3000-s0
 """
 
 from __future__ import annotations
@@ -21,40 +24,56 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from noisylabels.detect import prototype_assignments
-from noisylabels.labelquality import find_issues, normalised_probs
 from noisylabels.data.sources import load_run_splits
+from noisylabels.detect import context_issues, detection_metrics, prototype_assignments
+from noisylabels.issues import run_context_ranking
+from noisylabels.labelquality import LabelIssues, find_issues, label_quality, normalised_probs
 from noisylabels.runs import RunFolder
 
 
-def scores(run: Path) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-    """(truly wrong (N,) bool, {score name: (N,) quality}, flagged share of the shipped detector)."""
-    given = np.load(run / "noisy_labels.npy")
-    true = load_run_splits(RunFolder(run).read_yaml("config.yaml")).train.labels
-    p = np.load(run / "pred_probs.npy").astype(np.float64)
-    p /= p.sum(1, keepdims=True)
+def candidates(given: np.ndarray, p: np.ndarray, z: torch.Tensor | None) -> dict[str, np.ndarray]:
+    """{score name: (N,) quality} for labels ``given`` (N,), probabilities ``p`` (N, C), features z (N, D)."""
     ar = np.arange(len(given))
     q = normalised_probs(given, p)
     others = q.copy()
     others[ar, given] = -1
-    out = {"self-conf": p[ar, given], "q_y": q[ar, given], "q-margin": (1 + q[ar, given] - others.max(1)) / 2}
-    out["shipped"] = (out["q_y"] + out["q-margin"]) / 2
+    out = {"self-conf": p[ar, given], "q_y": q[ar, given], "q-margin": (1 + q[ar, given] - others.max(1)) / 2,
+           "quality": label_quality(given, p)}
+    if z is not None:
+        for tau in (0.1, 0.25):
+            _, gamma = prototype_assignments(z, torch.from_numpy(p.astype(np.float32)), tau)
+            g = gamma.double().numpy()[ar, given]
+            out[f"gamma@{tau}"] = g
+            out[f"ctx p@{tau}"] = np.sqrt(out["self-conf"] * g)
+            out[f"ctx q@{tau}"] = np.sqrt(out["quality"] * g)
+    return out
+
+
+def run_scores(run: Path) -> tuple[np.ndarray, dict[str, LabelIssues]]:
+    """(truly wrong (N,) bool, {score name: the shared detector's verdict ranked by that score})."""
+    cfg = RunFolder(run).read_yaml("config.yaml")
+    given = np.load(run / "noisy_labels.npy")
+    true = load_run_splits(cfg).train.labels
+    p = np.load(run / "pred_probs.npy").astype(np.float64)
+    p /= p.sum(1, keepdims=True)
+    z = None
     if (run / "features.npy").exists():
         z = torch.nn.functional.normalize(torch.from_numpy(np.load(run / "features.npy").astype(np.float32)), dim=1)
-        _, gamma = prototype_assignments(z, torch.from_numpy(p.astype(np.float32)), 0.25)
-        out["gamma"] = gamma.double().numpy()[ar, given]
-    return given != true, out, float(find_issues(given, p).flags.mean())
+    out = {name: find_issues(given, p, quality=quality) for name, quality in candidates(given, p, z).items()}
+    ranking = run_context_ranking(cfg) if z is not None else None
+    out["run's own"] = find_issues(given, p) if ranking is None else \
+        context_issues(z, torch.from_numpy(p), torch.from_numpy(given), ranking)
+    return given != true, out
 
 
 def main(runs: list[str]) -> None:
     for run in runs:
-        noisy, named, flagged = scores(Path(run))
-        print(f"{run}: actual {noisy.mean():.3f}, flagged {flagged:.3f}")
-        if not 0 < noisy.sum() < len(noisy):
-            continue
-        for name, quality in named.items():
-            print(f"  {name:10s} ROC-AUC {roc_auc_score(noisy, -quality):.3f}  "
-                  f"AUPRC {average_precision_score(noisy, -quality):.3f}")
+        noisy, named = run_scores(Path(run))
+        print(f"{run}: actual {noisy.mean():.3f}")
+        for name, issues in named.items():
+            m = detection_metrics(issues.quality, issues.flags, noisy)
+            print(f"  {name:10s} ROC-AUC {m['detection_auroc']:.3f}  AUPRC {m['detection_auprc']:.3f}  "
+                  f"F1 {m['detection_f1']:.3f}  flagged {issues.flags.mean():.3f} ({m['flagged_to_actual']:.2f}x)")
 
 
 if __name__ == "__main__":
