@@ -122,9 +122,10 @@ PRETRAINED_INPUT: dict[str, PretrainedInput] = {
 }
 
 
-def pretrained_input(name: str) -> PretrainedInput:
-    """The input a backbone's ImageNet weights expect; our own small networks default to the ResNets'."""
-    return PRETRAINED_INPUT.get(name, PRETRAINED_INPUT["resnet18"])
+def pretrained_input(name: str) -> PretrainedInput | None:
+    """The input a backbone's ImageNet weights expect; None for our own networks (small-cnn,
+    preact-resnet18), whose weights come from runs on the user's data and keep its statistics."""
+    return PRETRAINED_INPUT.get(name)
 
 
 def build_backbone(name: str, *, in_channels: int, image_size: int, width: int | None = None) -> nn.Module:

@@ -10,6 +10,7 @@ does not have is left out. Nothing is ever downloaded: a path that is not a loca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -18,8 +19,10 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from ..data.augment import ViewConfig
 from ..errors import UserError
 from ..runs import sub_state
+from .backbones import pretrained_input
 
 HEAD_PREFIXES = ("fc.", "classif.", "head.")
 _SAFETENSORS_DTYPES = {
@@ -113,3 +116,19 @@ def load_weights(encoder: nn.Module, path: str | Path, backbone: str) -> None:
     if problem:
         raise UserError(f"--weights {path} does not fit --backbone {backbone}: {problem}")
     encoder.load_state_dict(state)
+
+
+def pretrained_views(views: ViewConfig, backbone: str, image_size: int | None) -> ViewConfig:
+    """The views of a run with ``--weights``: an ImageNet backbone's own normalisation (RGB; grey images
+    repeated into 3 channels) at ``image_size`` px, by default its input size (224 ResNets, 299
+    Inception-ResNet-v2); our own networks keep the data's statistics and size."""
+    spec = pretrained_input(backbone)
+    if spec is None:
+        return views
+    return dataclasses.replace(views, mean=spec.mean, std=spec.std, size=image_size or spec.size)
+
+
+def weights_input_size(backbone: str) -> int | None:
+    """The default ``--image-size`` under ``--weights``: the backbone's ImageNet input side, or None."""
+    spec = pretrained_input(backbone)
+    return None if spec is None else spec.size
