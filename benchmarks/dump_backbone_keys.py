@@ -14,7 +14,8 @@ torchvision or timm installed.
 
 --check: build each reference network with random weights (BN statistics randomised too), load its
 state dict into ours with ``strict=True`` (after dropping the head), run the same random input in
-eval mode and print the largest absolute difference of the pooled features (must be <= 1e-5).
+eval mode and print the largest absolute difference of the pooled features (must be <= 1e-5); then
+``--backbone timm:NAME`` for a few timm models, loaded through ``--weights`` from timm's own state dict.
 
 Recorded 2026-12-05 on the CPU (2 shared cores), torch 2.14.1 (CUDA build, run on the CPU),
 torchvision 0.29.1, timm 1.0.31, float32, seed 0, batch 2 (mean |reference feature| beside, to show
@@ -23,6 +24,9 @@ the features are not trivially zero; the differences are exactly 0: the same ope
     resnet34             224 px   (2, 512)    mean |ref| 500      max |ours - reference| = 0.00e+00
     resnet50             224 px   (2, 2048)   mean |ref| 194      max |ours - reference| = 0.00e+00
     inception-resnet-v2  299 px   (2, 1536)   mean |ref| 0.0733   max |ours - reference| = 0.00e+00
+    timm:resnet18         64 px   (2, 512)    via --weights       max |ours - timm| = 0.00e+00
+    timm:convnext_atto    64 px   (2, 320)    via --weights       max |ours - timm| = 0.00e+00
+    timm:efficientnet_b0  64 px   (2, 1280)   via --weights       max |ours - timm| = 0.00e+00
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from noisylabels.models.backbones import build_backbone
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 HEADS = {"resnet18": "fc.", "resnet34": "fc.", "resnet50": "fc.", "inception-resnet-v2": "classif."}
+TIMM_NAMES = ("resnet18", "convnext_atto", "efficientnet_b0")  # --backbone timm:NAME, item 3
 SIZES = {"resnet18": 224, "resnet34": 224, "resnet50": 224, "inception-resnet-v2": 299}
 
 
@@ -99,6 +104,28 @@ def check(name: str) -> float:
     return diff
 
 
+def check_timm(name: str) -> float:
+    """``--backbone timm:NAME`` against timm itself: its state dict (classifier included) through our
+    ``--weights`` loader, then the pooled features of the same input (64 px, batch 2)."""
+    import tempfile
+
+    import timm
+
+    from noisylabels.models.weights import load_weights
+
+    ref = timm.create_model(name, pretrained=False).eval()
+    ours = build_backbone("timm:" + name, in_channels=3, image_size=64).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.pth"
+        torch.save(ref.state_dict(), path)
+        load_weights(ours, path, "timm:" + name)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        diff = (ours(x) - ref.forward_head(ref.forward_features(x), pre_logits=True)).abs().max().item()
+    print(f"timm:{name:15s} 64 px   features (2, {ours.feature_dim}) via --weights   max |ours - timm| = {diff:.2e}")
+    return diff
+
+
 def _torchvision_trunk(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
     return m.layer4(m.layer3(m.layer2(m.layer1(x))))
@@ -116,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32")
     worst = max(check(name) for name in args.names)
+    worst = max(worst, *(check_timm(name) for name in TIMM_NAMES))
     return 0 if worst <= 1e-5 else 1
 
 

@@ -156,7 +156,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     _add_data_args(p_train)
     p_train.add_argument("--method", help=f"one of: {', '.join(sorted(METHODS))}")
     p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 | resnet18 | resnet34 | resnet50 | "
-                         "inception-resnet-v2 (auto: preact-resnet18 on CUDA, small-cnn on CPU)")
+                         "inception-resnet-v2 | timm:NAME (with timm installed) (auto: preact-resnet18 on CUDA, small-cnn on CPU)")
     p_train.add_argument("--width", type=int, help="backbone base width (small-cnn 16, resnet 64)")
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)

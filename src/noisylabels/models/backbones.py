@@ -17,6 +17,8 @@ from ..errors import UserError
 from .inception_resnet_v2 import MIN_SIZE as IRV2_MIN_SIZE
 from .inception_resnet_v2 import InceptionResNetV2
 from .resnet import RESNETS, ResNet
+from .timm_backbone import PREFIX as TIMM_PREFIX
+from .timm_backbone import build_timm, timm_input
 
 
 class PreActBlock(nn.Module):
@@ -123,14 +125,18 @@ PRETRAINED_INPUT: dict[str, PretrainedInput] = {
 
 
 def pretrained_input(name: str) -> PretrainedInput | None:
-    """The input a backbone's ImageNet weights expect; None for our own networks (small-cnn,
-    preact-resnet18), whose weights come from runs on the user's data and keep its statistics."""
+    """The input a backbone's ImageNet weights expect (for ``timm:NAME``, timm's default pretrained
+    configuration); None for our own networks (small-cnn, preact-resnet18), whose weights come from runs
+    on the user's data and keep its statistics."""
+    if name.startswith(TIMM_PREFIX):
+        return timm_input(name[len(TIMM_PREFIX):])
     return PRETRAINED_INPUT.get(name)
 
 
 def build_backbone(name: str, *, in_channels: int, image_size: int, width: int | None = None) -> nn.Module:
-    """An encoder by name; ``width`` overrides the base channel count (small-cnn 16, resnets 64; not
-    inception-resnet-v2, whose widths are fixed by the paper)."""
+    """An encoder by name (one of BACKBONES, or ``timm:NAME`` with the optional timm installed);
+    ``width`` overrides the base channel count (small-cnn 16, resnets 64; not inception-resnet-v2 or
+    timm models, whose widths are fixed)."""
     if image_size < 8:
         raise UserError(f"images of {image_size} px are too small; the backbones need at least 8 px")
     if name == "small-cnn":
@@ -146,4 +152,9 @@ def build_backbone(name: str, *, in_channels: int, image_size: int, width: int |
             raise UserError(f"--backbone inception-resnet-v2 needs images of at least {IRV2_MIN_SIZE} px, got "
                             f"{image_size}; pass --image-size {IRV2_MIN_SIZE} or more (299 for ImageNet weights)")
         return InceptionResNetV2(in_channels)
-    raise UserError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    if name.startswith(TIMM_PREFIX):
+        if width is not None:
+            raise UserError(f"--width does not apply to --backbone {name} (timm's widths are fixed); drop it")
+        return build_timm(name[len(TIMM_PREFIX):], in_channels)
+    raise UserError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}, or timm:NAME (with timm "
+                    "installed)")

@@ -4,7 +4,8 @@ Formats: ``.pth`` / ``.pt`` / ``.bin`` (``torch.load`` with ``weights_only=True`
 pickled code) and ``.safetensors`` (read here: an 8-byte little-endian header length, a JSON header of
 ``name -> {dtype, shape, data_offsets}``, then the raw little-endian bytes; no extra dependency).
 A state dict may sit under a ``state_dict`` or ``model`` key and its names may carry a ``module.``
-prefix (DataParallel / DDP); a classifier head (``fc.*``, ``classif.*``, ``head.*``) that the encoder
+prefix (DataParallel / DDP); a classifier head (``fc.*``, ``classif.*``, ``head.*``, ``classifier.*``,
+``last_linear.*``) that the encoder
 does not have is left out. Nothing is ever downloaded: a path that is not a local file is a UserError.
 """
 
@@ -24,7 +25,7 @@ from ..errors import UserError
 from ..runs import sub_state
 from .backbones import pretrained_input
 
-HEAD_PREFIXES = ("fc.", "classif.", "head.")
+HEAD_PREFIXES = ("fc.", "classif.", "head.", "classifier.", "last_linear.")
 _SAFETENSORS_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
