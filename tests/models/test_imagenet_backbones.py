@@ -14,15 +14,7 @@ from noisylabels.models.backbones import build_backbone
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread for these single-image forwards: on a shared CPU two threads of a batch of 2
-    wait on each other (seconds instead of tens of milliseconds); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reference(name: str) -> dict:

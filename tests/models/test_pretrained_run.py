@@ -13,14 +13,7 @@ from noisylabels.engine import fit
 from noisylabels.pipeline import prepare
 from tests.helpers import QUIET, digits_config, user_error
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: small convolutions on a shared CPU run faster alone; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

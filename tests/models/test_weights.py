@@ -14,6 +14,7 @@ from noisylabels.models.backbones import build_backbone
 from noisylabels.models.weights import load_weights, read_safetensors, read_state_dict
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+pytestmark = pytest.mark.usefixtures("one_thread")
 _DTYPES = {torch.float32: "F32", torch.int64: "I64", torch.float16: "F16"}
 
 
