@@ -11,7 +11,8 @@ from noisylabels.models.freeze import FrozenBatchNorm2d, freeze_encoder
 from noisylabels.models.weights import pretrained_views
 from noisylabels.engine import fit
 from noisylabels.pipeline import prepare
-from tests.helpers import QUIET, digits_config, user_error
+from noisylabels.runs import RunFolder, sub_state
+from tests.helpers import QUIET, cli, digits_config, user_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,3 +81,28 @@ def test_weights_option_errors_are_one_line(tmp_path, weights_file):
     user_error(["train", "--weights", weights_file, "--backbone", "resnet34", "--width", "4", "--out", out],
                "does not fit --backbone resnet34: missing")
     assert not out.exists()
+
+
+def test_frozen_batch_norm_matches_batch_norm_in_eval_and_escapes_sync_bn_conversion():
+    bn = torch.nn.BatchNorm2d(3)
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 2)
+    frozen = FrozenBatchNorm2d(bn).train()
+    x = torch.randn(2, 3, 4, 4)
+    assert torch.allclose(frozen(x), bn.eval()(x), atol=1e-6)
+    assert isinstance(torch.nn.SyncBatchNorm.convert_sync_batchnorm(torch.nn.Sequential(frozen))[0], FrozenBatchNorm2d)
+
+
+@pytest.mark.slow
+def test_cli_run_from_weights_with_a_frozen_encoder(weights_file, tmp_path):
+    out = tmp_path / "run"
+    rc, _, err = cli("train", "--dataset", "digits", "--train-size", "64", "--backbone", "resnet18", "--width", "4",
+                     "--weights", weights_file, "--freeze-encoder", "--image-size", "32", "--epochs", "1",
+                     "--batch-size", "64", "--quiet", "--out", out)
+    assert rc == 0, err
+    saved = RunFolder(out).read_yaml("config.yaml")
+    assert saved["weights"] == str(weights_file) and saved["freeze_encoder"] is True and saved["image_size"] == 32
+    encoder = sub_state(RunFolder(out).load_checkpoint()["method"], "model.encoder.")
+    loaded = torch.load(weights_file)["state_dict"]
+    assert all(torch.equal(encoder[k], loaded[k]) for k in loaded)
