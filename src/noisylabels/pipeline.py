@@ -30,7 +30,7 @@ from .methods.base import predict_embeddings, predict_probs
 from .report import plot_curves
 from .models.backbones import build_backbone
 from .models.freeze import freeze_encoder
-from .models.weights import load_weights, pretrained_views, weights_input_size
+from .models.weights import check_weights_path, load_weights, pretrained_views, weights_input_size
 from .runs import (CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256,
                    sub_state)
 
@@ -232,6 +232,8 @@ def validate_config(cfg: dict[str, Any]) -> None:
         raise UserError(f"method_options must be a mapping of option: value, got {cfg.get('method_options')!r}")
     if cfg.get("weights") and cfg.get("pretrained"):
         raise UserError("give --weights FILE or --pretrained RUN, not both: each sets the encoder's starting weights")
+    if cfg.get("weights"):
+        check_weights_path(cfg["weights"])  # before any data is read
     if cfg.get("freeze_encoder") and not (cfg.get("weights") or cfg.get("pretrained")):
         raise UserError("--freeze-encoder needs --weights FILE or --pretrained RUN: a random encoder would stay random")
     if cfg["lr_warmup_epochs"] > cfg["epochs"]:

@@ -117,3 +117,11 @@ def test_nothing_is_downloaded_no_network_code():
     source = Path(weights_module.__file__).read_text()
     for word in ("urllib", "requests", "http", "hub", "download_url", "socket"):
         assert word not in source.replace("never downloaded", "")
+
+
+def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    source, target = _net(0), _net(1)
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    load_weights(target, "~/w.pt", "resnet18")
+    assert _same(source, target)

@@ -53,13 +53,19 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise UserError(f"--weights {path}: not a readable .safetensors file ({type(e).__name__}: {e})") from None
 
 
+def check_weights_path(path: str | Path) -> Path:
+    """``path`` (``~`` expanded) when it is a local file; UserError otherwise (nothing is downloaded)."""
+    local = Path(path).expanduser()
+    if not local.is_file():
+        raise UserError(f"--weights {path}: no such file (weights are never downloaded; give a local .pth, .pt "
+                        "or .safetensors file)")
+    return local
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a local weights file, unwrapped from ``state_dict`` / ``model`` and without a
     ``module.`` prefix; UserError for a missing or unreadable file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--weights {path}: no such file (weights are never downloaded; give a local .pth, .pt "
-                        "or .safetensors file)")
+    path = check_weights_path(path)
     if path.suffix == ".safetensors":
         state: Any = read_safetensors(path)
     else:
