@@ -77,8 +77,8 @@ RESNETS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, in
 
 class ResNet(nn.Module):
     """An ImageNet ResNet encoder: (B, in_channels, H, W) -> (B, feature_dim); feature_dim = 8 width
-    (BasicBlock) or 32 width (Bottleneck): 512 / 2048 at the standard width 64. Any input of at least
-    32 px works (the maps are 1/32 of the side before pooling)."""
+    (BasicBlock) or 32 width (Bottleneck): 512 / 2048 at the standard width 64. Made for 224 px (the maps
+    are 1/32 of the side before pooling, 7 x 7); smaller inputs down to 8 px still give 1 x 1 maps."""
 
     def __init__(self, depth: str, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
