@@ -155,7 +155,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_train = sub.add_parser("train", help="train a model on noisy labels into a run folder")
     _add_data_args(p_train)
     p_train.add_argument("--method", help=f"one of: {', '.join(sorted(METHODS))}")
-    p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 (auto: resnet on CUDA, small-cnn on CPU)")
+    p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 | resnet18 | resnet34 | resnet50 | "
+                         "inception-resnet-v2 | timm:NAME (with timm installed) (auto: preact-resnet18 on CUDA, small-cnn on CPU)")
     p_train.add_argument("--width", type=int, help="backbone base width (small-cnn 16, resnet 64)")
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)
@@ -168,6 +169,12 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_train.add_argument("--flip", help="auto | true | false (auto: off for digits)")
     p_train.add_argument("--crop-pad", type=int, help="weak-view crop padding in px (default side/8)")
     p_train.add_argument("--pretrained", help="initialise the encoder from a finished run folder (e.g. a simclr run)")
+    p_train.add_argument("--weights", help="initialise the encoder from a local state dict (.pth/.pt, optionally under "
+                         "'state_dict' or 'model', 'module.' prefix allowed; .safetensors): torchvision's ResNets, "
+                         "timm's inception_resnet_v2; ImageNet normalisation and input size by default; never downloads")
+    p_train.add_argument("--freeze-encoder", action="store_true", default=None,
+                         help="keep the --weights/--pretrained encoder fixed (weights and BN statistics): a linear "
+                              "probe; --head-epochs N probes for N epochs, then fine-tunes")
     p_train.add_argument("--config", help="YAML file of options (flags override it)")
     p_train.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p_train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")

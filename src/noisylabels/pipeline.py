@@ -29,6 +29,8 @@ from .methods import Method, TrainData, get_method
 from .methods.base import predict_embeddings, predict_probs
 from .report import plot_curves
 from .models.backbones import build_backbone
+from .models.freeze import freeze_encoder
+from .models.weights import check_weights_path, load_weights, pretrained_views, weights_input_size
 from .runs import (CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256,
                    sub_state)
 
@@ -58,6 +60,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "flip": "auto",
     "crop_pad": None,
     "pretrained": None,
+    "weights": None,
+    "freeze_encoder": False,
     "sync_bn": False,
     "compile": False,
     "method_options": {},
@@ -163,8 +167,10 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "final_lr_ratio": (0.0, 1.0, False, False), "test_fraction": (0.0, 1.0, True, True),
     "noise_rate": (0.0, 1.0, False, False),
 }
-_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained")
-_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained")
+_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
+            "weights")
+_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained",
+             "weights")
 
 
 def _flag(key: str) -> str:
@@ -217,13 +223,19 @@ def validate_config(cfg: dict[str, Any]) -> None:
         if cfg.get(key) is None and key in _NULLABLE:
             continue
         cfg[key] = as_float(cfg.get(key), _flag(key), low, high, low_open, high_open)
-    for key in ("skip_bad_images", "sync_bn", "compile"):
+    for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder"):
         if not isinstance(cfg.get(key), bool):
             raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
     if not isinstance(cfg.get("flip"), (str, bool)):
         raise UserError(f"--flip must be auto, true or false, got {cfg.get('flip')!r}")
     if not isinstance(cfg.get("method_options") or {}, dict):
         raise UserError(f"method_options must be a mapping of option: value, got {cfg.get('method_options')!r}")
+    if cfg.get("weights") and cfg.get("pretrained"):
+        raise UserError("give --weights FILE or --pretrained RUN, not both: each sets the encoder's starting weights")
+    if cfg.get("weights"):
+        check_weights_path(cfg["weights"])  # before any data is read
+    if cfg.get("freeze_encoder") and not (cfg.get("weights") or cfg.get("pretrained")):
+        raise UserError("--freeze-encoder needs --weights FILE or --pretrained RUN: a random encoder would stay random")
     if cfg["lr_warmup_epochs"] > cfg["epochs"]:
         raise UserError(f"--lr-warmup-epochs ({cfg['lr_warmup_epochs']:g}) must not exceed --epochs "
                         f"({cfg['epochs']}): the learning rate would never reach --lr")
@@ -258,10 +270,18 @@ def prepare(config: dict[str, Any]) -> Prepared:
     cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
     check_config(cfg)
     device = resolve_device(cfg["device"])
+    backbone = cfg["backbone"]
+    if backbone == "auto":
+        backbone = "preact-resnet18" if device.type == "cuda" else "small-cnn"
+    cfg["backbone"] = backbone
+    if cfg["weights"] and cfg["image_size"] is None:  # file images decoded at the network's input size
+        cfg["image_size"] = weights_input_size(backbone)
     splits = load_run_splits(cfg)
     train = splits.train
     noisy, report = noisy_training_labels(cfg, train)
     views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
+    if cfg["weights"]:
+        views = pretrained_views(views, backbone, cfg["image_size"])
     true_known = true_labels_known(cfg)
     data = TrainData(
         images=to_device(train.images, device),
@@ -272,15 +292,15 @@ def prepare(config: dict[str, Any]) -> Prepared:
         num_classes=train.num_classes,
         views=views,
     )
-    backbone = cfg["backbone"]
-    if backbone == "auto":
-        backbone = "preact-resnet18" if device.type == "cuda" else "small-cnn"
-    cfg["backbone"] = backbone
     torch.manual_seed(int(cfg["seed"]))  # weight initialisation
-    encoder = build_backbone(backbone, in_channels=train.images.shape[-1], image_size=train.images.shape[1],
+    encoder = build_backbone(backbone, in_channels=len(views.mean), image_size=views.size or train.images.shape[1],
                              width=cfg["width"])
     if cfg["pretrained"]:
         load_pretrained_encoder(encoder, cfg["pretrained"])
+    if cfg["weights"]:
+        load_weights(encoder, cfg["weights"], backbone)
+    if cfg["freeze_encoder"]:
+        freeze_encoder(encoder)
     method = method_cls(encoder, train.num_classes, len(train), method_cls.Options(**options))
     if cfg["sync_bn"] and ddp.current().enabled:
         method = ddp.convert_sync_batchnorm(method, device)

@@ -209,17 +209,27 @@ class ViewConfig:
     Attributes:
         crop_pad: padding of the weak random crop in pixels (TCL: 1/8 of the side).
         flip: whether horizontal flips are allowed (off for digits, whose shapes are not mirror-safe).
-        mean, std: per-channel normalisation applied after augmentation.
+        mean, std: per-channel normalisation applied after augmentation. Three values for 1-channel
+            images: the grey channel is repeated into 3 (an RGB network's pretrained weights).
+        size: the network's input side; each batch is resized to size x size (bilinear) after
+            augmentation when its side differs (pretrained ImageNet networks on small images). None: as is.
     """
 
     crop_pad: int
     flip: bool
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    size: int | None = None
 
 
 def normalize(x: Tensor, cfg: ViewConfig) -> Tensor:
-    """(x - mean) / std per channel, in channels_last memory order (faster convolutions on CPU and GPU)."""
+    """(B, C, H, W) -> (B, len(mean), size, size): resized to ``cfg.size`` where set, a grey channel
+    repeated where ``mean`` has 3 values, then (x - mean) / std per channel, in channels_last memory
+    order (faster convolutions on CPU and GPU)."""
+    if cfg.size is not None and tuple(x.shape[-2:]) != (cfg.size, cfg.size):
+        x = F.interpolate(x, size=(cfg.size, cfg.size), mode="bilinear", align_corners=False)
+    if x.shape[1] == 1 and len(cfg.mean) == 3:
+        x = x.expand(-1, 3, -1, -1)
     mean, std = _channel_stats(tuple(cfg.mean), tuple(cfg.std), x.device, x.dtype)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 

@@ -1,16 +1,24 @@
-"""Encoders: PreAct ResNet-18 (TCL's official variant of He et al. 2016, the backbone of its CIFAR tables) and a small fast
-CNN for CPU runs on 1- or 3-channel images of 8..32 px.
+"""Encoders: PreAct ResNet-18 (TCL's official variant of He et al. 2016, the backbone of its CIFAR tables), a small fast
+CNN for CPU runs on 1- or 3-channel images of 8..32 px, and the ImageNet networks whose checkpoints users have:
+torchvision's ResNet-18/34/50 (:mod:`.resnet`) and timm's Inception-ResNet-v2 (:mod:`.inception_resnet_v2`).
 
 Every encoder maps (B, C, H, W) -> (B, feature_dim) and exposes ``feature_dim``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import UserError
+from .inception_resnet_v2 import MIN_SIZE as IRV2_MIN_SIZE
+from .inception_resnet_v2 import InceptionResNetV2
+from .resnet import RESNETS, ResNet
+from .timm_backbone import PREFIX as TIMM_PREFIX
+from .timm_backbone import build_timm, timm_input
 
 
 class PreActBlock(nn.Module):
@@ -94,15 +102,59 @@ class SmallCNN(nn.Module):
         return F.adaptive_avg_pool2d(self.net(x), 1).flatten(1)
 
 
-BACKBONES = ("small-cnn", "preact-resnet18")
+BACKBONES = ("small-cnn", "preact-resnet18", *RESNETS, "inception-resnet-v2")
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class PretrainedInput:
+    """What a network's published ImageNet weights expect: side in px, per-channel mean and std (RGB)."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+# torchvision's ResNet weights: 224 px, ImageNet statistics; timm's inception_resnet_v2: 299 px, (0.5, 0.5)
+PRETRAINED_INPUT: dict[str, PretrainedInput] = {
+    **{name: PretrainedInput(224, IMAGENET_MEAN, IMAGENET_STD) for name in RESNETS},
+    "inception-resnet-v2": PretrainedInput(299, INCEPTION_MEAN, INCEPTION_STD),
+}
+
+
+def pretrained_input(name: str) -> PretrainedInput | None:
+    """The input a backbone's ImageNet weights expect (for ``timm:NAME``, timm's default pretrained
+    configuration); None for our own networks (small-cnn, preact-resnet18), whose weights come from runs
+    on the user's data and keep its statistics."""
+    if name.startswith(TIMM_PREFIX):
+        return timm_input(name[len(TIMM_PREFIX):])
+    return PRETRAINED_INPUT.get(name)
 
 
 def build_backbone(name: str, *, in_channels: int, image_size: int, width: int | None = None) -> nn.Module:
-    """An encoder by name; ``width`` overrides the base channel count (small-cnn 16, resnet 64)."""
+    """An encoder by name (one of BACKBONES, or ``timm:NAME`` with the optional timm installed);
+    ``width`` overrides the base channel count (small-cnn 16, resnets 64; not inception-resnet-v2 or
+    timm models, whose widths are fixed)."""
     if image_size < 8:
         raise UserError(f"images of {image_size} px are too small; the backbones need at least 8 px")
     if name == "small-cnn":
         return SmallCNN(in_channels, image_size, width or 16)
     if name == "preact-resnet18":
         return PreActResNet18(in_channels, width or 64)
-    raise UserError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    if name in RESNETS:
+        return ResNet(name, in_channels, width or 64)
+    if name == "inception-resnet-v2":
+        if width is not None:
+            raise UserError("--width does not apply to --backbone inception-resnet-v2 (its widths are fixed); drop it")
+        if image_size < IRV2_MIN_SIZE:
+            raise UserError(f"--backbone inception-resnet-v2 needs images of at least {IRV2_MIN_SIZE} px, got "
+                            f"{image_size}; pass --image-size {IRV2_MIN_SIZE} or more (299 for ImageNet weights)")
+        return InceptionResNetV2(in_channels)
+    if name.startswith(TIMM_PREFIX):
+        if width is not None:
+            raise UserError(f"--width does not apply to --backbone {name} (timm's widths are fixed); drop it")
+        return build_timm(name[len(TIMM_PREFIX):], in_channels)
+    raise UserError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}, or timm:NAME (with timm "
+                    "installed)")
