@@ -58,6 +58,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "flip": "auto",
     "crop_pad": None,
     "pretrained": None,
+    "exclude": None,
     "sync_bn": False,
     "compile": False,
     "method_options": {},
@@ -163,8 +164,10 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "final_lr_ratio": (0.0, 1.0, False, False), "test_fraction": (0.0, 1.0, True, True),
     "noise_rate": (0.0, 1.0, False, False),
 }
-_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained")
-_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained")
+_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
+            "exclude")
+_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained",
+             "exclude")
 
 
 def _flag(key: str) -> str:
@@ -261,6 +264,12 @@ def prepare(config: dict[str, Any]) -> Prepared:
     splits = load_run_splits(cfg)
     train = splits.train
     noisy, report = noisy_training_labels(cfg, train)
+    if cfg["exclude"]:  # after the noise: a labels file (--noise file:) names every sample of the source
+        from .review.exclude import exclude_samples, read_exclude_file
+
+        train, noisy = exclude_samples(train, noisy, read_exclude_file(cfg["exclude"]))
+        splits = dataclasses.replace(splits, train=train)
+        report = noise_report(train.labels, noisy, train.num_classes)
     views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
     true_known = true_labels_known(cfg)
     data = TrainData(
