@@ -227,6 +227,9 @@ def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path
             "config": space.config}
 
 
+TRAIN_DATA_DEFAULTS = {"test_fraction": 0.1}
+
+
 def retrain_command(result: dict[str, Any]) -> str:
     """The ``noisylabels train`` command that trains again on the corrected labels, with the data options
     of the reviewed run (they fix the training set's order that the labels file follows)."""
@@ -234,7 +237,7 @@ def retrain_command(result: dict[str, Any]) -> str:
     parts = ["noisylabels train"]
     if cfg:
         for key in ("dataset", "data_dir", "train_size", "test_data", "test_fraction", "image_size", "seed"):
-            if cfg.get(key) is not None and not (key == "test_fraction" and cfg.get("test_data")):
+            if cfg.get(key) is not None and (key in ("dataset", "seed") or cfg[key] != TRAIN_DATA_DEFAULTS.get(key)):
                 parts.append(f"--{key.replace('_', '-')} {cfg[key]}")
         if cfg.get("skip_bad_images"):
             parts.append("--skip-bad-images")

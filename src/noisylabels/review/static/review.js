@@ -318,7 +318,8 @@
   window.nlReview = {
     exportCsv: exportCsv, decisions: function () { return decisions; }, viewIndices: function () {
       return view.map(function (r) { return cols.index[r]; });
-    }, firstRenderMs: performance.now()
+    }, page: function () { return st.page; }, pages: function () { return Math.max(1, Math.ceil(view.length / PAGE)); },
+    firstRenderMs: performance.now()
   };
   document.body.setAttribute("data-ready", "1");
 })();
