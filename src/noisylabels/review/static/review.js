@@ -31,7 +31,7 @@
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
   function classOptions(withAny) {
     var h = withAny ? '<option value="-1">any</option>' : "";
-    for (var c = 0; c < C; c++) h += '<option value="' + c + '">' + c + ": " + esc(names[c]) + "</option>";
+    for (var c = 0; c < C; c++) h += '<option value="' + c + '">' + (String(names[c]) === String(c) ? c : c + ": " + esc(names[c])) + "</option>";
     return h;
   }
   var OPTIONS = classOptions(false);
