@@ -137,6 +137,14 @@ def test_round_trip_through_train_noise_file_and_exclude(digits_run_template, tm
     assert np.load(tmp_path / "again" / "noisy_labels.npy").tolist() == fixed[keep].tolist()
     indices = {int(r["index"]) for r in _rows(tmp_path / "again")}
     assert excluded not in indices and len(indices) == len(fixed) - 1
+    # reviewing the new run: its own exclusions carry over to the next excluded.txt, its labels file stays
+    # full-length (train reads --noise file: before --exclude)
+    row = _rows(tmp_path / "again")[0]
+    dec = _decisions(tmp_path / "d2.csv", [[row["index"], "", row["given_label"], "exclude", ""]])
+    assert cli("apply-review", tmp_path / "again", dec, "--out", tmp_path / "fix2")[0] == 0
+    assert (tmp_path / "fix2" / "excluded.txt").read_text() == "".join(
+        f"{i}\n" for i in sorted({excluded, int(row["index"])}))
+    assert np.load(tmp_path / "fix2" / "corrected_labels.npy").tolist() == fixed.tolist()
     # an index that the data does not have is refused before anything is written
     (tmp_path / "far.txt").write_text("123456\n")
     user_error(["train", "--dataset", "digits", *FAST, "--exclude", tmp_path / "far.txt", "--out", tmp_path / "x"],
