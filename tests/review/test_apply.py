@@ -103,6 +103,27 @@ def test_review_and_apply_review_refusals(digits_run_template, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_detect_run_folder_reviews_with_the_runs_images_and_applies_to_the_run(earlier_run, tmp_path):
+    """``detect --run RUN`` writes RUN/detect: its page takes the run's images, apply-review the run's
+    training set; an export with no decisions changes nothing; --overwrite removes the old run's page."""
+    run, _ = earlier_run
+    assert cli("detect", "--run", run)[0] == 0
+    rc, out, err = cli("review", run / "detect")
+    assert rc == 0, err
+    assert f"{len(_rows(run))} thumbnails" in out and (run / "detect" / "review" / "thumbs" / "sheet-0000.png").is_file()
+    empty = tmp_path / "none.csv"
+    empty.write_text("index,path,given_label,decision,corrected_label\n")
+    rc, out, err = cli("apply-review", run / "detect", empty, "--out", tmp_path / "fix")
+    assert rc == 0, err
+    assert np.load(tmp_path / "fix" / "corrected_labels.npy").tolist() == np.load(run / "noisy_labels.npy").tolist()
+    assert (tmp_path / "fix" / "excluded.txt").read_text() == ""
+    assert cli("review", run)[0] == 0 and (run / "review" / "data.js").is_file()
+    from noisylabels.runs import RunFolder
+
+    RunFolder(run).clear()  # what train --overwrite does first
+    assert not (run / "review" / "data.js").exists() and not list((run / "review").glob("thumbs/*.png"))
+
+
 def test_detect_folder_without_images_reviews_and_applies_in_index_order(tmp_path):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 40)
@@ -113,6 +134,11 @@ def test_detect_folder_without_images_reviews_and_applies_in_index_order(tmp_pat
     rc, out, err = cli("review", tmp_path / "det")
     assert rc == 0, err
     assert "No thumbnails" in out and (tmp_path / "det" / "review" / "index.html").is_file()
+    np.save(tmp_path / "im.npy", rng.integers(0, 255, (40, 8, 8), dtype=np.uint8))
+    rc, out, err = cli("review", tmp_path / "det", "--images", tmp_path / "im.npy")
+    assert rc == 0 and "40 thumbnails" in out, err
+    np.save(tmp_path / "few.npy", np.zeros((5, 8, 8), dtype=np.uint8))
+    user_error(["review", tmp_path / "det", "--images", tmp_path / "few.npy"], "has 5 images")
     first = _rows(tmp_path / "det")[0]
     new = (int(first["given_label"]) + 1) % 3
     dec = _decisions(tmp_path / "d.csv", [[first["index"], "", first["given_label"], "relabel", new]])

@@ -81,6 +81,10 @@ def test_page_loads_from_file_with_every_flagged_card_and_no_console_errors(brow
     browser.find_element("id", "f-flagged").click()  # all rows
     assert len(_all_pages(browser)) == len(rows)
     assert browser.execute_script("return document.querySelectorAll('#grid .card .thumb:not(.nothumb)').length") > 0
+    last = int(rows[-1]["index"])  # the search by index finds a row on any page
+    browser.find_element("id", "f-search").send_keys(str(last))
+    _wait(browser, f"return nlReview.viewIndices().length === 1 && nlReview.viewIndices()[0] === {last}")
+    assert _shown(browser) == [last]
     assert console_errors(browser) == []
 
 

@@ -143,11 +143,12 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
         raise UserError(f"decisions file {file} not found; export it from the review page (Export decisions)")
     try:
         with open(file, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-            header = [h.strip().lower() for h in (rows and rows[0].keys() or [])]
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = [(h or "").strip().lower() for h in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise UserError(f"cannot read decisions file {file} ({type(e).__name__}); export it again from the review page") from None
-    if not rows or not {"index", "decision"} <= set(header):
+    if not {"index", "decision"} <= set(header):
         raise UserError(f"decisions file {file} needs the columns index, decision (and corrected_label for relabel); "
                         "export it from the review page")
     position = {int(s): i for i, s in enumerate(space.source_index)}
