@@ -32,7 +32,8 @@ def _plan(run: Path) -> tuple[list[dict[str, str]], list[list]]:
     a, b, c, d = rows[:4]
     new = (int(a["given_label"]) + 1) % 10
     return rows, [[a["index"], "", a["given_label"], "relabel", new], [b["index"], "", b["given_label"], "exclude", ""],
-                  [c["index"], "", c["given_label"], "keep", c["given_label"]], [d["index"], "", d["given_label"], "unsure", ""]]
+                  [c["index"], "", c["given_label"], "keep", c["given_label"]],
+                  [d["index"], "", d["given_label"], "unsure", ""]]
 
 
 def _source_index(run: Path) -> np.ndarray:
@@ -99,7 +100,8 @@ def test_review_and_apply_review_refusals(digits_run_template, tmp_path):
     user_error(["review", digits_run_template, "--out", digits_run_template], "holds a run")
     user_error(["apply-review", digits_run_template, tmp_path / "missing.csv", "--out", tmp_path / "o"], "not found")
     (tmp_path / "wrong.csv").write_text("a,b\n1,2\n")
-    user_error(["apply-review", digits_run_template, tmp_path / "wrong.csv", "--out", tmp_path / "o"], "columns index, decision")
+    user_error(["apply-review", digits_run_template, tmp_path / "wrong.csv", "--out", tmp_path / "o"],
+               "columns index, decision")
     assert not (tmp_path / "o").exists()
 
 
@@ -130,9 +132,11 @@ def test_detect_folder_without_images_reviews_and_applies_in_index_order(tmp_pat
     probs = rng.dirichlet(np.ones(3), 40)
     np.save(tmp_path / "y.npy", labels)
     np.save(tmp_path / "p.npy", probs)
-    assert cli("detect", "--labels", tmp_path / "y.npy", "--pred-probs", tmp_path / "p.npy", "--out", tmp_path / "det")[0] == 0
+    rc, _, err = cli("detect", "--labels", tmp_path / "y.npy", "--pred-probs", tmp_path / "p.npy", "--out", tmp_path / "det")
+    assert rc == 0, err
     rc, out, err = cli("review", tmp_path / "det")
     assert rc == 0, err
+    assert "http" not in (tmp_path / "det" / "review" / "index.html").read_text()  # nothing from the network
     assert "No thumbnails" in out and (tmp_path / "det" / "review" / "index.html").is_file()
     np.save(tmp_path / "im.npy", rng.integers(0, 255, (40, 8, 8), dtype=np.uint8))
     rc, out, err = cli("review", tmp_path / "det", "--images", tmp_path / "im.npy")

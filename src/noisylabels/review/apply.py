@@ -147,7 +147,8 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
             rows = list(reader)
             header = [(h or "").strip().lower() for h in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise UserError(f"cannot read decisions file {file} ({type(e).__name__}); export it again from the review page") from None
+        raise UserError(f"cannot read decisions file {file} ({type(e).__name__}); "
+                        "export it again from the review page") from None
     if not {"index", "decision"} <= set(header):
         raise UserError(f"decisions file {file} needs the columns index, decision (and corrected_label for relabel); "
                         "export it from the review page")

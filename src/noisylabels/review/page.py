@@ -73,12 +73,11 @@ def thumbnail_sheets(images: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
     n, h, w, c = images.shape
     scale = min(1.0, MAX_THUMB / max(h, w))
     th, tw = max(1, round(h * scale)), max(1, round(w * scale))
-    mode = "L" if c == 1 else "RGB"
     sheets = []
     for start in range(0, n, TILES_PER_SHEET):
         block = images[start:start + TILES_PER_SHEET]
         if (th, tw) != (h, w):
-            block = np.stack([np.asarray(Image.fromarray(im[..., 0] if c == 1 else im, mode).resize(
+            block = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(im[..., 0] if c == 1 else im)).resize(
                 (tw, th), Image.BILINEAR)).reshape(th, tw, c) for im in block])
         rows = -(-len(block) // SHEET_COLUMNS)
         sheet = np.zeros((rows * th, SHEET_COLUMNS * tw, c), dtype=np.uint8)
@@ -86,7 +85,7 @@ def thumbnail_sheets(images: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
             r, col = divmod(k, SHEET_COLUMNS)
             sheet[r * th:(r + 1) * th, col * tw:(col + 1) * tw] = im
         buf = io.BytesIO()
-        Image.fromarray(sheet[..., 0] if c == 1 else sheet, mode).save(buf, format="PNG", compress_level=6)
+        Image.fromarray(sheet[..., 0] if c == 1 else sheet).save(buf, format="PNG", compress_level=6)
         sheets.append(buf.getvalue())
     return sheets, {"tile_w": tw, "tile_h": th, "columns": SHEET_COLUMNS, "per_sheet": TILES_PER_SHEET,
                     "count": n}
