@@ -218,3 +218,20 @@ def test_folder_source_gets_a_path_label_csv_that_train_reads(tmp_path):
     assert rows[1]["path"] not in again and int(again[a["path"]]["given_label"]) == new
     for p, r in again.items():
         assert ("cat", "dog")[int(r["given_label"])] == by_path[p]
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda t: "", "no rows"),
+    (lambda t: t.replace("suggested_probability", "prob", 1), "no column suggested_probability"),
+    (lambda t: t.replace(",True,", ",True,x", 1), "non-number"),
+    (lambda t: t + "5,1\n", "misses a value"),
+])
+def test_damaged_label_issues_keep_the_earlier_page(earlier_run, tmp_path, damage, needle):
+    run, _ = earlier_run
+    assert cli("review", run, "--out", tmp_path / "page")[0] == 0
+    before = snapshot(tmp_path / "page")
+    csv_path = run / "label_issues.csv"
+    csv_path.write_text(damage(csv_path.read_text()))
+    user_error(["review", run, "--out", tmp_path / "page"], needle)
+    user_error(["apply-review", run, tmp_path / "none.csv", "--out", tmp_path / "fix"], "not found")
+    assert snapshot(tmp_path / "page") == before

@@ -108,19 +108,22 @@ def test_relabel_survives_a_reload_and_the_export_applies(browser, page, digits_
 
     _open(browser, page)
     cards = browser.find_elements("css selector", "#grid .card")
-    first, second = cards[0], cards[1]
-    idx1, idx2 = int(first.get_attribute("data-index")), int(second.get_attribute("data-index"))
+    first, second, third = cards[0], cards[1], cards[2]
+    idx1, idx2, idx3 = (int(c.get_attribute("data-index")) for c in (first, second, third))
     rows = {int(r["index"]): r for r in _issue_rows(digits_run_template)}
     new = (int(rows[idx1]["given_label"]) + 1) % 10
     Select(first.find_element("css selector", "select")).select_by_value(str(new))  # a relabel by the menu
     second.click()
-    browser.find_element("tag name", "body").send_keys("x")  # an exclusion by its key
+    browser.find_element("tag name", "body").send_keys("x")  # an exclusion by its key: the focus moves on
+    browser.find_element("tag name", "body").send_keys("k")  # so this keeps the third card
+    assert "focus" in cards[3].get_attribute("class")
     _open(browser, page, fresh=False)  # reload: the decisions come back from localStorage
     card = browser.find_element("css selector", f'#grid .card[data-index="{idx1}"]')
     assert "d-relabel" in card.get_attribute("class")
     assert Select(card.find_element("css selector", "select")).first_selected_option.get_attribute("value") == str(new)
     assert "d-exclude" in browser.find_element("css selector", f'#grid .card[data-index="{idx2}"]').get_attribute("class")
-    assert "decided 2 of" in browser.find_element("id", "progress").text
+    assert "d-keep" in browser.find_element("css selector", f'#grid .card[data-index="{idx3}"]').get_attribute("class")
+    assert "decided 3 of" in browser.find_element("id", "progress").text
 
     target = browser.downloads / "review_decisions.csv"
     target.unlink(missing_ok=True)
@@ -130,7 +133,8 @@ def test_relabel_survives_a_reload_and_the_export_applies(browser, page, digits_
     while not target.exists() and time.time() < end:
         time.sleep(0.05)
     assert target.read_text().splitlines() == ["index,path,given_label,decision,corrected_label"] + sorted(
-        [f"{idx1},,{rows[idx1]['given_label']},relabel,{new}", f"{idx2},,{rows[idx2]['given_label']},exclude,"],
+        [f"{idx1},,{rows[idx1]['given_label']},relabel,{new}", f"{idx2},,{rows[idx2]['given_label']},exclude,",
+         f"{idx3},,{rows[idx3]['given_label']},keep,{rows[idx3]['given_label']}"],
         key=lambda line: int(line.split(",")[0]))
     rc, _, err = cli("apply-review", digits_run_template, target, "--out", tmp_path / "fix")
     assert rc == 0, err

@@ -113,8 +113,9 @@ def read_issue_rows(path: Path) -> list[dict[str, str]]:
         for r in rows:
             int(r["index"]), int(r["given_label"]), int(r["suggested_label"])
             float(r["label_quality"]), float(r["suggested_probability"])
-    except ValueError:
-        raise UserError(f"{path}: row {r} holds a non-number; write it again with 'noisylabels detect'") from None
+    except (ValueError, TypeError):
+        raise UserError(f"{path}: the row of index {r.get('index')!r} holds a non-number or misses a value; "
+                        "write it again with 'noisylabels detect'") from None
     return rows
 
 
