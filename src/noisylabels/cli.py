@@ -1,4 +1,4 @@
-"""The `noisylabels` command: noise, train, detect, bench, demo.
+"""The `noisylabels` command: noise, train, detect, review, apply-review, bench, demo.
 
 Only this module turns flags and YAML into plain arguments (DESIGN.md style rule 3). Every user error
 is printed as one line on stderr with exit code 2.
@@ -186,6 +186,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_train.add_argument("--compile", action="store_true", default=None,
                          help="torch.compile the encoder and heads for the training steps (E-step and "
                               "evaluation stay eager); the first epoch pays the compilation")
+    p_train.add_argument("--exclude", help="file of sample indices to leave out of training (excluded.txt of "
+                         "apply-review; the 'index' column of label_issues.csv)")
     p_train.add_argument("--out", required=True, help="run folder")
     _add_method_options(p_train, method)
 
@@ -198,6 +200,19 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_detect.add_argument("--images", help="optional uint8 images .npy (N, H, W[, C]) for the suspects grid")
     p_detect.add_argument("--no-features", action="store_true", help="ignore the run's features.npy (loss GMM)")
     p_detect.add_argument("--out", help="output folder (default: RUN/detect with --run)")
+
+    p_review = sub.add_parser("review", help="a static review page of the suspects (opens from file://, no server)")
+    p_review.add_argument("run", metavar="RUN", help="a finished training run or a detect output folder")
+    p_review.add_argument("--out", help="folder of the page (default RUN/review)")
+    p_review.add_argument("--images", help="uint8 images .npy (N, H, W[, C]) indexed like the 'index' column, "
+                          "for a detect folder of your own predictions")
+    p_review.add_argument("--no-thumbnails", action="store_true", help="build the page without images")
+
+    p_apply = sub.add_parser("apply-review", help="turn the review page's review_decisions.csv into corrected "
+                             "labels (--noise file:) and an exclusion list (--exclude)")
+    p_apply.add_argument("run", metavar="RUN", help="the run (or detect folder) that was reviewed")
+    p_apply.add_argument("decisions", metavar="DECISIONS", help="review_decisions.csv exported from the page")
+    p_apply.add_argument("--out", required=True, help="folder for corrected_labels.csv/.npy and excluded.txt")
 
     p_bench = sub.add_parser("bench", help="run a protocol's grid of methods x noise cases x seeds, then tabulate")
     p_bench.add_argument("--protocol", required=True, help="digits-mini | fmnist-mini | fmnist-full | cifar-paper | cifar100-paper")
@@ -369,6 +384,27 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from .review.page import build_review
+
+    r = build_review(args.run, args.out, images_file=args.images, thumbnails=not args.no_thumbnails)
+    note = f"; {r['note']}" if r["note"] else ""
+    print(f"review page of {r['rows']} rows ({r['flagged']} flagged, {r['thumbnails']} thumbnails){note} "
+          f"-> open {Path(r['page']).resolve().as_uri()}")
+    return 0
+
+
+def cmd_apply_review(args: argparse.Namespace) -> int:
+    from .review.apply import apply_review, retrain_command
+
+    r = apply_review(args.run, args.decisions, args.out)
+    c = r["counts"]
+    print(f"{c['relabel']} relabelled ({r['num_changed']} labels changed), {c['exclude']} excluded "
+          f"({r['num_excluded']} in {r['exclude_file']}), {c['keep']} kept, {c['unsure']} unsure -> {r['labels_file']}")
+    print(f"train again: {retrain_command(r)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_grid
 
@@ -431,8 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_chosen_method(argv)).parse_args(argv)
     args.argv = argv
-    commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "bench": cmd_bench,
-                "demo": cmd_demo}
+    commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "review": cmd_review,
+                "apply-review": cmd_apply_review, "bench": cmd_bench, "demo": cmd_demo}
     try:
         return commands[args.command](args)
     except UserError as e:

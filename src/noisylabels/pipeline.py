@@ -62,6 +62,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "pretrained": None,
     "weights": None,
     "freeze_encoder": False,
+    "exclude": None,
     "sync_bn": False,
     "compile": False,
     "method_options": {},
@@ -168,9 +169,9 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "noise_rate": (0.0, 1.0, False, False),
 }
 _STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
-            "weights")
+            "weights", "exclude")
 _NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained",
-             "weights")
+             "weights", "exclude")
 
 
 def _flag(key: str) -> str:
@@ -279,6 +280,12 @@ def prepare(config: dict[str, Any]) -> Prepared:
     splits = load_run_splits(cfg)
     train = splits.train
     noisy, report = noisy_training_labels(cfg, train)
+    if cfg["exclude"]:  # after the noise: a labels file (--noise file:) names every sample of the source
+        from .review.exclude import exclude_samples, read_exclude_file
+
+        train, noisy = exclude_samples(train, noisy, read_exclude_file(cfg["exclude"]))
+        splits = dataclasses.replace(splits, train=train)
+        report = noise_report(train.labels, noisy, train.num_classes)
     views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
     if cfg["weights"]:
         views = pretrained_views(views, backbone, cfg["image_size"])

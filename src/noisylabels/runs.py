@@ -120,6 +120,12 @@ class RunFolder:
         if (self.path / PLOTS).is_dir():
             for png in (self.path / PLOTS).glob("*.png"):
                 png.unlink()
+        review = self.path / "review"  # `noisylabels review`'s page of the old run's suspects
+        if (review / "data.js").is_file():
+            for name in ("index.html", "data.js"):
+                (review / name).unlink(missing_ok=True)
+            for png in review.glob("thumbs/sheet-*.png"):
+                png.unlink()
         for phase in self.path.glob("phase-*"):  # the framework's per-phase folders
             if phase.is_dir():
                 RunFolder(phase).clear()

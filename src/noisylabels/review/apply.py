@@ -1,0 +1,253 @@
+"""``noisylabels apply-review RUN review_decisions.csv --out DIR``: the decisions of a review, applied.
+
+Writes, in DIR:
+
+* ``corrected_labels.csv`` (``path,label``; folder and csv sources) or ``corrected_labels.npy`` (every
+  other source): one label per training sample, in the order of the training set, which is exactly what
+  ``train --noise file:PATH`` reads; relabelled samples carry their new label, all others the label the
+  run trained on;
+* ``excluded.txt``: the source indices decided ``exclude`` (plus those the run already excluded), one a
+  line, for ``train --exclude FILE``.
+
+``keep`` and ``unsure`` change nothing. Everything is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data._text import is_number
+from ..errors import UserError
+from ..runs import CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
+from .exclude import read_exclude_file
+
+DECISIONS = ("keep", "relabel", "exclude", "unsure")
+CORRECTED_CSV = "corrected_labels.csv"
+CORRECTED_NPY = "corrected_labels.npy"
+EXCLUDED = "excluded.txt"
+
+
+@dataclass
+class LabelSpace:
+    """The training samples a review's decisions refer to, in training order.
+
+    labels: int64 (N,) the labels the run trained on, for every sample of its training set (also those it
+    excluded); source_index: (N,) each sample's position in the user's source; excluded: source indices the
+    run already left out; paths: the files (folder/csv sources) or None; fmt: "csv" or "npy";
+    config: the run's config.yaml (None for a detect folder of the user's own predictions)."""
+
+    labels: np.ndarray
+    source_index: np.ndarray
+    excluded: np.ndarray
+    class_names: list[str]
+    paths: list[str] | None
+    fmt: str
+    config: dict[str, Any] | None
+
+
+def run_folder_of(folder: Path) -> Path | None:
+    """The training run behind a review folder: the folder itself, or the run a ``detect --run`` output
+    folder sits in (RUN/detect); None for a detect folder of the user's own predictions."""
+    for cand in (folder, folder.parent):
+        if (cand / CONFIG).is_file() and (cand / NOISY_LABELS).is_file():
+            return cand
+    return None
+
+
+def label_space(folder: str | Path) -> LabelSpace:
+    """The training set of the run (or detect folder) in ``folder``; UserError when it cannot be rebuilt."""
+    folder = Path(folder)
+    if not (folder / LABEL_ISSUES).is_file():
+        raise UserError(f"{folder}: no {LABEL_ISSUES} there; give a finished training run or a detect output folder")
+    run = run_folder_of(folder)
+    if run is None:
+        return _detect_space(folder)
+    from ..data.sources import load_run_splits
+    from ..pipeline import noisy_training_labels
+
+    cfg = RunFolder(run).read_yaml(CONFIG)
+    train = load_run_splits(cfg).train
+    labels, _ = noisy_training_labels(cfg, train)  # every sample, before the run's own --exclude
+    excluded = read_exclude_file(cfg["exclude"]) if cfg.get("exclude") else np.zeros(0, dtype=np.int64)
+    keep = ~np.isin(train.source_index, excluded)
+    if not np.array_equal(labels[keep], np.load(run / NOISY_LABELS)):
+        raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data or "
+                        "labels file changed since); review a run of the data as it is now")
+    fmt = "csv" if str(cfg.get("dataset", "")).split(":", 1)[0] in ("folder", "csv") and train.paths else "npy"
+    return LabelSpace(labels, np.asarray(train.source_index), excluded, list(train.class_names),
+                      train.paths, fmt, cfg)
+
+
+def _detect_space(folder: Path) -> LabelSpace:
+    """A detect folder of the user's own --labels: the labels are the given_label column by index 0..N-1."""
+    rows = read_issue_rows(folder / LABEL_ISSUES)
+    index = np.array([int(r["index"]) for r in rows], dtype=np.int64)
+    if len(index) == 0 or not np.array_equal(np.sort(index), np.arange(len(index))):
+        raise UserError(f"{folder / LABEL_ISSUES}: its index column is not 0..N-1, so the labels' order is unknown; "
+                        "review the training run itself")
+    labels = np.empty(len(index), dtype=np.int64)
+    labels[index] = [int(r["given_label"]) for r in rows]
+    names = class_names_of(folder, rows, int(labels.max()) + 1)
+    return LabelSpace(labels, np.arange(len(index)), np.zeros(0, dtype=np.int64), names, None, "npy", None)
+
+
+def read_issue_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a label_issues.csv (UserError when it lacks the columns a review needs)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"cannot read {path} ({type(e).__name__}); run 'noisylabels detect' again") from None
+    need = ("index", "given_label", "label_quality", "is_label_issue", "suggested_label", "suggested_probability")
+    missing = [c for c in need if rows and c not in rows[0]]
+    if not rows or missing:
+        raise UserError(f"{path} has {'no rows' if not rows else 'no column ' + ', '.join(missing)}; "
+                        "it must be a label_issues.csv written by 'noisylabels train' or 'detect'")
+    try:
+        for r in rows:
+            int(r["index"]), int(r["given_label"]), int(r["suggested_label"])
+            float(r["label_quality"]), float(r["suggested_probability"])
+    except (ValueError, TypeError):
+        raise UserError(f"{path}: the row of index {r.get('index')!r} holds a non-number or misses a value; "
+                        "write it again with 'noisylabels detect'") from None
+    return rows
+
+
+def class_names_of(folder: Path, rows: list[dict[str, str]], at_least: int) -> list[str]:
+    """Class names from summary.json's class_summary, else the *_name columns, else '0'..'C-1'."""
+    import json
+
+    try:
+        per_class = json.loads((folder / SUMMARY).read_text()).get("class_summary", {}).get("per_class", [])
+        names = [str(p["name"]) for p in sorted(per_class, key=lambda p: int(p["class"]))]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        names = []
+    c = max(at_least, len(names), 1 + max(int(r.get("suggested_label") or 0) for r in rows))
+    found = {int(r["given_label"]): r["given_name"] for r in rows if r.get("given_name")}
+    found.update({int(r["suggested_label"]): r["suggested_name"] for r in rows if r.get("suggested_name")})
+    if len(names) == c:
+        return names
+    return [found.get(i, str(i)) for i in range(c)]
+
+
+def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, int | None]]:
+    """review_decisions.csv -> {source index: (decision, corrected label or None)}; UserError when a row
+    does not fit the run (an unknown index, another given label, an unknown class, a repeated index)."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"decisions file {file} not found; export it from the review page (Export decisions)")
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = [(h or "").strip().lower() for h in reader.fieldnames or []]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"cannot read decisions file {file} ({type(e).__name__}); "
+                        "export it again from the review page") from None
+    if not {"index", "decision"} <= set(header):
+        raise UserError(f"decisions file {file} needs the columns index, decision (and corrected_label for relabel); "
+                        "export it from the review page")
+    position = {int(s): i for i, s in enumerate(space.source_index)}
+    names = {n: i for i, n in enumerate(space.class_names)}
+    out: dict[int, tuple[str, int | None]] = {}
+    for n, raw in enumerate(rows, start=2):
+        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        where = f"decisions file {file} line {n}"
+        if not (is_number(r["index"]) and float(r["index"]) == int(float(r["index"]))):
+            raise UserError(f"{where}: index {r['index']!r} is not a sample index")
+        idx = int(float(r["index"]))
+        if idx not in position:
+            raise UserError(f"{where}: index {idx} is not a training sample of this run; export the decisions of "
+                            "this run's review page")
+        if idx in out:
+            raise UserError(f"{where}: index {idx} appears twice; keep one decision per sample")
+        decision = r["decision"].lower()
+        if decision not in DECISIONS:
+            raise UserError(f"{where}: decision {r['decision']!r} is not one of {', '.join(DECISIONS)}")
+        given = int(space.labels[position[idx]])
+        if r.get("given_label") and _label(r["given_label"], names, len(space.class_names)) != given:
+            raise UserError(f"{where}: given_label {r['given_label']} but this run's label of sample {idx} is {given}; "
+                            "the decisions belong to another run")
+        label = None
+        if decision == "relabel":
+            label = _label(r.get("corrected_label", ""), names, len(space.class_names))
+            if label is None:
+                raise UserError(f"{where}: relabel needs a corrected_label, a class index 0..{len(space.class_names) - 1} "
+                                f"or a class name, got {r.get('corrected_label', '')!r}")
+        out[idx] = (decision, label)
+    return out
+
+
+def _label(text: str, names: dict[str, int], num_classes: int) -> int | None:
+    if text in names and not is_number(text):
+        return names[text]
+    if is_number(text) and float(text) == int(float(text)) and 0 <= int(float(text)) < num_classes:
+        return int(float(text))
+    return names.get(text)
+
+
+def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path) -> dict[str, Any]:
+    """Apply ``decisions_file`` to the run in ``folder`` and write the corrected labels and the exclusion
+    list into ``out`` (see the module docstring). Returns the counts and the paths written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the corrected labels")
+    space = label_space(folder)
+    decisions = read_decisions(decisions_file, space)
+    position = {int(s): i for i, s in enumerate(space.source_index)}
+    corrected = space.labels.copy()
+    excluded = set(int(i) for i in space.excluded)
+    counts = {d: 0 for d in DECISIONS}
+    for idx, (decision, label) in decisions.items():
+        counts[decision] += 1
+        if decision == "relabel":
+            corrected[position[idx]] = label
+        elif decision == "exclude":
+            excluded.add(idx)
+    if space.fmt == "csv":
+        numeric = any(is_number(n) for n in space.class_names)  # '3' would read back as class index 3
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["path", "label"])
+        for p, y in zip(space.paths or [], corrected):
+            w.writerow([p, int(y) if numeric else space.class_names[int(y)]])
+        labels_path = out / CORRECTED_CSV
+        data = buf.getvalue().encode()
+    else:
+        bio = io.BytesIO()
+        np.save(bio, corrected.astype(np.int64))
+        labels_path, data = out / CORRECTED_NPY, bio.getvalue()
+    atomic_write_bytes(labels_path, data)
+    atomic_write_bytes(out / EXCLUDED, "".join(f"{i}\n" for i in sorted(excluded)).encode())
+    return {"counts": counts, "labels_file": labels_path, "exclude_file": out / EXCLUDED,
+            "num_excluded": len(excluded), "num_changed": int(np.sum(corrected != space.labels)),
+            "config": space.config}
+
+
+TRAIN_DATA_DEFAULTS = {"test_fraction": 0.1}
+
+
+def retrain_command(result: dict[str, Any]) -> str:
+    """The ``noisylabels train`` command that trains again on the corrected labels, with the data options
+    of the reviewed run (they fix the training set's order that the labels file follows)."""
+    cfg = result["config"] or {}
+    parts = ["noisylabels train"]
+    if cfg:
+        for key in ("dataset", "data_dir", "train_size", "test_data", "test_fraction", "image_size", "seed"):
+            if cfg.get(key) is not None and (key in ("dataset", "seed") or cfg[key] != TRAIN_DATA_DEFAULTS.get(key)):
+                parts.append(f"--{key.replace('_', '-')} {cfg[key]}")
+        if cfg.get("skip_bad_images"):
+            parts.append("--skip-bad-images")
+    else:
+        parts.append("--dataset ...")
+    parts.append(f"--noise file:{result['labels_file']}")
+    if result["num_excluded"]:
+        parts.append(f"--exclude {result['exclude_file']}")
+    parts.append("--out NEW_RUN")
+    return " ".join(parts)

@@ -1,0 +1,59 @@
+"""``train --exclude FILE``: samples left out of training, named by their position in the user's source.
+
+The file lists source indices (the ``index`` column of label_issues.csv and of review_decisions.csv):
+one integer a line, or a CSV with an ``index`` column (``apply-review`` writes ``excluded.txt``).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..data._text import is_number
+from ..data.dataset import ArrayDataset
+from ..errors import UserError
+
+
+def read_exclude_file(path: str | Path) -> np.ndarray:
+    """The sorted unique source indices int64 (K,) listed in ``path``; UserError for a bad file."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"--exclude: file {file} not found; give the excluded.txt written by apply-review")
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as f:
+            rows = [[c.strip() for c in r] for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"--exclude: cannot read {file} ({type(e).__name__}); write one sample index a line") from None
+    col = 0
+    if rows and not is_number(rows[0][0]):
+        header = [h.lower() for h in rows[0]]
+        if "index" not in header:
+            raise UserError(f"--exclude: {file} has columns {rows[0]}; write one sample index a line, "
+                            "or a CSV with an 'index' column")
+        col, rows = header.index("index"), rows[1:]
+    values = []
+    for r in rows:
+        text = r[col] if col < len(r) else ""
+        if not (is_number(text) and float(text) == int(float(text)) and float(text) >= 0):
+            raise UserError(f"--exclude: {file} holds {text!r}, not a sample index; write non-negative integers "
+                            "(the 'index' column of label_issues.csv)")
+        values.append(int(float(text)))
+    return np.unique(np.array(values, dtype=np.int64))
+
+
+def exclude_samples(train: ArrayDataset, noisy: np.ndarray, excluded: np.ndarray, *,
+                    what: str = "--exclude") -> tuple[ArrayDataset, np.ndarray]:
+    """The training set and its noisy labels (N,) without the samples whose ``source_index`` is in
+    ``excluded`` (source indices, K,). An index that is not in the training set is a UserError (a list
+    for another dataset); so is a list that leaves fewer than 2 classes."""
+    excluded = np.asarray(excluded, dtype=np.int64)
+    unknown = np.setdiff1d(excluded, train.source_index)
+    if unknown.size:
+        raise UserError(f"{what}: {unknown.size} index(es) are not in the training set (e.g. {unknown[0]}); "
+                        "the list belongs to another dataset or --train-size")
+    keep = ~np.isin(train.source_index, excluded)
+    if len(np.unique(noisy[keep])) < 2:
+        raise UserError(f"{what}: it leaves {int(keep.sum())} samples of fewer than 2 classes; exclude fewer samples")
+    return train.subset(np.flatnonzero(keep)), np.asarray(noisy)[keep]
