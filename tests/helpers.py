@@ -127,3 +127,13 @@ def write_png(path: Path, size: tuple[int, int] = (8, 8), mode: str = "L", color
         color = tuple([color] * len(mode))
     Image.new(mode, size, color).save(path)
     return path
+
+
+def image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per_class: int = 10) -> str:
+    """A tiny ``folder:`` source under ``root``: one sub-folder a class, 8 x 8 grey PNGs with distinct
+    grey levels per class and image; returns the --dataset value."""
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("L", (8, 8), 40 + 150 * c + 3 * i).save(root / name / f"{i}.png")
+    return f"folder:{root}"

@@ -9,7 +9,7 @@ import pytest
 from noisylabels.bench import parse_case, results_markdown, run_grid
 from noisylabels.issues import detect_issues
 from noisylabels.methods.cleanlab_retrain import stratified_folds
-from tests.helpers import cli
+from tests.helpers import cli, image_folder
 
 
 def _planted(n: int = 400, c: int = 4, seed: int = 0):
@@ -223,17 +223,6 @@ def test_train_sizes_are_a_grid_axis(tmp_path, monkeypatch):
     assert parse_case("cc15") == ("lookalike", 0.15)
 
 
-def _image_folder(root, classes=("cat", "dog"), per_class=10):
-    """A tiny folder: source with distinct grey levels per class (path and class-name columns)."""
-    from PIL import Image
-
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("L", (8, 8), 40 + 150 * c + 3 * i).save(root / name / f"{i}.png")
-    return f"folder:{root}"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["digits", "folder"])
 def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source):
@@ -242,7 +231,7 @@ def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source)
     context of its features, reproduced from features.npy), write
     byte-identical label_issues.csv files (columns, order, formatting; true labels, class names and,
     for a file source, paths) and the same label-issue entries in summary.json."""
-    dataset = "digits" if source == "digits" else _image_folder(tmp_path / "data")
+    dataset = "digits" if source == "digits" else image_folder(tmp_path / "data")
     run = tmp_path / "run"
     rc, _, err = cli("train", "--dataset", dataset, "--noise", "pairflip", "--noise-rate", "0.3",
                       "--method", "ce", "--epochs", "1", "--width", "8", "--batch-size", "8", "--quiet",

@@ -12,7 +12,7 @@ import pytest
 
 from noisylabels.errors import UserError
 from noisylabels.review.exclude import read_exclude_file
-from tests.helpers import FAST, cli, snapshot, user_error
+from tests.helpers import FAST, cli, image_folder, snapshot, user_error
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -182,21 +182,11 @@ def test_round_trip_through_train_noise_file_and_exclude(digits_run_template, tm
     assert not (tmp_path / "x" / "config.yaml").exists()
 
 
-def _image_folder(root: Path, classes=("cat", "dog"), per_class=12) -> str:
-    from PIL import Image
-
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("L", (8, 8), 40 + 150 * c + 3 * i).save(root / name / f"{i}.png")
-    return f"folder:{root}"
-
-
 @pytest.mark.slow
 def test_folder_source_gets_a_path_label_csv_that_train_reads(tmp_path):
     """A folder source (with a held-out test split, so the training order is not the file order's
     0..N-1): apply-review writes path,label with class names, and train --noise file: reads it back."""
-    dataset = _image_folder(tmp_path / "data")
+    dataset = image_folder(tmp_path / "data", per_class=12)
     common = ["--dataset", dataset, "--epochs", "1", "--width", "8", "--batch-size", "8", "--quiet"]
     assert cli("train", *common, "--noise", "pairflip", "--noise-rate", "0.3", "--out", tmp_path / "run")[0] == 0
     rows = _rows(tmp_path / "run")
