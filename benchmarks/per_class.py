@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from noisylabels.methods.base import predict_probs
+from noisylabels.inference import predict_probs
 from noisylabels.pipeline import prepare
 from noisylabels.runs import CONFIG, RunFolder
 

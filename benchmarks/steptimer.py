@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from noisylabels.engine import autocast_for
+from noisylabels.precision import autocast_for
 
 
 def time_training_steps(

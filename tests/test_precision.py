@@ -85,6 +85,7 @@ def _method(name: str):
 def test_a_step_under_bf16_autocast_feeds_fp32_views_and_matches_fp32(name):
     data = _data()
     method = _method(name)
+    method.on_fit_start(4, data)
     method.epoch_start(2, 4, data, torch.Generator().manual_seed(0))
     inputs: list[torch.dtype] = []
     method.encoder.register_forward_pre_hook(lambda mod, args: inputs.append(args[0].dtype))
@@ -129,6 +130,7 @@ def test_training_steps_read_nothing_back_from_the_device(monkeypatch, name):
     if name == "tcl":
         method.options.scale1 = method.options.scale2 = "auto"
     epoch = 4 if name == "tcl" else 2
+    method.on_fit_start(8, data)
     method.epoch_start(epoch, 8, data, torch.Generator().manual_seed(0))
     idx = torch.arange(16)
     method.training_step(idx, epoch, data, torch.Generator().manual_seed(1))  # first call fills caches

@@ -1,5 +1,10 @@
 """The training loop shared by every method: schedule, precision, evaluation, checkpoint and resume.
 
+:func:`train` drives every method: :func:`fit` (the loop) for a single-phase one, and for a multi-phase
+one (``Method.phases``) each phase it yields, as its own :func:`fit` (:class:`PhaseRunner`). The engine
+imports the methods, never the reverse (``FitConfig`` and the schedule are in ``schedule.py``, autocast in
+``precision.py``, eval-mode inference in ``inference.py``).
+
 Determinism: every epoch draws its batch order and augmentation parameters from a generator seeded
 by (seed, epoch), and re-seeds torch's global RNG (dropout) the same way, so a run resumed from the
 checkpoint of epoch k continues exactly as the uninterrupted run would (bit-identical on CPU).
@@ -12,7 +17,6 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -22,32 +26,17 @@ from torch import Tensor
 from tqdm import tqdm
 
 from . import distributed as ddp
+from .data.store import prefetch
 from .errors import UserError
 from .methods.base import Method, TrainData
+from .precision import autocast_for
 from .runs import RunFolder
+from .schedule import FitConfig, epoch_seed, lr_at
 
 CHECKPOINT_FORMAT = 1
 
 
-@dataclass
-class FitConfig:
-    """Optimisation settings of one run (SGD with linear warm-up then cosine decay)."""
-
-    epochs: int
-    batch_size: int = 128
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-    lr_warmup_epochs: float = 0.0
-    final_lr_ratio: float = 0.0
-    seed: int = 0
-    progress: bool = True
-    eval_every: int = 1  # evaluate after every k-th epoch and the last (kNN monitors are costly on a CPU)
-    compile: bool = False  # torch.compile the method's modules for the training steps (E-step, eval eager)
-
-
-def compile_modules(method: Method) -> list[nn.Module]:
+def compile_modules(method: Method[Any]) -> list[nn.Module]:
     """``--compile``: ``nn.Module.compile`` (in place: parameter names and checkpoints unchanged) on each
     of the method's top-level modules (encoder, heads); returns them for :func:`uncompile_modules`.
     Per-epoch hooks and evaluation run under :func:`eager`, so only the training steps are compiled."""
@@ -72,30 +61,8 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float) -> float:
-    """Linear warm-up from ~0 to ``base`` over ``warmup_steps``, then cosine to ``base * final_ratio``."""
-    if step < warmup_steps:
-        return base * (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    final = base * final_ratio
-    return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch``'s generator (distinct streams per seed and epoch)."""
-    return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
-
-
-def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; full precision on CPU (CPU bf16 is slower than fp32 on most cores)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
-def share_step_rows(method: Method, idx: Tensor, global_idx: Tensor) -> None:
+def share_step_rows(method: Method[Any], idx: Tensor, global_idx: Tensor) -> None:
     """After a data-parallel step: every rank's rows of the method's per-sample step buffers."""
     for name in method.step_buffers:
         buf = getattr(method, name)
@@ -120,7 +87,7 @@ def restore_rng(saved: dict[str, Any] | None) -> None:
         torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda"]])
 
 
-def make_optimizer(method: Method, cfg: FitConfig) -> torch.optim.Optimizer:
+def make_optimizer(method: Method[Any], cfg: FitConfig) -> torch.optim.Optimizer:
     """SGD over all trainable parameters; no weight decay on biases and norm layers."""
     decay, no_decay = [], []
     for p in method.parameters():
@@ -130,8 +97,76 @@ def make_optimizer(method: Method, cfg: FitConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
+def train(
+    method: Method[Any],
+    data: TrainData,
+    cfg: FitConfig,
+    run: RunFolder | None = None,
+    *,
+    resume: bool = False,
+    pretrained: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train any method: a single-phase one with :func:`fit`; a multi-phase one (``method.phases``)
+    phase by phase, each with :func:`fit` into ``DIR/phase-<name>/`` (:class:`PhaseRunner`).
+
+    Returns :func:`fit`'s totals; for a multi-phase method those of its last classifier phase, with
+    the training time of all phases and ``extra`` (per-phase figures and the method's own)."""
+    plan = method.phases(data, cfg, pretrained=pretrained, log=log)
+    if plan is None:
+        return fit(method, data, cfg, run, resume=resume, log=log)
+    runner = PhaseRunner(run, resume, log)
+    while True:
+        try:
+            phase = next(plan)
+        except StopIteration as done:
+            runner.extra.update(done.value or {})
+            break
+        runner.fit(phase.name, phase.method, phase.data, phase.cfg)
+    return runner.totals(has_classifier=method.has_classifier)
+
+
+class PhaseRunner:
+    """Runs phases into DIR/phase-<name>/ (own checkpoint and metrics; a finished phase is reloaded,
+    an interrupted one resumed, so ``--resume`` works at any moment of any phase) and keeps the
+    combined metrics in DIR/metrics.jsonl."""
+
+    def __init__(self, run: RunFolder | None, resume: bool, log: Callable[[str], None]) -> None:
+        self.run, self.resume, self.log = run, resume, log
+        self.history: list[dict[str, Any]] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self.extra: dict[str, Any] = {}
+
+    def fit(self, name: str, method: Method[Any], data: TrainData, cfg: FitConfig) -> dict[str, Any]:
+        """One phase: :func:`fit` into DIR/phase-``name``/; its epochs join the run's metrics."""
+        sub = RunFolder(self.run.path / f"phase-{name}") if self.run is not None else None
+        self.log(f"phase {name}: {method.name}, {cfg.epochs} epochs, lr {cfg.lr}")
+        result = fit(method, data, cfg, sub, resume=self.resume, log=lambda s: self.log(f"  [{name}] {s}"))
+        offset = len(self.history)
+        self.history += [{**r, "phase": name, "phase_epoch": r["epoch"], "epoch": offset + r["epoch"]}
+                         for r in result["history"]]
+        if self.run is not None:
+            self.run.write_metrics(self.history)
+        self.results[name] = {**{k: v for k, v in result.items() if k != "history"}, "epochs": cfg.epochs,
+                              "method": method.name, "has_classifier": method.has_classifier}
+        return result
+
+    def totals(self, *, has_classifier: bool) -> dict[str, Any]:
+        """fit-style totals: accuracy of the last classifier phase (or the last phase's kNN)."""
+        runs = [r for r in self.results.values() if r["has_classifier"] == has_classifier] or list(self.results.values())
+        last = runs[-1]
+        seconds = sum(r["train_seconds"] for r in self.results.values())
+        images = sum(r["train_seconds"] * r["images_per_second"] for r in self.results.values())
+        self.extra["phases"] = {k: {m: v[m] for m in ("method", "epochs", "test_accuracy", "best_test_accuracy",
+                                                      "train_seconds", "images_per_second")}
+                                for k, v in self.results.items()}
+        return {"test_accuracy": last["test_accuracy"], "best_test_accuracy": last["best_test_accuracy"],
+                "best_epoch": last["best_epoch"], "train_seconds": seconds,
+                "images_per_second": images / max(seconds, 1e-9), "history": self.history, "extra": self.extra}
+
+
 def fit(
-    method: Method,
+    method: Method[Any],
     data: TrainData,
     cfg: FitConfig,
     run: RunFolder | None = None,
@@ -163,7 +198,7 @@ def fit(
 
 
 def _fit_epochs(
-    method: Method, data: TrainData, cfg: FitConfig, run: RunFolder | None, opt: torch.optim.Optimizer, *,
+    method: Method[Any], data: TrainData, cfg: FitConfig, run: RunFolder | None, opt: torch.optim.Optimizer, *,
     resume: bool, log: Callable[[str], None], compiled: bool, batch: int, steps_per_epoch: int, warmup_steps: int,
 ) -> dict[str, Any]:
     """The epochs of :func:`fit` (resume, steps, hooks, evaluation, checkpoints)."""
@@ -188,6 +223,8 @@ def _fit_epochs(
             log(f"resumed from epoch {state['epoch']} of {cfg.epochs}")
 
     ddp.broadcast_state(method)
+    with eager(compiled):
+        method.on_fit_start(cfg.epochs, data)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         gen = torch.Generator(device=device).manual_seed(epoch_seed(cfg.seed, epoch))
         torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1)
@@ -197,8 +234,8 @@ def _fit_epochs(
         with eager(compiled):
             record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
         perm = torch.randperm(n, generator=gen, device=device)
-        if hasattr(data.images, "prefetch"):  # streamed from disk: decode this epoch's batches ahead
-            data.images.prefetch([ddp.shard(perm[s * batch:(s + 1) * batch]) for s in range(steps_per_epoch)])
+        # a store (streamed from disk) decodes this epoch's batches ahead; tensors need nothing
+        prefetch(data.images, [ddp.shard(perm[s * batch:(s + 1) * batch]) for s in range(steps_per_epoch)])
         # augmentations: one stream per rank (ranks see different samples), the shared one alone
         step_gen = gen if not ctx.enabled else torch.Generator(device=device).manual_seed(
             epoch_seed(cfg.seed, epoch) + 7_777_777 * (ctx.rank + 1))

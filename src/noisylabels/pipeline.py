@@ -21,16 +21,17 @@ from .data.augment import ViewConfig
 from .data.dataset import ArrayDataset, DataSplits
 from .data.noise import describe_noise, make_noisy_labels, noise_report, resolve_rate
 from .data.sources import load_run_splits, true_labels_known
-from .data.streaming import StreamingImages
-from .engine import FitConfig, fit
+from .data.store import ImageStore
+from .engine import train
 from .errors import UserError
+from .inference import predict_embeddings, predict_probs
 from .issues import export_label_issues
 from .methods import Method, TrainData, get_method
-from .methods.base import predict_embeddings, predict_probs
 from .report import plot_curves
 from .models.backbones import build_backbone
 from .models.freeze import freeze_encoder
 from .models.weights import check_weights_path, load_weights, pretrained_views, weights_input_size
+from .schedule import FitConfig
 from .runs import (CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256,
                    sub_state)
 
@@ -78,7 +79,7 @@ class Prepared:
     noisy: np.ndarray
     report: dict[str, Any]
     data: TrainData
-    method: Method
+    method: Method[Any]
     fit_config: FitConfig
 
 
@@ -96,7 +97,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_method_options(method_cls: type[Method], given: dict[str, Any]) -> dict[str, Any]:
+def resolve_method_options(method_cls: type[Method[Any]], given: dict[str, Any]) -> dict[str, Any]:
     """The method's option defaults updated by ``given``; unknown keys are a user error."""
     fields = {f.name: f for f in dataclasses.fields(method_cls.Options)}
     unknown = sorted(set(given) - set(fields))
@@ -149,7 +150,7 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
     if pad > images.shape[1]:
         raise UserError(f"--crop-pad {pad} exceeds the image side ({images.shape[1]} px); use at most "
                         f"{images.shape[1]} (default side/8)")
-    limit = 2_000 if getattr(images, "streaming", False) else 10_000  # streamed images cost a decode each
+    limit = 2_000 if isinstance(images, ImageStore) else 10_000  # streamed images cost a decode each
     sample = images[np.linspace(0, len(images) - 1, min(len(images), limit)).astype(np.int64)]
     x = sample.reshape(-1, images.shape[-1]).astype(np.float32) / 255.0  # per-channel stats of <= 10k images
     std = np.maximum(x.std(0), 1e-3)
@@ -253,7 +254,7 @@ def noisy_training_labels(cfg: dict[str, Any], train: ArrayDataset) -> tuple[np.
     """The noisy labels int64 (N,) that a checked configuration (:func:`check_config`) gives the
     training set, and their :func:`~noisylabels.data.noise.noise_report`: the one noise path of
     ``train`` and ``noise``, so that both write the same labels for the same options."""
-    if cfg["noise"] in ("instance", "lookalike") and getattr(train.images, "streaming", False):
+    if cfg["noise"] in ("instance", "lookalike") and isinstance(train.images, ImageStore):
         raise UserError(f"--noise {cfg['noise']} needs every image in memory; pass --stream off (or a smaller "
                         "--image-size)")
     noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
@@ -308,7 +309,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
         load_weights(encoder, cfg["weights"], backbone)
     if cfg["freeze_encoder"]:
         freeze_encoder(encoder)
-    method = method_cls(encoder, train.num_classes, len(train), method_cls.Options(**options))
+    method = method_cls.build(encoder, train.num_classes, len(train), method_cls.Options(**options))
     if cfg["sync_bn"] and ddp.current().enabled:
         method = ddp.convert_sync_batchnorm(method, device)
     method = method.to(device)
@@ -324,7 +325,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
 
 def to_device(images: Any, device: torch.device) -> Any:
     """uint8 images as the training device sees them: a tensor, or the streaming set bound to it."""
-    if isinstance(images, StreamingImages):
+    if isinstance(images, ImageStore):
         return images.to(device)
     return torch.from_numpy(images).to(device)
 
@@ -400,15 +401,12 @@ def run_train(
     if skipped:
         run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
-    cfg, train = prep.config, prep.splits.train
+    cfg = prep.config
     noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"])
-    log(f"{cfg['method']} on {prep.splits.name}: {len(train)} train / {len(prep.splits.test)} test "
+    log(f"{cfg['method']} on {prep.splits.name}: {len(prep.splits.train)} train / {len(prep.splits.test)} test "
         f"({prep.splits.test_kind}), noise {noise}, {cfg['backbone']} on {cfg['device']}")
-    if getattr(prep.method, "orchestrates", False):  # the framework: several phases, each its own fit
-        result = prep.method.run(prep.data, prep.fit_config, run, pretrained=bool(cfg["pretrained"]),
-                                 resume=resume, log=log)
-    else:
-        result = fit(prep.method, prep.data, prep.fit_config, run, resume=resume, log=log)
+    result = train(prep.method, prep.data, prep.fit_config, run, resume=resume, pretrained=bool(cfg["pretrained"]),
+                   log=log)
     summary = build_summary(prep, result, sha)
     summary.update(result.get("extra", {}))
     if prep.method.has_classifier:
@@ -494,7 +492,7 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "num_threads": torch.get_num_threads(),
-        "streamed": isinstance(prep.splits.train.images, StreamingImages),
+        "streamed": isinstance(prep.splits.train.images, ImageStore),
         "skipped_images": len(skipped_paths(prep.splits)),
     }
 

@@ -34,7 +34,7 @@ def earlier(tmp_path_factory):
 
 
 class Reached(Exception):
-    """Raised instead of training: validation passed and fit() was called with these arguments."""
+    """Raised instead of training: validation passed and train() was called with these arguments."""
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def reach_fit(monkeypatch):
     def fake_fit(method, data, cfg, run, **kwargs):
         raise Reached(method, data, cfg)
 
-    monkeypatch.setattr(pipeline, "fit", fake_fit)
+    monkeypatch.setattr(pipeline, "train", fake_fit)
 
     def go(*argv):
         with pytest.raises(Reached) as info:

@@ -157,7 +157,7 @@ def test_bad_framework_options_are_one_line_errors(tmp_path, capsys, flags, mess
 @pytest.mark.slow
 def test_supcon_phase_continues_the_pretrain_projector(tmp_path, monkeypatch):
     """Phase b2 starts from phase a1's projection head (the public code reuses it), not a new one."""
-    from noisylabels.methods.phases import PhaseRunner
+    from noisylabels.engine import PhaseRunner
 
     real_fit = PhaseRunner.fit
     heads: dict[str, dict[str, torch.Tensor]] = {}

@@ -98,6 +98,7 @@ def tcl_run(tmp_path_factory) -> tuple[Path, dict]:
 def test_training_step_warmup_and_cross_supervision_have_gradients():
     data = _tiny_data()
     tcl = _tcl(warmup_epochs=1)
+    tcl.on_fit_start(4, data)
     logs = tcl.epoch_start(1, 4, data, torch.Generator().manual_seed(0))
     assert 0.0 <= logs["noise_rate_estimated"] <= 1.0 and "knn_accuracy" in logs
     idx = torch.arange(16)
@@ -160,8 +161,10 @@ def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path, tcl_run):
     from noisylabels.methods.tcl_plus import TCLPlus, TCLPlusOptions
 
     encoder = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
-    relabeller = TCLPlus(encoder, 10, s["num_train"], TCLPlusOptions(init_from=str(tcl_dir)))
-    assert relabeller.options.temperature == 0.5  # the tcl run's own tau, not the default 0.25
+    options = TCLPlusOptions(init_from=str(tcl_dir))
+    relabeller = TCLPlus.build(encoder, 10, s["num_train"], options)
+    assert relabeller.temperature == 0.5  # the tcl run's own tau, not the default 0.25
+    assert options.temperature is None  # read by build() and passed in: the options are left as given
     with pytest.raises(UserError, match="backbone"):
         run_train({**BASE, "width": 8, "method": "tcl-plus", "epochs": 1,
                    "method_options": {"init_from": str(tcl_dir)}}, tmp_path / "bad", **QUIET)
@@ -260,6 +263,7 @@ def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tcl_
     plus, data = prepared.method, prepared.data
     assert plus.options.ema == 0.0
     plus.train()
+    plus.on_fit_start(4, data)
     plus.epoch_start(1, 4, data, torch.Generator().manual_seed(0))
     idx = torch.arange(64)
     # the official EMA forward by hand: student weights (m = 0), the EMA's own buffers, the un-mixed weak

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .store import select_images
+
 
 @dataclass
 class ArrayDataset:
@@ -20,7 +22,7 @@ class ArrayDataset:
             array index), shape (N,); defaults to arange(N).
         skipped_paths: unreadable files left out with ``--skip-bad-images``.
 
-    ``images`` may also be a :class:`~noisylabels.data.streaming.StreamingImages` (decoded on demand).
+    ``images`` may also be a :class:`~noisylabels.data.store.ImageStore` (decoded on demand).
     """
 
     images: np.ndarray
@@ -49,9 +51,8 @@ class ArrayDataset:
     def subset(self, idx: np.ndarray) -> "ArrayDataset":
         """The samples at ``idx`` (int array), keeping their source positions and paths."""
         idx = np.asarray(idx, dtype=np.int64)
-        streaming = getattr(self.images, "streaming", False)
         return ArrayDataset(
-            images=self.images.subset(idx) if streaming else self.images[idx],
+            images=select_images(self.images, idx),
             labels=self.labels[idx],
             class_names=list(self.class_names),
             paths=None if self.paths is None else [self.paths[i] for i in idx],

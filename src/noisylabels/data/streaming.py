@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from ._images import bad_images_message, image_to_array
+from .store import ImageStore
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes of decoded training images above which --stream auto streams
 
@@ -52,8 +53,8 @@ class _BatchFiles(torch.utils.data.Dataset):
         return torch.from_numpy(out)
 
 
-class StreamingImages:
-    """A lazily decoded uint8 image set, shape (N, size, size, channels), on ``device``.
+class StreamingImages(ImageStore):
+    """A lazily decoded uint8 image set (an :class:`~noisylabels.data.store.ImageStore`), shape (N, size, size, channels), on ``device``.
 
     Without a device it behaves like a numpy array (indexing returns numpy, as for in-memory
     ``ArrayDataset.images``); after ``.to(device)`` like the device tensor of ``TrainData.images``.
@@ -63,10 +64,6 @@ class StreamingImages:
         channels: 1 (grayscale) or 3 (RGB). workers: decoding processes of the prefetching
             DataLoader (0 decodes in the training process).
     """
-
-    dtype = np.uint8
-    ndim = 4
-    streaming = True
 
     def __init__(self, paths: list[Path], size: int, channels: int, device: torch.device | str | None = None,
                  workers: int | None = None) -> None:

@@ -12,22 +12,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..data.store import select_images
 from ..errors import UserError
 from ..labelquality import LabelIssues, find_issues
-from ..runs import RunFolder
-from .base import Method, MethodOptions, TrainData, predict_probs
-from .phases import PhaseRunner
+from ..schedule import FitConfig
+from ..inference import predict_probs
+from .base import Method, MethodOptions, Phase, Phases, TrainData
 from .standard import CrossEntropy, SupervisedOptions
-
-if TYPE_CHECKING:
-    from ..engine import FitConfig
 
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 
@@ -54,15 +52,15 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
 def subset(data: TrainData, idx: np.ndarray) -> TrainData:
     """The training samples ``idx`` (same test set and views)."""
     t = torch.from_numpy(idx).to(data.device)
-    images = data.images.subset(idx) if hasattr(data.images, "subset") else data.images[t]  # streamed: stay on disk
-    return dataclasses.replace(data, images=images, labels=data.labels[t],
+    return dataclasses.replace(data, images=select_images(data.images, idx), labels=data.labels[t],
                                true_labels=None if data.true_labels is None else data.true_labels[t])
 
 
-class CleanlabRetrain(Method):
+class CleanlabRetrain(Method[CleanlabRetrainOptions]):
+    """Yields a phase per fold and the retraining (:meth:`phases`); then behaves as the retrained CE."""
+
     name = "cleanlab-retrain"
     Options = CleanlabRetrainOptions
-    orchestrates = True
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: CleanlabRetrainOptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)
@@ -75,29 +73,27 @@ class CleanlabRetrain(Method):
         if options.filter_by not in FILTERS:
             raise UserError(f"--filter-by must be one of {', '.join(FILTERS)}, got {options.filter_by!r}")
         self.initial_encoder = copy.deepcopy(encoder)  # every fold and the retraining start from these weights
-        self.classifier: CrossEntropy | None = None
+        self.classifier: CrossEntropy[SupervisedOptions] | None = None
         self.register_buffer("pred_probs", torch.zeros(num_train, num_classes))
         self.register_buffer("issues", torch.zeros(num_train, dtype=torch.bool))
 
-    def _fresh_ce(self, num_train: int) -> CrossEntropy:
+    def _fresh_ce(self, num_train: int) -> CrossEntropy[SupervisedOptions]:
         return CrossEntropy(copy.deepcopy(self.initial_encoder), self.num_classes, num_train, SupervisedOptions())
 
-    def run(
-        self, data: TrainData, cfg: FitConfig, run: RunFolder | None, *, pretrained: bool, resume: bool,
-        log: Callable[[str], None] = print,
-    ) -> dict[str, Any]:
-        """Cross-validated probabilities -> cleanlab -> retrain; fit-style totals plus ``extra``."""
+    def phases(self, data: TrainData, cfg: FitConfig, *, pretrained: bool,
+               log: Callable[[str], None]) -> Phases:
+        """Cross-validated probabilities (a phase per fold) -> cleanlab -> retrain (a phase); returns the
+        figures for the summary."""
         from cleanlab.filter import find_label_issues
 
-        o: CleanlabRetrainOptions = self.options  # type: ignore[assignment]
-        phases = PhaseRunner(run, resume, log)
+        o = self.options
         labels = data.labels.cpu().numpy()
         fold = stratified_folds(labels, o.folds, cfg.seed)
         quiet = dataclasses.replace(cfg, eval_every=cfg.epochs)  # the folds' test accuracy only at the end
         for k in range(o.folds):
             torch.manual_seed(cfg.seed * 1000 + k)
             model = self._fresh_ce(int(np.sum(fold != k))).to(data.device)
-            phases.fit(f"fold{k + 1}", model, subset(data, np.flatnonzero(fold != k)), quiet)
+            yield Phase(f"fold{k + 1}", model, subset(data, np.flatnonzero(fold != k)), quiet)
             held = torch.from_numpy(np.flatnonzero(fold == k)).to(data.device)
             self.pred_probs[held] = predict_probs(model, data.images[held], data.views)
         probs = self.pred_probs.cpu().numpy().astype(np.float64)
@@ -108,14 +104,13 @@ class CleanlabRetrain(Method):
         log(f"cleanlab flagged {int(flagged.sum())} of {len(labels)} labels; retraining CE on the other {len(keep)}")
         torch.manual_seed(cfg.seed * 1000 + o.folds)
         final = self._fresh_ce(len(keep)).to(data.device)
-        phases.fit("retrain", final, subset(data, keep), cfg)
+        yield Phase("retrain", final, subset(data, keep), cfg)
         self.classifier = final
-        phases.extra.update({"num_removed": int(flagged.sum()), "out_of_sample_accuracy_vs_given":
-                             float(np.mean(probs.argmax(1) == labels))})
-        return phases.totals(has_classifier=True)
+        return {"num_removed": int(flagged.sum()), "out_of_sample_accuracy_vs_given":
+                float(np.mean(probs.argmax(1) == labels))}
 
     def logits(self, x: Tensor) -> Tensor:
-        assert self.classifier is not None, "run() first"
+        assert self.classifier is not None, "train its phases first"
         return self.classifier.logits(x)
 
     def detection_embedding(self, x: Tensor) -> Tensor | None:

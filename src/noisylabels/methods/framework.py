@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Generator, TypeVar
 
 import numpy as np
 import torch
@@ -29,19 +29,16 @@ from torch import Tensor
 
 from ..detect import loss_clean_probability
 from ..errors import UserError
-from ..runs import RunFolder
-from .base import Method, MethodOptions, TrainData
+from ..schedule import FitConfig
+from .base import Method, MethodOptions, Phase, Phases, TrainData
 from .mixup_bootstrap import MixupBootstrap
-from .phases import PhaseRunner
 from .robust import ROBUST_METHODS
 from .simclr import SimCLR, SimCLROptions
 from .standard import CrossEntropy
 from .supcon import SupConOptions, WeightedSupCon
 
-if TYPE_CHECKING:  # the engine imports the methods package: import it lazily at run time
-    from ..engine import FitConfig
-
-LOSSES: dict[str, type[CrossEntropy]] = {m.name: m for m in (CrossEntropy, *ROBUST_METHODS)}
+M = TypeVar("M")
+LOSSES: dict[str, type[CrossEntropy[Any]]] = {m.name: m for m in (CrossEntropy, *ROBUST_METHODS)}
 PHASES = ("pretrain", "classify", "finetune")
 LOSS_OPTION_NAMES = ("q", "alpha", "beta", "gamma", "rce_log_zero", "focal_detach", "elr_beta", "elr_lambda")
 
@@ -93,12 +90,11 @@ def parse_phases(text: str) -> list[str]:
     return [p for p in PHASES if p in names]
 
 
-class Framework(Method):
-    """Orchestrates the phases; after :meth:`run` it behaves as its last classifier."""
+class Framework(Method[FrameworkOptions]):
+    """Yields the phases (:meth:`phases`, trained by the engine); after them it behaves as its last classifier."""
 
     name = "framework"
     Options = FrameworkOptions
-    orchestrates = True
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: FrameworkOptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)
@@ -110,85 +106,85 @@ class Framework(Method):
             raise UserError(f"--supcon-variant must be poster or code, got {options.supcon_variant!r}")
         if options.gmm_last_epochs < 1:
             raise UserError(f"--gmm-last-epochs must be at least 1, got {options.gmm_last_epochs}")
-        self.phases = parse_phases(options.phases)
+        self.phase_names = parse_phases(options.phases)
         self.encoder = encoder
-        self.classifier: CrossEntropy | None = None
-        self.has_classifier = "classify" in self.phases  # type: ignore[misc]
+        self.classifier: CrossEntropy[Any] | None = None
+        self.has_classifier = "classify" in self.phase_names
 
     # the phases' methods -------------------------------------------------------------------------
-    def _loss_method(self, cls: type[CrossEntropy], epochs: int, pretrained: bool, **extra: Any) -> CrossEntropy:
-        o: FrameworkOptions = self.options  # type: ignore[assignment]
+    def _loss_method(self, cls: type[CrossEntropy[Any]], epochs: int, pretrained: bool,
+                     **extra: Any) -> CrossEntropy[Any]:
+        o = self.options
         fields = {f.name for f in dataclasses.fields(cls.Options)}
         given = {k: getattr(o, k) for k in LOSS_OPTION_NAMES if k in fields and getattr(o, k) is not None}
         head = o.head_epochs if o.head_epochs is not None else (max(1, epochs // 10) if pretrained else 0)
-        options = cls.Options(**given, **extra, head_epochs=head,
-                              record_probs_epochs=min(o.gmm_last_epochs, epochs))  # type: ignore[call-arg]
+        options = dataclasses.replace(cls.Options(), **given, **extra, head_epochs=head,
+                                      record_probs_epochs=min(o.gmm_last_epochs, epochs))
         return cls(self.encoder, self.num_classes, self.num_train, options)
 
-    def run(
-        self, data: TrainData, cfg: FitConfig, run: RunFolder | None, *, pretrained: bool, resume: bool,
-        log: Callable[[str], None] = print,
-    ) -> dict[str, Any]:
-        """Train the chosen phases in order; returns fit's totals over all phases plus ``extra``
-        (per-phase figures and pseudo-label statistics for the summary)."""
-        o: FrameworkOptions = self.options  # type: ignore[assignment]
+    def phases(self, data: TrainData, cfg: FitConfig, *, pretrained: bool,
+               log: Callable[[str], None]) -> Phases:
+        """The chosen phases in order (each trained by the engine before the next is built); returns
+        the pseudo-label statistics for the summary."""
+        o = self.options
         device = data.device
-        phases = PhaseRunner(run, resume, log)
+        extra: dict[str, Any] = {}
         simclr: SimCLR | None = None
-        if "pretrain" in self.phases and pretrained:
+        if "pretrain" in self.phase_names and pretrained:
             log("phase pretrain: skipped, the encoder comes from --pretrained")
-        elif "pretrain" in self.phases:
+        elif "pretrain" in self.phase_names:
             simclr = self._seeded(cfg, 1, lambda: SimCLR(self.encoder, self.num_classes, self.num_train,
                                                          SimCLROptions(temperature=o.temperature)))
-            phases.fit("pretrain", simclr.to(device), data,
-                       _with(cfg, o.pretrain_epochs, o.pretrain_lr, eval_every=o.monitor_every))
+            yield Phase("pretrain", simclr.to(device), data,
+                        _with(cfg, o.pretrain_epochs, o.pretrain_lr, eval_every=o.monitor_every))
             pretrained = True
-        if "classify" in self.phases:
+        if "classify" in self.phase_names:
             clf = self._seeded(cfg, 2, lambda: self._loss_method(LOSSES[o.loss], cfg.epochs, pretrained))
-            phases.fit("classify", clf.to(device), data, cfg)
+            yield Phase("classify", clf.to(device), data, cfg)
             self.classifier = clf
-        if "finetune" in self.phases:
+        if "finetune" in self.phase_names:
             assert self.classifier is not None
             ft = _with(cfg, o.finetune_epochs, o.finetune_lr)
             if o.finetune == "supcon":
-                self.classifier = self._supcon_then_classify(phases, data, cfg, ft, simclr)
+                self.classifier = yield from self._supcon_then_classify(data, cfg, ft, simclr, extra)
             else:
                 mb = self._seeded(cfg, 3, lambda: self._loss_method(MixupBootstrap, ft.epochs, True,
                                                                     mixup_alpha=o.mixup_alpha))
                 mb.model.fc.load_state_dict(self.classifier.model.fc.state_dict())
-                phases.fit("mixup-bootstrap", mb.to(device), data, ft)
+                yield Phase("mixup-bootstrap", mb.to(device), data, ft)
                 self.classifier = mb
-        return phases.totals(has_classifier=self.classifier is not None)
+        return extra
 
-    def _supcon_then_classify(self, phases: "PhaseRunner", data: TrainData, cfg: FitConfig,
-                              ft: FitConfig, a1: SimCLR | None) -> CrossEntropy:
+    def _supcon_then_classify(self, data: TrainData, cfg: FitConfig, ft: FitConfig, a1: SimCLR | None,
+                              extra: dict[str, Any]) -> Generator[Phase, None, CrossEntropy[Any]]:
         """Phases b1 (GMM on the a2 losses against y^), b2 (weighted SupCon) and b3 (classification on y^).
         b2 continues phase a1's projection head when a1 ran in this run, as the public code does (with
-        --pretrained the head starts new: only the encoder is carried over)."""
-        o: FrameworkOptions = self.options  # type: ignore[assignment]
+        --pretrained the head starts new: only the encoder is carried over). Adds the pseudo-label
+        statistics to ``extra``; returns the b3 classifier."""
+        o = self.options
         a2 = self.classifier
         assert a2 is not None
         history = a2.recent_probs.cpu().numpy()
         pseudo = history[-1].argmax(1)
         w = loss_clean_probability(history, pseudo)
-        phases.extra["pseudo_label_clean_estimated"] = float(np.mean(w >= 0.5))
-        phases.extra["pseudo_label_changed"] = float(np.mean(pseudo != data.labels.cpu().numpy()))
+        extra["pseudo_label_clean_estimated"] = float(np.mean(w >= 0.5))
+        extra["pseudo_label_changed"] = float(np.mean(pseudo != data.labels.cpu().numpy()))
         if data.true_labels is not None:
-            phases.extra["pseudo_label_accuracy_vs_truth"] = float(np.mean(pseudo == data.true_labels.cpu().numpy()))
+            extra["pseudo_label_accuracy_vs_truth"] = float(np.mean(pseudo == data.true_labels.cpu().numpy()))
         sc_options = SupConOptions(supcon_temperature=o.supcon_temperature, supcon_variant=o.supcon_variant)
         sc = self._seeded(cfg, 3, lambda: WeightedSupCon(self.encoder, self.num_classes, self.num_train, sc_options))
         if a1 is not None:
             sc.projector.load_state_dict(a1.projector.state_dict())
         sc.pseudo_labels.copy_(torch.from_numpy(pseudo))
         sc.weights.copy_(torch.from_numpy(w).float())
-        phases.fit("supcon", sc.to(data.device), data, dataclasses.replace(ft, eval_every=o.monitor_every))
+        yield Phase("supcon", sc.to(data.device), data, dataclasses.replace(ft, eval_every=o.monitor_every))
         relabelled = dataclasses.replace(data, labels=torch.from_numpy(pseudo).to(data.device))
         final = self._seeded(cfg, 4, lambda: self._loss_method(LOSSES[o.loss], ft.epochs, True))
-        phases.fit("final", final.to(data.device), relabelled, ft)
+        yield Phase("final", final.to(data.device), relabelled, ft)
         return final
 
     @staticmethod
-    def _seeded(cfg: FitConfig, phase: int, build: Callable[[], Any]) -> Any:
+    def _seeded(cfg: FitConfig, phase: int, build: Callable[[], M]) -> M:
         """Build a phase's method under a fixed seed, so new heads start the same after a resume."""
         torch.manual_seed(cfg.seed * 1000 + phase)
         return build()

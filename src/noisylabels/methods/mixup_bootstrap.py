@@ -23,7 +23,8 @@ from torch import Tensor
 from .. import losses
 from ..data.augment import mixup, weak_view
 from ..detect import loss_clean_probability
-from .base import TrainData, predict_probs
+from ..inference import predict_probs
+from .base import TrainData
 from .standard import CrossEntropy, SupervisedOptions
 
 
@@ -38,7 +39,7 @@ class MixupBootstrapOptions(SupervisedOptions):
     weight_prior: float = 1.0
 
 
-class MixupBootstrap(CrossEntropy):
+class MixupBootstrap(CrossEntropy[MixupBootstrapOptions]):
     name = "mixup-bootstrap"
     Options = MixupBootstrapOptions
 
@@ -47,7 +48,7 @@ class MixupBootstrap(CrossEntropy):
         self.register_buffer("clean_prob", torch.ones(num_train))
 
     def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
-        o: MixupBootstrapOptions = self.options  # type: ignore[assignment]
+        o = self.options
         if epoch <= o.bootstrap_warmup_epochs:
             return {}
         probs = predict_probs(self, data.images, data.views).cpu().numpy()
@@ -58,7 +59,7 @@ class MixupBootstrap(CrossEntropy):
     def training_step(
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        o: MixupBootstrapOptions = self.options  # type: ignore[assignment]
+        o = self.options
         x = weak_view(data.images[idx], data.views, gen)
         y = F.one_hot(data.labels[idx], self.num_classes).float()
         bootstrapping = epoch > o.bootstrap_warmup_epochs

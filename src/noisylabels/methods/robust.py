@@ -29,12 +29,12 @@ class GCEOptions(SupervisedOptions):
     q: float = 0.7
 
 
-class GCE(CrossEntropy):
+class GCE(CrossEntropy[GCEOptions]):
     name = "gce"
     Options = GCEOptions
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return losses.generalized_cross_entropy(logits, targets, self.options.q)  # type: ignore[attr-defined]
+        return losses.generalized_cross_entropy(logits, targets, self.options.q)
 
 
 @dataclass
@@ -58,17 +58,17 @@ class SCEOptions(ActivePassiveOptions):
     alpha: float = 0.1
 
 
-class SCE(CrossEntropy):
+class SCE(CrossEntropy[SCEOptions]):
     name = "sce"
     Options = SCEOptions
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         o = self.options
-        return losses.symmetric_cross_entropy(logits, targets, o.alpha, o.beta,  # type: ignore[attr-defined]
-                                              o.rce_log_zero)  # type: ignore[attr-defined]
+        return losses.symmetric_cross_entropy(logits, targets, o.alpha, o.beta,
+                                              o.rce_log_zero)
 
 
-class NCERCE(CrossEntropy):
+class NCERCE(CrossEntropy[ActivePassiveOptions]):
     """Active-passive loss NCE + RCE (Ma et al., ICML 2020)."""
 
     name = "nce-rce"
@@ -76,11 +76,11 @@ class NCERCE(CrossEntropy):
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         o = self.options
-        return (o.alpha * losses.normalized_cross_entropy(logits, targets)  # type: ignore[attr-defined]
-                + o.beta * losses.reverse_cross_entropy(logits, targets, o.rce_log_zero))  # type: ignore[attr-defined]
+        return (o.alpha * losses.normalized_cross_entropy(logits, targets)
+                + o.beta * losses.reverse_cross_entropy(logits, targets, o.rce_log_zero))
 
 
-class NFLRCE(CrossEntropy):
+class NFLRCE(CrossEntropy[ActivePassiveOptions]):
     """Active-passive loss NFL + RCE (Ma et al., ICML 2020); gamma 0.5."""
 
     name = "nfl-rce"
@@ -88,9 +88,9 @@ class NFLRCE(CrossEntropy):
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         o = self.options
-        nfl = losses.normalized_focal_loss(logits, targets, o.gamma, o.focal_detach)  # type: ignore[attr-defined]
-        return o.alpha * nfl + o.beta * losses.reverse_cross_entropy(  # type: ignore[attr-defined]
-            logits, targets, o.rce_log_zero)  # type: ignore[attr-defined]
+        nfl = losses.normalized_focal_loss(logits, targets, o.gamma, o.focal_detach)
+        return o.alpha * nfl + o.beta * losses.reverse_cross_entropy(
+            logits, targets, o.rce_log_zero)
 
 
 @dataclass
@@ -102,7 +102,7 @@ class ELROptions(SupervisedOptions):
     elr_lambda: float = 3.0
 
 
-class ELR(CrossEntropy):
+class ELR(CrossEntropy[ELROptions]):
     """CE + lambda mean log(1 - <t_i, p_i>) with per-sample running targets t_i (a buffer, checkpointed)."""
 
     name = "elr"
@@ -116,7 +116,7 @@ class ELR(CrossEntropy):
     def training_step(
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        o: ELROptions = self.options  # type: ignore[assignment]
+        o = self.options
         x = weak_view(data.images[idx], data.views, gen)
         y = data.labels[idx]
         logits = self.forward_train(x, epoch).float()

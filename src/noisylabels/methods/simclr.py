@@ -12,6 +12,7 @@ The run's checkpoint holds ``encoder.*``: pass the run folder as ``--pretrained`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn as nn
@@ -21,8 +22,10 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import strong_view
+from ..data.store import ImageStore
 from ..labelquality import LabelIssues
-from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
+from ..inference import knn_accuracy, map_images
+from .base import Method, MethodOptions, TrainData
 
 
 @dataclass
@@ -33,16 +36,20 @@ class SimCLROptions(MethodOptions):
     proj_dim: int = 128
 
 
-class SimCLR(Method):
-    name = "simclr"
-    Options = SimCLROptions
+CO = TypeVar("CO", bound=MethodOptions)
+
+
+class TwoViewContrastive(Method[CO]):
+    """Encoder and projection head d-d-ReLU-``proj_dim`` on two strong views of each sample, no classifier;
+    the kNN monitor as test accuracy. The losses are the subclasses' (SimCLR, weighted SupCon)."""
+
     has_classifier = False
 
-    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: SimCLROptions) -> None:
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: CO, proj_dim: int) -> None:
         super().__init__(encoder, num_classes, num_train, options)
         d = encoder.feature_dim
         self.encoder = encoder
-        self.projector = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, options.proj_dim))
+        self.projector = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, proj_dim))
 
     def embed_two_views(self, idx: Tensor, data: TrainData, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         """Two strong views of samples ``idx`` -> their L2-normalised projections z1, z2 (B, proj_dim)."""
@@ -53,20 +60,12 @@ class SimCLR(Method):
         z1, z2 = z.chunk(2)
         return z1, z2
 
-    def training_step(
-        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        z1, z2 = self.embed_two_views(idx, data, gen)
-        loss = losses.info_nce(gather_with_grad(z1), gather_with_grad(z2),  # all ranks' negatives
-                               self.options.temperature)  # type: ignore[attr-defined]
-        return loss, {"loss": loss.detach()}
-
     def memory_labels(self, data: TrainData) -> Tensor:
         """The labels the kNN monitor's training memory votes with (N,)."""
         return data.labels
 
     @torch.no_grad()
-    def features(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> Tensor:
+    def features(self, images: Tensor | ImageStore, data: TrainData, batch_size: int = 1024) -> Tensor:
         """L2-normalised encoder features (N, d) of un-augmented images, eval mode."""
         return map_images(self, lambda x: (F.normalize(self.encoder(x).float(), dim=1),), images, data.views,
                           batch_size)[0]
@@ -80,3 +79,20 @@ class SimCLR(Method):
 
     def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
         raise NotImplementedError("SimCLR trains no classifier and flags no labels")
+
+
+class SimCLR(TwoViewContrastive[SimCLROptions]):
+    """NT-Xent between the two strong views (all ranks' samples are negatives)."""
+
+    name = "simclr"
+    Options = SimCLROptions
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: SimCLROptions) -> None:
+        super().__init__(encoder, num_classes, num_train, options, options.proj_dim)
+
+    def training_step(
+        self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        z1, z2 = self.embed_two_views(idx, data, gen)
+        loss = losses.info_nce(gather_with_grad(z1), gather_with_grad(z2), self.options.temperature)
+        return loss, {"loss": loss.detach()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn as nn
@@ -11,7 +12,8 @@ from torch import Tensor
 
 from ..data.augment import weak_view
 from ..models.heads import Classifier
-from .base import Method, MethodOptions, TrainData, predict_probs
+from ..inference import predict_probs
+from .base import Method, MethodOptions, TrainData
 
 
 @dataclass
@@ -25,16 +27,20 @@ class SupervisedOptions(MethodOptions):
     record_probs_epochs: int = 0
 
 
-class CrossEntropy(Method):
-    """Cross-entropy on the weak view (random crop + flip) against the given labels y~."""
+SO = TypeVar("SO", bound=SupervisedOptions)
+
+
+class CrossEntropy(Method[SO]):
+    """Cross-entropy on the weak view (random crop + flip) against the given labels y~; generic over its
+    options, so the robust losses (``GCE(CrossEntropy[GCEOptions])``) read theirs typed."""
 
     name = "ce"
     Options = SupervisedOptions
 
-    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: MethodOptions) -> None:
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: SO) -> None:
         super().__init__(encoder, num_classes, num_train, options)
         self.model = Classifier(encoder, num_classes)
-        k = int(getattr(options, "record_probs_epochs", 0))
+        k = int(options.record_probs_epochs)
         self.register_buffer("recent_probs", torch.zeros(k, num_train if k else 0, num_classes))
 
     def epoch_end(self, epoch: int, total_epochs: int, data: TrainData) -> dict[str, float]:
@@ -61,7 +67,7 @@ class CrossEntropy(Method):
 
     def forward_train(self, x: Tensor, epoch: int) -> Tensor:
         """Logits (B, C); during the first ``head_epochs`` epochs only the classifier gets gradients."""
-        if epoch <= self.options.head_epochs:  # type: ignore[attr-defined]
+        if epoch <= self.options.head_epochs:
             self.model.encoder.eval()
             with torch.no_grad():
                 h = self.model.encoder(x)

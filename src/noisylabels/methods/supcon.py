@@ -18,7 +18,7 @@ from .. import losses
 from ..distributed import gather_equal, gather_with_grad
 from ..errors import UserError
 from .base import MethodOptions, TrainData
-from .simclr import SimCLR
+from .simclr import TwoViewContrastive
 
 
 @dataclass
@@ -32,21 +32,23 @@ class SupConOptions(MethodOptions):
     proj_dim: int = 128
 
 
-class WeightedSupCon(SimCLR):
+class WeightedSupCon(TwoViewContrastive[SupConOptions]):
+    """Weighted SupCon between the two strong views over the pseudo-labels (phase b2)."""
+
     name = "weighted-supcon"
-    Options = SupConOptions  # type: ignore[assignment]
+    Options = SupConOptions
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: SupConOptions) -> None:
         if options.supcon_variant not in ("poster", "code"):
             raise UserError(f"--supcon-variant must be poster or code, got {options.supcon_variant!r}")
-        super().__init__(encoder, num_classes, num_train, options)  # type: ignore[arg-type]
+        super().__init__(encoder, num_classes, num_train, options, options.proj_dim)
         self.register_buffer("pseudo_labels", torch.zeros(num_train, dtype=torch.int64))
         self.register_buffer("weights", torch.ones(num_train))
 
     def training_step(
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        o: SupConOptions = self.options  # type: ignore[assignment]
+        o = self.options
         z1, z2 = self.embed_two_views(idx, data, gen)
         loss = losses.weighted_supcon(gather_with_grad(z1), gather_with_grad(z2), gather_equal(self.pseudo_labels[idx]),
                                       gather_equal(self.weights[idx]), o.supcon_temperature, variant=o.supcon_variant)

@@ -37,10 +37,12 @@ from torch import Tensor
 from .. import losses
 from ..distributed import gather_with_grad
 from ..data.augment import mixup, strong_view, weak_view
+from ..data.store import ImageStore
 from ..detect import SELECTIONS, ContextRanking, detection_metrics, tcl_clean_probability
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
-from .base import Method, MethodOptions, TrainData, knn_accuracy, map_images
+from ..inference import knn_accuracy, map_images
+from .base import Method, MethodOptions, TrainData
 
 AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official behaviour)
 # the official values of the options whose default here differs for short CPU runs (README "TCL")
@@ -142,7 +144,7 @@ def alignment_loss(z_mix: Tensor, prototypes: Tensor, t_mix: Tensor, temperature
     return losses.soft_cross_entropy(losses.similarities(z_mix, prototypes, temperature), t_mix.float())
 
 
-class TCL(Method):
+class TCL(Method[TCLOptions]):
     """Encoder f, projector g (L2-normalised z), classifier h, and the per-sample buffers."""
 
     name = "tcl"
@@ -196,7 +198,8 @@ class TCL(Method):
 
     # E-step ------------------------------------------------------------------------------------
     @torch.no_grad()
-    def embed(self, images: Tensor, data: TrainData, batch_size: int = 1024) -> tuple[Tensor, Tensor, Tensor]:
+    def embed(self, images: Tensor | ImageStore, data: TrainData,
+              batch_size: int = 1024) -> tuple[Tensor, Tensor, Tensor]:
         """Un-augmented embeddings z (N, D), classifier and probe probabilities p, p_probe (N, C), eval mode."""
         def three(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             h = self.encoder(x)
@@ -209,7 +212,7 @@ class TCL(Method):
     @torch.no_grad()
     def e_step(self, data: TrainData) -> dict[str, float]:
         """Update prototypes, clean probabilities w and the clean ratio; return what to log."""
-        o: TCLOptions = self.options  # type: ignore[assignment]
+        o = self.options
         z, p, p_probe = self.embed(data.images, data)
         given = data.labels
         w, mu = tcl_clean_probability(z, p, given, temperature=o.temperature, per_class=o.per_class_gmm,
@@ -228,15 +231,19 @@ class TCL(Method):
         logs["knn_accuracy"] = knn_accuracy(z_test, data.test_labels, z, given, self.num_classes)
         return logs
 
+    def on_fit_start(self, total_epochs: int, data: TrainData) -> None:
+        """The warm-up length of this run (:func:`resolve_warmup`)."""
+        self.warmup = resolve_warmup(self.options.warmup_epochs, total_epochs)
+
     def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
-        self.warmup = resolve_warmup(self.options.warmup_epochs, total_epochs)  # type: ignore[attr-defined]
+        """The E-step (:meth:`e_step`)."""
         return self.e_step(data)
 
     # M-step ------------------------------------------------------------------------------------
     def training_step(
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        o: TCLOptions = self.options  # type: ignore[assignment]
+        o = self.options
         u8 = data.images[idx]
         b = len(idx)
         x_w = weak_view(u8, data.views, gen)
@@ -280,4 +287,6 @@ class TCL(Method):
     def context_ranking(cls, options: MethodOptions) -> ContextRanking:
         """sqrt(p(y~|x) gamma_{i, y~}) at the method's own tau (its projections are trained at it); the
         model's buffers (w, prototypes) are left as training left them."""
-        return ContextRanking(temperature=float(options.temperature), classifier="probability")  # type: ignore[attr-defined]
+        if not isinstance(options, TCLOptions):
+            raise TypeError(f"TCL.context_ranking takes TCLOptions, got {type(options).__name__}")
+        return ContextRanking(temperature=float(options.temperature), classifier="probability")

@@ -36,7 +36,8 @@ from ..detect import prototype_assignments
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
 from ..runs import CONFIG, RunFolder, sub_state
-from .base import Method, MethodOptions, TrainData, map_images
+from ..inference import map_images
+from .base import Method, MethodOptions, TrainData
 
 BOOTSTRAP_WEIGHT = 0.2  # official constant B
 
@@ -58,20 +59,38 @@ class TCLPlusOptions(MethodOptions):
     dropout: float = 0.25
 
 
-class TCLPlus(Method):
+def read_tcl_run(init_from: str | None) -> tuple[dict[str, Tensor], float | None]:
+    """The finished tcl run in folder ``init_from``: its method's state dict (checkpoint.pt) and the
+    temperature it trained with (config.yaml; None where it kept the default)."""
+    if not init_from:
+        raise UserError("tcl-plus needs --init-from DIR, the run folder of a finished tcl run")
+    tcl_run = RunFolder(init_from)
+    state = tcl_run.load_checkpoint()["method"]
+    temperature = (tcl_run.read_yaml(CONFIG).get("method_options") or {}).get("temperature")
+    return state, None if temperature is None else float(temperature)
+
+
+class TCLPlus(Method[TCLPlusOptions]):
+    """Student ``model`` (encoder + classifier from the tcl run), its EMA copy (evaluated), the relabelling."""
+
     name = "tcl-plus"
     Options = TCLPlusOptions
 
-    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: TCLPlusOptions) -> None:
+    @classmethod
+    def build(cls, encoder: nn.Module, num_classes: int, num_train: int, options: TCLPlusOptions) -> TCLPlus:
+        """Read the tcl run of ``options.init_from`` (:func:`read_tcl_run`), then construct."""
+        state, run_temperature = read_tcl_run(options.init_from)
+        temperature = options.temperature if options.temperature is not None else (
+            run_temperature if run_temperature is not None else 0.25)
+        return cls(encoder, num_classes, num_train, options, tcl_state=state, temperature=temperature)
+
+    def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: TCLPlusOptions, *,
+                 tcl_state: dict[str, Tensor], temperature: float) -> None:
+        """tcl_state: the tcl run's method state dict (its encoder, classifier and projector start this
+        method); temperature: tau of the context assignments (options.temperature or the run's own)."""
         super().__init__(encoder, num_classes, num_train, options)
-        if not options.init_from:
-            raise UserError("tcl-plus needs --init-from DIR, the run folder of a finished tcl run")
+        self.temperature = float(temperature)
         self.model = nn.Sequential(encoder, MLPClassifier(encoder.feature_dim, num_classes, options.dropout))
-        tcl_run = RunFolder(options.init_from)
-        tcl_state = tcl_run.load_checkpoint()["method"]
-        if options.temperature is None:
-            tcl_options = tcl_run.read_yaml(CONFIG).get("method_options") or {}
-            options.temperature = float(tcl_options.get("temperature", 0.25))
         self._load_tcl(tcl_state)
         self.projector_state = sub_state(tcl_state, "projector.")
         self.ema_model = copy.deepcopy(self.model)
@@ -107,7 +126,7 @@ class TCLPlus(Method):
     def _relabel(self, data: TrainData) -> dict[str, float]:
         """Context assignments of the TCL model (its projector, prototypes from its predictions);
         relabel where max_k gamma_ik > high_th."""
-        o: TCLPlusOptions = self.options  # type: ignore[assignment]
+        o = self.options
         projector = MLPProjector(self.model[0].feature_dim, self.projector_state["net.3.weight"].shape[0])
         projector.load_state_dict(self.projector_state)
         projector.to(data.device).eval()
@@ -116,7 +135,7 @@ class TCLPlus(Method):
             return projector(h).float(), torch.softmax(self.model[1](h).float(), dim=1)
 
         z, p = map_images(self.model, both, data.images, data.views)
-        _, gamma = prototype_assignments(z, p, o.temperature)
+        _, gamma = prototype_assignments(z, p, self.temperature)
         conf, arg = gamma.max(dim=1)
         corrected = torch.where(conf > o.high_th, arg, data.labels)
         self.labels_corrected.copy_(corrected)
@@ -125,8 +144,12 @@ class TCLPlus(Method):
             logs["corrected_label_accuracy"] = float((corrected == data.true_labels).float().mean())
         return logs
 
-    def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
+    def on_fit_start(self, total_epochs: int, data: TrainData) -> None:
+        """The run's length: label correction starts after half of it unless given."""
         self.epochs = total_epochs
+
+    def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
+        """Relabel once, before the first epoch (``labels_corrected`` is checkpointed)."""
         if int(self.labels_corrected[0]) < 0:
             return self._relabel(data)
         return {}
@@ -144,7 +167,7 @@ class TCLPlus(Method):
     def training_step(
         self, idx: Tensor, epoch: int, data: TrainData, gen: torch.Generator,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        o: TCLPlusOptions = self.options  # type: ignore[assignment]
+        o = self.options
         with torch.no_grad():
             for pe, pm in zip(self.ema_model.parameters(), self.model.parameters()):
                 pe.mul_(o.ema).add_(pm.detach(), alpha=1 - o.ema)

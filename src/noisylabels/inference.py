@@ -1,0 +1,115 @@
+"""Inference over a whole image set: eval-mode passes over the un-augmented views, and the monitors
+built on them (a leaf below the methods and the engine: they both use it, it imports neither).
+
+The helpers take any model with the methods they call (:class:`Classifies`, :class:`Embeds`), which every
+``methods.base.Method`` is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import distributed as ddp
+from .data.augment import ViewConfig, plain_view
+from .precision import autocast_for
+
+
+class Switchable(Protocol):
+    """A module that can be put in eval mode and back (``nn.Module``)."""
+
+    training: bool
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+
+class Classifies(Switchable, Protocol):
+    """A model with classifier logits (B, C) for normalised images (B, C_in, H, W)."""
+
+    def logits(self, x: Tensor) -> Tensor: ...
+
+
+class Embeds(Switchable, Protocol):
+    """A model with detection embeddings (B, D) of normalised images, or None when it has none."""
+
+    def detection_embedding(self, x: Tensor) -> Tensor | None: ...
+
+
+@torch.no_grad()
+def map_images(
+    module: Switchable, fn: Callable[[Tensor], tuple[Tensor, ...]], images: Any, views: ViewConfig,
+    batch_size: int = 1024,
+) -> tuple[Tensor, ...]:
+    """``fn`` on the plain views of all ``images`` (N, H, W, C) in eval mode -> its outputs, each (N, ...).
+
+    Data-parallel ranks each compute one row range and gather the rest (``distributed.gather_rows``).
+    """
+    was_training = module.training
+    module.eval()
+    start, stop = ddp.row_range(len(images))
+    outs = [fn(plain_view(images[s:min(s + batch_size, stop)], views)) for s in range(start, stop, batch_size)]
+    if not outs:  # more ranks than rows: an empty share of the right shape
+        outs = [tuple(t[:0] for t in fn(plain_view(images[:1], views)))]
+    module.train(was_training)
+    return tuple(ddp.gather_rows(torch.cat([o[i] for o in outs]), len(images)) for i in range(len(outs[0])))
+
+
+def predict_probs(method: Classifies, images: Any, views: ViewConfig, batch_size: int = 1024) -> Tensor:
+    """Softmax probabilities (N, C) of the un-augmented images, in eval mode."""
+    return map_images(method, lambda x: (torch.softmax(method.logits(x).float(), dim=1),), images, views,
+                      batch_size)[0]
+
+
+def predict_embeddings(method: Embeds, images: Any, views: ViewConfig, batch_size: int = 1024) -> Tensor | None:
+    """``method.detection_embedding`` of the un-augmented images (N, D) in eval mode, or None."""
+    was_training = method.training
+    method.eval()  # the probe must not move batch-norm statistics
+    with torch.no_grad():
+        probe = method.detection_embedding(plain_view(images[:2], views))
+    method.train(was_training)
+    if probe is None:
+        return None
+
+    def embed(x: Tensor) -> tuple[Tensor]:
+        z = method.detection_embedding(x)
+        assert z is not None  # the probe above had one
+        return (z.float(),)
+
+    return map_images(method, embed, images, views, batch_size)[0]
+
+
+@torch.no_grad()
+def classifier_metrics(method: Classifies, test_images: Tensor, test_labels: Tensor, views: ViewConfig,
+                       batch_size: int = 1024) -> dict[str, float]:
+    """test_accuracy and test_loss (mean cross-entropy) of ``method.logits`` on the test set."""
+    with autocast_for(test_images.device):
+        logits = map_images(method, lambda x: (method.logits(x).float(),), test_images, views, batch_size)[0]
+    y = test_labels
+    n = max(1, len(y))
+    return {"test_accuracy": int((logits.argmax(1) == y).sum()) / n,
+            "test_loss": float(F.cross_entropy(logits, y, reduction="sum")) / n}
+
+
+@torch.no_grad()
+def knn_accuracy(
+    z_test: Tensor, test_labels: Tensor, z_train: Tensor, train_labels: Tensor, num_classes: int,
+    *, k: int = 200, temperature: float = 0.1,
+) -> float:
+    """Weighted kNN classification accuracy (Wu et al. 2018's monitor, as TCL's code uses it).
+
+    z_test (M, D) and z_train (N, D) L2-normalised; each test sample takes the k most similar training
+    samples, votes for their labels with weights exp(similarity / temperature).
+    """
+    correct = 0
+    for start in range(0, len(z_test), 1024):
+        sim = z_test[start:start + 1024] @ z_train.t()
+        top, idx = sim.topk(min(k, len(z_train)), dim=1)
+        votes = torch.zeros(len(top), num_classes, device=sim.device)
+        votes.scatter_add_(1, train_labels[idx], torch.exp(top / temperature))
+        correct += int((votes.argmax(1) == test_labels[start:start + 1024]).sum())
+    return correct / max(1, len(z_test))
