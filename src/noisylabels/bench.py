@@ -266,11 +266,12 @@ def _cell_row(cell: Cell) -> dict[str, Any]:
 
 
 RESULT_KEYS = ("dataset", "num_train", "noise", "noise_rate", "noise_rate_actual", "epochs", "test_accuracy",
-               "best_test_accuracy", "detection_auroc", "detection_auprc", "detection_precision", "detection_recall",
+               "best_test_accuracy", "test_top5_accuracy", "best_test_top5_accuracy", "detection_auroc", "detection_auprc", "detection_precision", "detection_recall",
                "detection_f1", "noise_rate_estimated", "flagged_to_actual", "train_seconds", "images_per_second",
                "backbone", "device", "torch_version")
 # (key, column, scale, decimals); "flagged" is the flagged share of the labels
 SHOWN = (("test_accuracy", "acc (last)", 100, 1), ("best_test_accuracy", "acc (best)", 100, 1),
+         ("test_top5_accuracy", "top-5 (last)", 100, 1),
          ("detection_auroc", "det. AUROC", 1, 3), ("detection_auprc", "det. AUPRC", 1, 3),
          ("detection_f1", "det. F1", 1, 3), ("noise_rate_estimated", "flagged", 1, 3),
          ("noise_rate_actual", "actual noise", 1, 3), ("flagged_to_actual", "flagged / actual", 1, 2),

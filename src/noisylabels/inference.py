@@ -86,13 +86,17 @@ def predict_embeddings(method: Embeds, images: Any, views: ViewConfig, batch_siz
 @torch.no_grad()
 def classifier_metrics(method: Classifies, test_images: Tensor, test_labels: Tensor, views: ViewConfig,
                        batch_size: int = 1024) -> dict[str, float]:
-    """test_accuracy and test_loss (mean cross-entropy) of ``method.logits`` on the test set."""
+    """test_accuracy, test_loss (mean cross-entropy) and, with at least 5 classes,
+    test_top5_accuracy (the true class among the 5 highest logits) of ``method.logits`` on the test set."""
     with autocast_for(test_images.device):
         logits = map_images(method, lambda x: (method.logits(x).float(),), test_images, views, batch_size)[0]
     y = test_labels
     n = max(1, len(y))
-    return {"test_accuracy": int((logits.argmax(1) == y).sum()) / n,
-            "test_loss": float(F.cross_entropy(logits, y, reduction="sum")) / n}
+    out = {"test_accuracy": int((logits.argmax(1) == y).sum()) / n,
+           "test_loss": float(F.cross_entropy(logits, y, reduction="sum")) / n}
+    if logits.shape[1] >= 5:
+        out["test_top5_accuracy"] = int((logits.topk(5, dim=1).indices == y[:, None]).any(1).sum()) / n
+    return out
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from .data.dataset import ArrayDataset, DataSplits
 from .data.noise import describe_noise, make_noisy_labels, noise_report, resolve_rate
 from .data.sources import load_run_splits, true_labels_known
 from .data.store import ImageStore
-from .engine import train
+from .engine import TOP5_KEYS, train
 from .errors import UserError
 from .inference import predict_embeddings, predict_probs
 from .issues import export_label_issues
@@ -486,6 +486,7 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "test_accuracy": result["test_accuracy"],
         "best_test_accuracy": result["best_test_accuracy"],
         "best_epoch": result["best_epoch"],
+        **{k: result[k] for k in TOP5_KEYS if k in result},
         "train_seconds": result["train_seconds"],
         "images_per_second": result["images_per_second"],
         "device": _device_name(prep.data.device),

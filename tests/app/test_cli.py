@@ -27,6 +27,9 @@ def test_ce_learns_digits_with_40_percent_noise(tmp_path):
     assert 0.3 < s["noise_rate_actual"] < 0.4  # symmetric: ~ r (C-1)/C
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 11))
+    # 10 classes: top-5 in every epoch's record and in the summary (last epoch's, and the highest)
+    assert s["test_top5_accuracy"] == rows[-1]["test_top5_accuracy"] >= s["test_accuracy"]
+    assert s["best_test_top5_accuracy"] == max(r["test_top5_accuracy"] for r in rows)
     labels = np.load(out / "noisy_labels.npy")
     assert len(labels) == s["num_train"]
     header = (out / "label_issues.csv").read_text().splitlines()[0].split(",")
