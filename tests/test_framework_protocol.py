@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-import noisylabels.pipeline as pipeline
+import noisylabels.app.run as app_run
 from noisylabels.bench import PROTOCOLS, framework_table, parse_case, parse_method, run_grid
 from noisylabels.errors import UserError
 
@@ -43,7 +43,7 @@ def test_framework_paper_grid_trains_each_column_as_its_variant_and_tabulates_th
             "test_accuracy": acc, "best_test_accuracy": acc, "epochs": cfg["epochs"], "device": "cpu",
             "backbone": "preact-resnet18", "torch_version": "x", "num_train": 10, "noise_rate_actual": cfg.get("noise_rate", 0.0)}))
 
-    monkeypatch.setattr(pipeline, "run_train", fake_run_train)
+    monkeypatch.setattr(app_run, "run_train", fake_run_train)
     rows = run_grid("framework-paper", [], tmp_path / "b", cases=["symex40"], epochs=1, log=lambda s: None)
     cfgs = {parent: cfg for _, parent, cfg in seen if parent != "_pretrain"}
     assert set(cfgs) == {"ce", "elr", "nfl-rce", "framework-ce", "framework-elr", "framework-nfl-rce",

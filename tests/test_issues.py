@@ -100,7 +100,7 @@ def test_parse_case():
 def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
     """The cells' configurations, captured instead of trained: TCL gets the official global batch 1,024 /
     lr 0.12 / warm-up 20, CE keeps the defaults, a --set value wins over both."""
-    import noisylabels.pipeline as pipeline
+    import noisylabels.app.run as app_run
 
     seen = []
 
@@ -108,7 +108,7 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
         seen.append(cfg)
         raise SystemExit  # stop after the first cell of each call
 
-    monkeypatch.setattr(pipeline, "run_train", fake_train)
+    monkeypatch.setattr(app_run, "run_train", fake_train)
     scale = {"method_options": {"scale1": 1.0}}  # what --set scale1=1 gives
     for method, extra in (("tcl", None), ("ce", None), ("tcl", {"lr": 0.1}), ("tcl", scale)):
         with pytest.raises(SystemExit):
@@ -206,7 +206,7 @@ def test_settings_differ_reads_the_saved_config(tmp_path):
 
 
 def test_train_sizes_are_a_grid_axis(tmp_path, monkeypatch):
-    import noisylabels.pipeline as pipeline
+    import noisylabels.app.run as app_run
 
     seen = []
 
@@ -214,7 +214,7 @@ def test_train_sizes_are_a_grid_axis(tmp_path, monkeypatch):
         seen.append((cfg["train_size"], cfg["noise"], cfg["noise_rate"], str(out)))
         raise SystemExit
 
-    monkeypatch.setattr(pipeline, "run_train", fake_train)
+    monkeypatch.setattr(app_run, "run_train", fake_train)
     for size in (3000, 10000):
         with pytest.raises(SystemExit):
             run_grid("fmnist-mini", ["ce"], tmp_path, cases=["cc15"], train_sizes=[size], log=lambda s: None)

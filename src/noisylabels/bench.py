@@ -160,7 +160,7 @@ def run_grid(
     ``report_only``: train nothing; write the results of the cells that have finished (a grid that
     another process is still running, or one finished over several sittings).
     """
-    from .pipeline import run_train
+    from .app.run import run_train
 
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")

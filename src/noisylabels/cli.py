@@ -17,9 +17,10 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
+from .app.run import run_train
+from .config import TRAIN_DEFAULTS, check_config
 from .errors import UserError
 from .methods import METHODS
-from .pipeline import TRAIN_DEFAULTS, check_config, run_train
 
 DEMO_CONFIG: dict[str, Any] = {
     "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "tcl", "epochs": 20, "batch_size": 64,
@@ -288,7 +289,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     """The noisy training labels that ``train`` with the same data and noise flags would train on."""
     from .data.noise import describe_noise
     from .data.sources import load_run_splits
-    from .pipeline import noisy_training_labels
+    from .app.build import noisy_training_labels
 
     cfg = {**TRAIN_DEFAULTS, **_given_options(args)}
     check_config(cfg)  # the same checks as train (--seed -1, --test-fraction 0, ...)

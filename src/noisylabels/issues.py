@@ -5,7 +5,7 @@ probabilities, ``labelquality``); with embeddings, it ranks as a training run do
 the geometric mean of the classifier's quality and TCL's context assignment, Sec. 3.2), and a run's
 folder with ``--run`` exactly as that run ranked.
 :func:`export_label_issues` writes label_issues.csv, its plots and summary entries for ``detect`` and
-for every training run (``pipeline.write_issues``) alike.
+for every training run (``app.summary.write_issues``) alike.
 """
 
 from __future__ import annotations

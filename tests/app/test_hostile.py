@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-import noisylabels.pipeline as pipeline
+import noisylabels.app.run as app_run
 from tests.helpers import FAST, cli, copy_of, snapshot, user_error
 
 BIG = "99999999999999999999"  # 1e20: overflows int64 and every sensible range
@@ -42,7 +42,7 @@ def reach_fit(monkeypatch):
     def fake_fit(method, data, cfg, run, **kwargs):
         raise Reached(method, data, cfg)
 
-    monkeypatch.setattr(pipeline, "train", fake_fit)
+    monkeypatch.setattr(app_run, "train", fake_fit)
 
     def go(*argv):
         with pytest.raises(Reached) as info:

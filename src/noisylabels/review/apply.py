@@ -69,7 +69,7 @@ def label_space(folder: str | Path) -> LabelSpace:
     if run is None:
         return _detect_space(folder)
     from ..data.sources import load_run_splits
-    from ..pipeline import noisy_training_labels
+    from ..app.build import noisy_training_labels
 
     cfg = RunFolder(run).read_yaml(CONFIG)
     train = load_run_splits(cfg).train

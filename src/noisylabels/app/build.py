@@ -1,0 +1,190 @@
+"""A validated run, ready to train: device, views, data and noise, backbone, starting weights, method.
+
+Everything that can fail on the user's input (data, noise, options) is checked in :func:`prepare` before
+anything is written, so bad input never touches an earlier run's outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import distributed as ddp
+from ..config import TRAIN_DEFAULTS, as_int, check_config, resolve_method_options, validate_config
+from ..data.augment import ViewConfig
+from ..data.dataset import ArrayDataset, DataSplits
+from ..data.noise import make_noisy_labels, noise_report
+from ..data.sources import load_run_splits, true_labels_known
+from ..data.store import ImageStore
+from ..errors import UserError
+from ..methods import Method, TrainData, get_method
+from ..models.backbones import build_backbone
+from ..models.freeze import freeze_encoder
+from ..models.weights import load_weights, pretrained_views, weights_input_size
+from ..runs import CONFIG, RunFolder, sub_state
+from ..schedule import FitConfig
+
+@dataclass
+class Prepared:
+    """A validated run, ready to train: nothing has been written yet."""
+
+    config: dict[str, Any]
+    splits: DataSplits
+    noisy: np.ndarray
+    report: dict[str, Any]
+    data: TrainData
+    method: Method[Any]
+    fit_config: FitConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a user error; in a data-parallel
+    job, the device this rank was given."""
+    if ddp.current().enabled:
+        return torch.device(ddp.current().device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
+    return torch.device(name)
+
+
+def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: int | None) -> ViewConfig:
+    """Augmentation recipe: padding 1/8 of the side (TCL), flips off for digits, per-channel mean/std
+    (from at most 10,000 evenly spaced images, so CIFAR-sized sets cost little memory)."""
+    if isinstance(flip, str):
+        if flip not in ("auto", "true", "false"):
+            raise UserError(f"--flip must be auto, true or false, got {flip!r}")
+        flip = dataset != "digits" if flip == "auto" else flip == "true"
+    pad = max(1, images.shape[1] // 8) if crop_pad is None else int(crop_pad)
+    if pad > images.shape[1]:
+        raise UserError(f"--crop-pad {pad} exceeds the image side ({images.shape[1]} px); use at most "
+                        f"{images.shape[1]} (default side/8)")
+    limit = 2_000 if isinstance(images, ImageStore) else 10_000  # streamed images cost a decode each
+    sample = images[np.linspace(0, len(images) - 1, min(len(images), limit)).astype(np.int64)]
+    x = sample.reshape(-1, images.shape[-1]).astype(np.float32) / 255.0  # per-channel stats of <= 10k images
+    std = np.maximum(x.std(0), 1e-3)
+    return ViewConfig(crop_pad=pad, flip=bool(flip), mean=tuple(x.mean(0).tolist()), std=tuple(std.tolist()))
+
+
+def noisy_training_labels(cfg: dict[str, Any], train: ArrayDataset) -> tuple[np.ndarray, dict[str, Any]]:
+    """The noisy labels int64 (N,) that a checked configuration (:func:`check_config`) gives the
+    training set, and their :func:`~noisylabels.data.noise.noise_report`: the one noise path of
+    ``train`` and ``noise``, so that both write the same labels for the same options."""
+    if cfg["noise"] in ("instance", "lookalike") and isinstance(train.images, ImageStore):
+        raise UserError(f"--noise {cfg['noise']} needs every image in memory; pass --stream off (or a smaller "
+                        "--image-size)")
+    noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
+                              num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
+                              images=train.images, class_names=train.class_names)
+    return noisy, noise_report(train.labels, noisy, train.num_classes)
+
+
+def prepare(config: dict[str, Any]) -> Prepared:
+    """Validate a resolved configuration and build data, noisy labels and the method (no writes)."""
+    validate_config({**TRAIN_DEFAULTS, **config})  # types first: the method's defaults read some options
+    method_cls = get_method(config.get("method", TRAIN_DEFAULTS["method"]))
+    options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
+    epochs = as_int(config.get("epochs", TRAIN_DEFAULTS["epochs"]), "--epochs", 1)
+    cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
+    check_config(cfg)
+    device = resolve_device(cfg["device"])
+    backbone = cfg["backbone"]
+    if backbone == "auto":
+        backbone = "preact-resnet18" if device.type == "cuda" else "small-cnn"
+    cfg["backbone"] = backbone
+    if cfg["weights"] and cfg["image_size"] is None:  # file images decoded at the network's input size
+        cfg["image_size"] = weights_input_size(backbone)
+    splits = load_run_splits(cfg)
+    train = splits.train
+    noisy, report = noisy_training_labels(cfg, train)
+    if cfg["exclude"]:  # after the noise: a labels file (--noise file:) names every sample of the source
+        from ..review.exclude import exclude_samples, read_exclude_file
+
+        train, noisy = exclude_samples(train, noisy, read_exclude_file(cfg["exclude"]))
+        splits = dataclasses.replace(splits, train=train)
+        report = noise_report(train.labels, noisy, train.num_classes)
+    views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
+    if cfg["weights"]:
+        views = pretrained_views(views, backbone, cfg["image_size"])
+    true_known = true_labels_known(cfg)
+    data = TrainData(
+        images=to_device(train.images, device),
+        labels=torch.from_numpy(noisy).to(device),
+        true_labels=torch.from_numpy(train.labels).to(device) if true_known else None,
+        test_images=to_device(splits.test.images, device),
+        test_labels=torch.from_numpy(splits.test.labels).to(device),
+        num_classes=train.num_classes,
+        views=views,
+    )
+    torch.manual_seed(int(cfg["seed"]))  # weight initialisation
+    encoder = build_backbone(backbone, in_channels=len(views.mean), image_size=views.size or train.images.shape[1],
+                             width=cfg["width"])
+    if cfg["pretrained"]:
+        load_pretrained_encoder(encoder, cfg["pretrained"])
+    if cfg["weights"]:
+        load_weights(encoder, cfg["weights"], backbone)
+    if cfg["freeze_encoder"]:
+        freeze_encoder(encoder)
+    method = method_cls.build(encoder, train.num_classes, len(train), method_cls.Options(**options))
+    if cfg["sync_bn"] and ddp.current().enabled:
+        method = ddp.convert_sync_batchnorm(method, device)
+    method = method.to(device)
+    fit_cfg = FitConfig(
+        epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
+        momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]),
+        lr_warmup_epochs=float(cfg["lr_warmup_epochs"]), final_lr_ratio=float(cfg["final_lr_ratio"]),
+        seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)), compile=bool(cfg.get("compile", False)),
+    )
+    cfg["device"] = device.type
+    return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
+
+
+def to_device(images: Any, device: torch.device) -> Any:
+    """uint8 images as the training device sees them: a tensor, or the streaming set bound to it."""
+    if isinstance(images, ImageStore):
+        return images.to(device)
+    return torch.from_numpy(images).to(device)
+
+
+def skipped_paths(splits: DataSplits) -> list[str]:
+    """Unreadable files left out of either split (a held-out test set shares its source's list)."""
+    return sorted(set(splits.train.skipped_paths) | set(splits.test.skipped_paths))
+
+
+def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
+    """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``),
+    a ce-family run (``model.encoder.*``) or a framework run (its pre-training phase)."""
+    folder = Path(run_dir)
+    for _ in range(8):  # a framework run that itself started --pretrained: follow it to its source
+        if (folder / "phase-pretrain" / "checkpoint.pt").exists():
+            folder = folder / "phase-pretrain"
+            break
+        source = _pretrained_source(folder)
+        if source is None:
+            break
+        folder = source
+    if not (folder / "checkpoint.pt").exists():
+        raise UserError(f"--pretrained {run_dir}: no checkpoint.pt there; give the folder of a finished run")
+    state = RunFolder(folder).load_checkpoint()["method"]
+    weights = sub_state(state, "encoder.", "model.encoder.")
+    try:
+        encoder.load_state_dict(weights)
+    except RuntimeError:
+        raise UserError(f"--pretrained {run_dir}: its encoder does not match this backbone; pass the same "
+                        "--backbone and --width as that run") from None
+
+
+def _pretrained_source(folder: Path) -> Path | None:
+    """The --pretrained run a framework run without its own pre-training phase was started from."""
+    if (folder / "checkpoint.pt").exists() or not (folder / CONFIG).exists():
+        return None
+    saved = RunFolder(folder).read_yaml(CONFIG)
+    return Path(saved["pretrained"]) if saved.get("method") == "framework" and saved.get("pretrained") else None

@@ -1,0 +1,100 @@
+"""One training run into its run folder: the folder and --resume checks, config.yaml, noisy labels, the
+engine, the label issues, the summary and the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import distributed as ddp
+from ..config import _flag
+from ..data.noise import describe_noise
+from ..engine import train
+from ..errors import UserError
+from ..report import plot_curves
+from ..runs import CONFIG, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256
+from .build import prepare, skipped_paths
+from .summary import build_summary, write_issues
+
+def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The configuration as written to config.yaml (plain YAML types, no runtime-only keys)."""
+    return {k: v for k, v in cfg.items() if k not in ("progress",)}
+
+
+def run_train(
+    config: dict[str, Any], out: str | Path, *, resume: bool = False, overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train one run into ``out`` and return its summary (also written to summary.json)."""
+    run = RunFolder(out)
+    run.check_writable(resume=resume, overwrite=overwrite)
+    ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
+    if resume:
+        saved = read_saved_config(run)
+        _check_resume_matches(run, saved, config)
+        config = {**saved, **{k: v for k, v in config.items() if k in ("epochs", "progress")}}
+    prep = prepare(config)
+    sha = labels_sha256(prep.noisy)
+    if resume and (run.path / NOISY_LABELS).exists():
+        old = np.load(run.path / NOISY_LABELS)
+        if labels_sha256(old) != sha:
+            raise UserError(f"--resume: the noisy labels differ from those saved in {run.path}; use --overwrite")
+    if resume:
+        run.remove_stale_temporaries()
+    else:
+        if overwrite:
+            run.clear()
+        run.write_yaml(CONFIG, saved_config(prep.config))
+    if not (run.path / NOISY_LABELS).exists():
+        run.write_npy(NOISY_LABELS, prep.noisy)
+    skipped = skipped_paths(prep.splits)
+    if skipped:
+        run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
+        log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
+    cfg = prep.config
+    noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"])
+    log(f"{cfg['method']} on {prep.splits.name}: {len(prep.splits.train)} train / {len(prep.splits.test)} test "
+        f"({prep.splits.test_kind}), noise {noise}, {cfg['backbone']} on {cfg['device']}")
+    result = train(prep.method, prep.data, prep.fit_config, run, resume=resume, pretrained=bool(cfg["pretrained"]),
+                   log=log)
+    summary = build_summary(prep, result, sha)
+    summary.update(result.get("extra", {}))
+    if prep.method.has_classifier:
+        summary.update(write_issues(prep, run))
+    plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
+    run.write_json(SUMMARY, summary)
+    return summary
+
+
+def read_saved_config(run: RunFolder) -> dict[str, Any]:
+    """A run folder's config.yaml as a mapping; UserError when it is damaged."""
+    import yaml
+
+    try:
+        saved = run.read_yaml(CONFIG)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        saved = None
+    if not isinstance(saved, dict):
+        raise UserError(f"--resume: {run.path / CONFIG} is damaged (not a mapping of options); "
+                        "start again with --overwrite")
+    return saved
+
+
+def _check_resume_matches(run: RunFolder, saved: dict[str, Any], given: dict[str, Any]) -> None:
+    """--resume continues the saved run: an option given now that the run was started with otherwise
+    (another --method, --noise, ...) is refused rather than silently ignored (--epochs may change)."""
+    diffs = [f"{_flag(k)} {saved[k]!r} -> {v!r}" for k, v in given.items()
+             if k not in ("epochs", "progress", "method_options") and k in saved and saved[k] != v]
+    saved_opts = saved.get("method_options") or {}
+    diffs += [f"{_flag(k)} {saved_opts[k]!r} -> {v!r}" if k in saved_opts else f"{_flag(k)} (not an option of "
+              f"its method {saved.get('method')!r})" for k, v in (given.get("method_options") or {}).items()
+              if saved_opts.get(k, object()) != v]
+    if diffs:
+        raise UserError(f"--resume: the run in {run.path} was started with other settings ({'; '.join(diffs)}); "
+                        "drop them to continue it, or start a new run with --overwrite or another --out")
+
+
+def _title(s: dict[str, Any]) -> str:
+    return f"{s['method']} | {s['dataset']} | {describe_noise(s['noise'], s['noise_rate'], s['noise_rate_actual'])}"

@@ -1,0 +1,72 @@
+"""What a finished run leaves besides its checkpoint: the label issues, predictions, features and the
+summary.json figures."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.store import ImageStore
+from ..engine import TOP5_KEYS
+from ..inference import predict_embeddings, predict_probs
+from ..issues import export_label_issues
+from ..runs import FEATURES, PRED_PROBS, RunFolder
+from .build import Prepared, skipped_paths
+
+def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
+    """Write pred_probs.npy, features.npy and the label issues of the final model
+    (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does); return the detection figures."""
+    data, train = prep.data, prep.splits.train
+    probs = predict_probs(prep.method, data.images, data.views)
+    z = predict_embeddings(prep.method, data.images, data.views)
+    z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
+    issues = prep.method.label_issues(data, probs, z)
+    # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
+    oos = getattr(prep.method, "out_of_sample_probs", None)
+    run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))
+    if z is not None:
+        run.write_npy(FEATURES, z.numpy().astype(np.float16))
+    true = train.labels if data.true_labels is not None else None
+    return export_label_issues(run, issues, prep.noisy, probs.cpu().numpy(), true_labels=true,
+                               source_index=train.source_index, paths=train.paths, class_names=train.class_names,
+                               title=f"{prep.config['method']}: label quality of {len(prep.noisy)} training samples")
+
+
+def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str, Any]:
+    cfg = prep.config
+    return {
+        "method": cfg["method"],
+        "dataset": prep.splits.name,
+        "noise": cfg["noise"],
+        "noise_rate": float(cfg["noise_rate"]),
+        "noise_rate_actual": prep.report["noise_rate_actual"],
+        "noise_transition_matrix": prep.report["transition_matrix"],
+        "noisy_labels_sha256": sha,
+        "epochs": int(cfg["epochs"]),
+        "seed": int(cfg["seed"]),
+        "backbone": cfg["backbone"],
+        "num_train": len(prep.splits.train),
+        "num_test": len(prep.splits.test),
+        "test_kind": prep.splits.test_kind,
+        "test_accuracy": result["test_accuracy"],
+        "best_test_accuracy": result["best_test_accuracy"],
+        "best_epoch": result["best_epoch"],
+        **{k: result[k] for k in TOP5_KEYS if k in result},
+        "train_seconds": result["train_seconds"],
+        "images_per_second": result["images_per_second"],
+        "device": _device_name(prep.data.device),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "num_threads": torch.get_num_threads(),
+        "streamed": isinstance(prep.splits.train.images, ImageStore),
+        "skipped_images": len(skipped_paths(prep.splits)),
+    }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

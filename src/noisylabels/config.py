@@ -1,0 +1,187 @@
+"""A run's options: their defaults, and the one check of their types and ranges (issue 20).
+
+Errors name the command line's flags (``--noise-rate``): these checks run at the edge, on the merged
+configuration of defaults, a --config YAML, a bench --set and flags, before anything is built or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .data.noise import resolve_rate
+from .errors import UserError
+from .methods import Method
+from .models.weights import check_weights_path
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "dataset": "digits",
+    "data_dir": None,
+    "train_size": None,
+    "test_data": None,
+    "test_fraction": 0.1,
+    "image_size": None,
+    "skip_bad_images": False,
+    "stream": "auto",
+    "noise": "none",
+    "noise_rate": None,
+    "method": "ce",
+    "backbone": "auto",
+    "width": None,
+    "epochs": 20,
+    "batch_size": 128,
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "lr_warmup_epochs": 0.0,
+    "final_lr_ratio": 0.0,
+    "seed": 0,
+    "device": "auto",
+    "flip": "auto",
+    "crop_pad": None,
+    "pretrained": None,
+    "weights": None,
+    "freeze_encoder": False,
+    "exclude": None,
+    "sync_bn": False,
+    "compile": False,
+    "method_options": {},
+}
+
+
+def resolve_method_options(method_cls: type[Method[Any]], given: dict[str, Any]) -> dict[str, Any]:
+    """The method's option defaults updated by ``given``; unknown keys are a user error."""
+    fields = {f.name: f for f in dataclasses.fields(method_cls.Options)}
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "none"
+        raise UserError(f"method {method_cls.name!r} has no option(s) {', '.join(unknown)}; its options: {valid}")
+    given = {k: _check_option(k, str(fields[k].type), v) for k, v in given.items() if v is not None}
+    defaults = dataclasses.asdict(method_cls.Options())
+    return {**defaults, **given}
+
+
+# Method options whose range is the same in every method that has them: (low, high, low_open, high_open)
+_OPTION_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "temperature": (0.0, math.inf, True, True), "supcon_temperature": (0.0, math.inf, True, True),
+    "q": (0.0, 1.0, True, False), "mixup_alpha": (0.0, math.inf, True, True), "elr_beta": (0.0, 1.0, False, True),
+    "ema": (0.0, 1.0, False, False), "high_th": (0.0, 1.0, False, False), "dropout": (0.0, 1.0, False, True),
+    "pretrain_lr": (0.0, math.inf, True, True), "finetune_lr": (0.0, math.inf, True, True),
+    "rce_log_zero": (-math.inf, 0.0, True, True),
+}
+_OPTION_MIN_INT = {"proj_dim": 1, "feature_dim": 1, "monitor_every": 1, "folds": 2, "gmm_last_epochs": 1,
+                   "pretrain_epochs": 1, "finetune_epochs": 1}
+
+
+def _check_option(name: str, kind: str, value: Any) -> Any:
+    """A method option of annotation ``kind`` ('int', 'float | None', ...): its type, finiteness and,
+    where every method agrees, its range; other values are each method's to check."""
+    flag = _flag(name)
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise UserError(f"{flag} must be true or false, got {value!r}")
+        return value
+    if kind.startswith("int"):
+        return as_int(value, flag, _OPTION_MIN_INT.get(name, 0))
+    if kind.startswith("float"):
+        if kind.startswith("float | str") and isinstance(value, str):
+            return value  # a word such as TCL's 'auto', checked by the method
+        low, high, low_open, high_open = _OPTION_RANGES.get(name, (0.0, math.inf, False, True))
+        return as_float(value, flag, low, high, low_open, high_open)
+    return value
+
+
+# Every train option's type and range, checked before anything is built or written (flags arrive typed,
+# but a --config YAML or a bench --set can hold anything). Ranges: (low, high, low_open, high_open).
+_INT_RANGES: dict[str, tuple[int | None, int | None]] = {
+    "epochs": (1, None), "batch_size": (2, None), "seed": (0, 2**32 - 1), "train_size": (1, None),
+    "width": (1, 1024), "image_size": (8, 4096), "crop_pad": (0, None),
+}
+_FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "lr": (0.0, math.inf, True, True), "momentum": (0.0, 1.0, False, True),
+    "weight_decay": (0.0, math.inf, False, True), "lr_warmup_epochs": (0.0, math.inf, False, True),
+    "final_lr_ratio": (0.0, 1.0, False, False), "test_fraction": (0.0, 1.0, True, True),
+    "noise_rate": (0.0, 1.0, False, False),
+}
+_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
+            "weights", "exclude")
+_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained",
+             "weights", "exclude")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def as_int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
+    """An integer option (an int, or text of one) within [low, high]; UserError naming the fix otherwise."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UserError(f"{what} must be a whole number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"at least {low}" if high is None else f"in {low}..{high}"
+        raise UserError(f"{what} must be {span}, got {value}")
+    return int(value)
+
+
+def as_float(value: Any, what: str, low: float = -math.inf, high: float = math.inf, low_open: bool = False,
+             high_open: bool = False) -> float:
+    """A finite number (or text of one) within the interval; UserError naming the fix otherwise."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UserError(f"{what} must be a number, got {value!r}")
+    value = float(value)
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if not math.isfinite(value) or below or above:
+        span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise UserError(f"{what} must be a finite number in {span}, got {value}")
+    return value
+
+
+def validate_config(cfg: dict[str, Any]) -> None:
+    """Check (and normalise in place) the type and range of every train option; raises UserError."""
+    for key in _STRINGS:
+        if cfg.get(key) is None and key in _NULLABLE:
+            continue
+        if not isinstance(cfg.get(key), str) or not cfg[key]:
+            raise UserError(f"{_flag(key)} must be a non-empty text value, got {cfg.get(key)!r}")
+    for key, (low, high) in _INT_RANGES.items():
+        if cfg.get(key) is None and key in _NULLABLE:
+            continue
+        cfg[key] = as_int(cfg.get(key), _flag(key), low, high)
+    for key, (low, high, low_open, high_open) in _FLOAT_RANGES.items():
+        if cfg.get(key) is None and key in _NULLABLE:
+            continue
+        cfg[key] = as_float(cfg.get(key), _flag(key), low, high, low_open, high_open)
+    for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder"):
+        if not isinstance(cfg.get(key), bool):
+            raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
+    if not isinstance(cfg.get("flip"), (str, bool)):
+        raise UserError(f"--flip must be auto, true or false, got {cfg.get('flip')!r}")
+    if not isinstance(cfg.get("method_options") or {}, dict):
+        raise UserError(f"method_options must be a mapping of option: value, got {cfg.get('method_options')!r}")
+    if cfg.get("weights") and cfg.get("pretrained"):
+        raise UserError("give --weights FILE or --pretrained RUN, not both: each sets the encoder's starting weights")
+    if cfg.get("weights"):
+        check_weights_path(cfg["weights"])  # before any data is read
+    if cfg.get("freeze_encoder") and not (cfg.get("weights") or cfg.get("pretrained")):
+        raise UserError("--freeze-encoder needs --weights FILE or --pretrained RUN: a random encoder would stay random")
+    if cfg["lr_warmup_epochs"] > cfg["epochs"]:
+        raise UserError(f"--lr-warmup-epochs ({cfg['lr_warmup_epochs']:g}) must not exceed --epochs "
+                        f"({cfg['epochs']}): the learning rate would never reach --lr")
+
+
+def check_config(cfg: dict[str, Any]) -> None:
+    """Resolve the noise rate (:func:`~noisylabels.data.noise.resolve_rate`), then check and normalise
+    every option in place (:func:`validate_config`): ``train`` and ``noise`` alike; raises UserError."""
+    cfg["noise_rate"] = resolve_rate(str(cfg["noise"]), cfg["noise_rate"])
+    validate_config(cfg)
