@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
 from .data.noise import resolve_rate
 from .errors import UserError
-from .methods import Method
+from .methods import Method, get_method
 from .models.weights import check_weights_path
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -185,3 +187,75 @@ def check_config(cfg: dict[str, Any]) -> None:
     every option in place (:func:`validate_config`): ``train`` and ``noise`` alike; raises UserError."""
     cfg["noise_rate"] = resolve_rate(str(cfg["noise"]), cfg["noise_rate"])
     validate_config(cfg)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's options, typed and checked: built once at the edge by :meth:`from_dict` from the merged
+    layers (defaults, the method's fit defaults, a --config YAML, a bench --set, flags), never mutated.
+    :meth:`to_dict` gives the mapping that config.yaml holds. The fields follow :data:`TRAIN_DEFAULTS`."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_size: int | None = None
+    test_data: str | None = None
+    test_fraction: float = 0.1
+    image_size: int | None = None
+    skip_bad_images: bool = False
+    stream: str = "auto"
+    noise: str = "none"
+    noise_rate: float | None = None
+    method: str = "ce"
+    backbone: str = "auto"
+    width: int | None = None
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_warmup_epochs: float = 0.0
+    final_lr_ratio: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    flip: str | bool = "auto"
+    crop_pad: int | None = None
+    pretrained: str | None = None
+    weights: str | None = None
+    freeze_encoder: bool = False
+    exclude: str | None = None
+    sync_bn: bool = False
+    compile: bool = False
+    method_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Keys outside the options above (``progress``, ...), carried along in their order."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method_options", MappingProxyType(dict(self.method_options)))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> RunConfig:
+        """Merge ``config`` over :data:`TRAIN_DEFAULTS` and the method's fit defaults, resolve the method's
+        options and the noise rate, and check every option's type and range (UserError naming the flag)."""
+        config = dict(config)
+        validate_config({**TRAIN_DEFAULTS, **config})  # types first: the method's defaults read some options
+        method_cls = get_method(config.get("method", TRAIN_DEFAULTS["method"]))
+        options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
+        epochs = as_int(config.get("epochs", TRAIN_DEFAULTS["epochs"]), "--epochs", 1)
+        cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
+        check_config(cfg)
+        return cls(**{k: v for k, v in cfg.items() if k in _RUN_FIELDS},
+                   extra={k: v for k, v in cfg.items() if k not in _RUN_FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as one plain mapping, in :data:`TRAIN_DEFAULTS` order, then :attr:`extra`."""
+        out = {k: getattr(self, k) for k in _RUN_FIELDS}
+        out["method_options"] = dict(self.method_options)
+        return {**out, **self.extra}
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` (resolved values such as the backbone or the device)."""
+        return dataclasses.replace(self, **changes)
+
+
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "extra")  # TRAIN_DEFAULTS' order

@@ -8,10 +8,11 @@ from .app.build import (Prepared, load_pretrained_encoder, noisy_training_labels
                         skipped_paths, to_device, view_config)
 from .app.run import read_saved_config, run_train, saved_config
 from .app.summary import build_summary, write_issues
-from .config import (TRAIN_DEFAULTS, as_float, as_int, check_config, resolve_method_options, validate_config)
+from .config import (TRAIN_DEFAULTS, RunConfig, as_float, as_int, check_config, resolve_method_options,
+                     validate_config)
 from .engine import train
 
-__all__ = ["TRAIN_DEFAULTS", "Prepared", "as_float", "as_int", "build_summary", "check_config",
+__all__ = ["TRAIN_DEFAULTS", "Prepared", "RunConfig", "as_float", "as_int", "build_summary", "check_config",
            "load_pretrained_encoder", "noisy_training_labels", "prepare", "read_saved_config", "resolve_device",
            "resolve_method_options", "run_train", "saved_config", "skipped_paths", "to_device", "train",
            "validate_config", "view_config", "write_issues"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from .. import distributed as ddp
-from ..config import TRAIN_DEFAULTS, as_int, check_config, resolve_method_options, validate_config
+from ..config import RunConfig
 from ..data.augment import ViewConfig
 from ..data.dataset import ArrayDataset, DataSplits
 from ..data.noise import make_noisy_labels, noise_report
@@ -34,12 +34,15 @@ class Prepared:
     """A validated run, ready to train: nothing has been written yet."""
 
     config: dict[str, Any]
+    """The options as config.yaml holds them (with runtime-only keys such as ``progress``)."""
     splits: DataSplits
     noisy: np.ndarray
     report: dict[str, Any]
     data: TrainData
     method: Method[Any]
     fit_config: FitConfig
+    run_config: RunConfig
+    """``config`` typed: the options as resolved for this run (backbone, device, image size)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,33 +90,29 @@ def noisy_training_labels(cfg: dict[str, Any], train: ArrayDataset) -> tuple[np.
     return noisy, noise_report(train.labels, noisy, train.num_classes)
 
 
-def prepare(config: dict[str, Any]) -> Prepared:
-    """Validate a resolved configuration and build data, noisy labels and the method (no writes)."""
-    validate_config({**TRAIN_DEFAULTS, **config})  # types first: the method's defaults read some options
-    method_cls = get_method(config.get("method", TRAIN_DEFAULTS["method"]))
-    options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
-    epochs = as_int(config.get("epochs", TRAIN_DEFAULTS["epochs"]), "--epochs", 1)
-    cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
-    check_config(cfg)
-    device = resolve_device(cfg["device"])
-    backbone = cfg["backbone"]
-    if backbone == "auto":
-        backbone = "preact-resnet18" if device.type == "cuda" else "small-cnn"
-    cfg["backbone"] = backbone
-    if cfg["weights"] and cfg["image_size"] is None:  # file images decoded at the network's input size
-        cfg["image_size"] = weights_input_size(backbone)
+def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
+    """Build data, noisy labels and the method of a run (no writes). ``config``: a :class:`RunConfig`, or
+    a mapping of options checked into one at once (:meth:`RunConfig.from_dict`)."""
+    rc = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+    method_cls = get_method(rc.method)
+    device = resolve_device(rc.device)
+    if rc.backbone == "auto":
+        rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
+    if rc.weights and rc.image_size is None:  # file images decoded at the network's input size
+        rc = rc.replace(image_size=weights_input_size(rc.backbone))
+    cfg = rc.to_dict()  # the data readers and the noise path take the options as a mapping
     splits = load_run_splits(cfg)
     train = splits.train
     noisy, report = noisy_training_labels(cfg, train)
-    if cfg["exclude"]:  # after the noise: a labels file (--noise file:) names every sample of the source
+    if rc.exclude:  # after the noise: a labels file (--noise file:) names every sample of the source
         from ..review.exclude import exclude_samples, read_exclude_file
 
-        train, noisy = exclude_samples(train, noisy, read_exclude_file(cfg["exclude"]))
+        train, noisy = exclude_samples(train, noisy, read_exclude_file(rc.exclude))
         splits = dataclasses.replace(splits, train=train)
         report = noise_report(train.labels, noisy, train.num_classes)
-    views = view_config(train.images, cfg["dataset"], cfg["flip"], cfg["crop_pad"])
-    if cfg["weights"]:
-        views = pretrained_views(views, backbone, cfg["image_size"])
+    views = view_config(train.images, rc.dataset, rc.flip, rc.crop_pad)
+    if rc.weights:
+        views = pretrained_views(views, rc.backbone, rc.image_size)
     true_known = true_labels_known(cfg)
     data = TrainData(
         images=to_device(train.images, device),
@@ -124,27 +123,26 @@ def prepare(config: dict[str, Any]) -> Prepared:
         num_classes=train.num_classes,
         views=views,
     )
-    torch.manual_seed(int(cfg["seed"]))  # weight initialisation
-    encoder = build_backbone(backbone, in_channels=len(views.mean), image_size=views.size or train.images.shape[1],
-                             width=cfg["width"])
-    if cfg["pretrained"]:
-        load_pretrained_encoder(encoder, cfg["pretrained"])
-    if cfg["weights"]:
-        load_weights(encoder, cfg["weights"], backbone)
-    if cfg["freeze_encoder"]:
+    torch.manual_seed(rc.seed)  # weight initialisation
+    encoder = build_backbone(rc.backbone, in_channels=len(views.mean),
+                             image_size=views.size or train.images.shape[1], width=rc.width)
+    if rc.pretrained:
+        load_pretrained_encoder(encoder, rc.pretrained)
+    if rc.weights:
+        load_weights(encoder, rc.weights, rc.backbone)
+    if rc.freeze_encoder:
         freeze_encoder(encoder)
-    method = method_cls.build(encoder, train.num_classes, len(train), method_cls.Options(**options))
-    if cfg["sync_bn"] and ddp.current().enabled:
+    method = method_cls.build(encoder, train.num_classes, len(train), method_cls.Options(**rc.method_options))
+    if rc.sync_bn and ddp.current().enabled:
         method = ddp.convert_sync_batchnorm(method, device)
     method = method.to(device)
     fit_cfg = FitConfig(
-        epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
-        momentum=float(cfg["momentum"]), weight_decay=float(cfg["weight_decay"]),
-        lr_warmup_epochs=float(cfg["lr_warmup_epochs"]), final_lr_ratio=float(cfg["final_lr_ratio"]),
-        seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)), compile=bool(cfg.get("compile", False)),
+        epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, momentum=rc.momentum, weight_decay=rc.weight_decay,
+        lr_warmup_epochs=rc.lr_warmup_epochs, final_lr_ratio=rc.final_lr_ratio, seed=rc.seed,
+        progress=bool(rc.extra.get("progress", True)), compile=rc.compile,
     )
-    cfg["device"] = device.type
-    return Prepared(cfg, splits, noisy, report, data, method, fit_cfg)
+    rc = rc.replace(device=device.type)
+    return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc)
 
 
 def to_device(images: Any, device: torch.device) -> Any:

@@ -4,12 +4,12 @@ engine, the label issues, the summary and the plots."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .. import distributed as ddp
-from ..config import _flag
+from ..config import RunConfig, _flag
 from ..data.noise import describe_noise
 from ..engine import train
 from ..errors import UserError
@@ -24,10 +24,14 @@ def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_train(
-    config: dict[str, Any], out: str | Path, *, resume: bool = False, overwrite: bool = False,
+    config: RunConfig | Mapping[str, Any], out: str | Path, *, resume: bool = False, overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train one run into ``out`` and return its summary (also written to summary.json)."""
+    """Train one run into ``out`` and return its summary (also written to summary.json). ``config``: a
+    :class:`~noisylabels.config.RunConfig`, or a mapping of the options given (checked into one in
+    :func:`~noisylabels.app.build.prepare`). With ``resume``, the options given must match the saved run's
+    (``epochs`` may change); a RunConfig states every option, a mapping only those given."""
+    config = config.to_dict() if isinstance(config, RunConfig) else dict(config)
     run = RunFolder(out)
     run.check_writable(resume=resume, overwrite=overwrite)
     ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
