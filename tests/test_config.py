@@ -67,3 +67,16 @@ def test_prepare_takes_a_run_config_or_a_dict():
     assert a.config == b.config and a.fit_config == b.fit_config and (a.noisy == b.noisy).all()
     assert a.run_config.backbone == "small-cnn" and a.run_config.device == "cpu"
     assert a.config == a.run_config.to_dict()
+
+
+@pytest.mark.slow
+def test_run_train_writes_the_same_config_yaml_from_a_run_config(tmp_path):
+    from noisylabels.app.run import run_train
+
+    config = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "epochs": 1, "train_size": 200,
+              "device": "cpu", "method": "ce", "progress": False}
+    quiet = lambda s: None  # noqa: E731
+    run_train(config, tmp_path / "dict", log=quiet)
+    run_train(RunConfig.from_dict(config), tmp_path / "typed", log=quiet)
+    for name in ("config.yaml", "noisy_labels.npy"):
+        assert (tmp_path / "dict" / name).read_bytes() == (tmp_path / "typed" / name).read_bytes()
