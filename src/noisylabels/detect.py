@@ -69,8 +69,8 @@ class ContextRanking:
 
 
 def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRanking = ContextRanking()) -> LabelIssues:
-    """Confident learning's flag count and suggestions on ``probs`` (N, C), ranked by the geometric
-    mean sqrt(c_i gamma_{i, y~}) of the classifier's term c (``ranking.classifier``) and the context
+    """Confident learning's flag count and suggestions on ``probs`` (N, C, rows summing to 1), ranked
+    by the geometric mean sqrt(c_i gamma_{i, y~}) of the classifier's term c (``ranking.classifier``) and the context
     assignment gamma of the embeddings z (N, D), L2-normalised here, against prototypes built from ``probs``
     (TCL Sec. 3.2): a label is suspect when either the classifier or the embedding's context disagrees
     with it. TCL's label issues ("probability" at its own tau: over the 11 noisy TCL cells of the
@@ -79,7 +79,6 @@ def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRank
     _, gamma = prototype_assignments(F.normalize(z.float(), dim=1), probs.float(), ranking.temperature)
     labels = given.cpu().numpy()
     p = probs.double().cpu().numpy()
-    p = p / p.sum(1, keepdims=True)
     g = gamma.gather(1, given[:, None].to(gamma.device)).squeeze(1).double().cpu().numpy()
     c = p[np.arange(len(labels)), labels] if ranking.classifier == "probability" else label_quality(labels, p)
     return find_issues(labels, p, quality=np.sqrt(np.clip(c * g, 0, None)), detector="confident-learning+context")

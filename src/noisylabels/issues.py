@@ -44,14 +44,11 @@ def detect_issues(
 
 def run_context_ranking(cfg: dict[str, Any]) -> ContextRanking:
     """The context ranking the run with config.yaml ``cfg`` used (its method's ``context_ranking``)."""
-    import dataclasses
-
+    from .config import resolve_method_options
     from .methods import get_method
 
     cls = get_method(str(cfg.get("method", "ce")))
-    fields = {f.name for f in dataclasses.fields(cls.Options)}
-    saved = dict(cfg.get("method_options") or {})
-    return cls.context_ranking(cls.Options(**{k: v for k, v in saved.items() if k in fields and v is not None}))
+    return cls.context_ranking(cls.Options(**resolve_method_options(cls, dict(cfg.get("method_options") or {}))))
 
 
 def validate_predictions(
