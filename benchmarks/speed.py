@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -31,7 +30,7 @@ import torch
 import noisylabels.methods.tcl as tcl_module
 from noisylabels.engine import compile_modules, make_optimizer
 from noisylabels.pipeline import prepare
-from steptimer import time_training_steps  # benchmarks/, the script's folder
+from steptimer import time_calls, time_training_steps  # benchmarks/, the script's folder
 
 METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "simclr", "tcl")
 
@@ -183,18 +182,7 @@ def part_views(args: argparse.Namespace) -> None:
             batches = iter(loader)
             next(batches)
 
-    rates = []
-    for fn in (ours, theirs):
-        for i in range(3):
-            fn(i)
-        if data.device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for i in range(args.steps):
-            fn(i)
-        if data.device.type == "cuda":
-            torch.cuda.synchronize()
-        rates.append(args.steps * b / (time.perf_counter() - t0))
+    rates = [args.steps * b / time_calls(fn, data.device, args.steps)[1] for fn in (ours, theirs)]
     print(f"\n## View pipelines alone (TCL's weak + 2 strong views, no network; {args.workers} DataLoader "
           "workers for the official style)\n\n| pipeline | samples/s |\n|---|---|\n"
           f"| ours (batched on the training device) | {rates[0]:.0f} |\n| official-style | {rates[1]:.0f} |\n\n"

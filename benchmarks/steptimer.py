@@ -40,17 +40,23 @@ def time_training_steps(
         loss.backward()
         opt.step()
 
+    return time_calls(step, device, steps, warmup=warmup)
+
+
+def time_calls(fn: Callable[[int], None], device: torch.device, steps: int, *, warmup: int = 3) -> tuple[float, float]:
+    """``fn(i)`` for ``warmup`` untimed then ``steps`` timed calls -> (warm-up seconds, timed seconds), the
+    device synchronised at both ends on CUDA."""
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     t0 = time.perf_counter()
     for i in range(warmup):
-        step(i)
+        fn(i)
     sync()
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     for i in range(warmup, warmup + steps):
-        step(i)
+        fn(i)
     sync()
     return warm, time.perf_counter() - t0

@@ -150,11 +150,16 @@ def label_quality(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     margin (1 + q_{i, y~_i} - max_{j != y~_i} q_ij) / 2, q from :func:`normalised_probs` (step 3 of the
     module docstring). labels: int (N,); probs: (N, C) rows summing to 1."""
     labels = np.asarray(labels, dtype=np.int64)
-    q = normalised_probs(labels, np.asarray(probs, dtype=np.float64))
+    return _quality(labels, normalised_probs(labels, np.asarray(probs, dtype=np.float64)))
+
+
+def _quality(labels: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """:func:`label_quality` from the normalised probabilities q (N, C)."""
     ar = np.arange(len(labels))
     q_y = q[ar, labels]
-    q[ar, labels] = -1.0
-    return (q_y + (1.0 + q_y - q.max(1)) / 2) / 2
+    others = q.copy()
+    others[ar, labels] = -1.0
+    return (q_y + (1.0 + q_y - others.max(1)) / 2) / 2
 
 
 @dataclass
@@ -184,7 +189,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, quality: np.ndarray | 
     ar = np.arange(len(labels))
     others = q.copy()
     others[ar, labels] = -1.0
-    score = label_quality(labels, probs) if quality is None else np.asarray(quality, dtype=np.float64)
+    score = _quality(labels, q) if quality is None else np.asarray(quality, dtype=np.float64)
     if flags is None:
         counts = flag_counts(labels, probs, score)
         flags = flag_lowest(labels, score, counts)
