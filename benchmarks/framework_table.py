@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from noisylabels.bench import train_in
-from noisylabels.pipeline import run_train
+from noisylabels.app.run import run_train
 
 
 def _run(out: Path, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 from torch import Tensor
 
 from noisylabels.inference import predict_probs
-from noisylabels.pipeline import prepare
+from noisylabels.app.build import prepare
 from noisylabels.runs import CONFIG, RunFolder
 
 

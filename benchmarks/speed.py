@@ -29,7 +29,7 @@ import torch
 
 import noisylabels.methods.tcl as tcl_module
 from noisylabels.engine import compile_modules, make_optimizer
-from noisylabels.pipeline import prepare
+from noisylabels.app.build import prepare
 from steptimer import time_calls, time_training_steps  # benchmarks/, the script's folder
 
 METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "simclr", "tcl")

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from noisylabels import cli, detect
 from noisylabels.methods import tcl
-from noisylabels.pipeline import prepare
+from noisylabels.app.build import prepare
 
 BASE = ["train", "--dataset", "fashion-mnist", "--train-size", "10000", "--noise", "symmetric",
         "--noise-rate", "0.8", "--method", "tcl", "--seed", "0"]

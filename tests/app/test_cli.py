@@ -68,9 +68,9 @@ def test_noise_command_writes_labels_and_prints_actual_rate(tmp_path):
 
 @pytest.mark.parametrize("noise", ["pairflip", "instance", "lookalike"])
 def test_noise_command_writes_the_labels_train_trains_on(tmp_path, capsys, noise):
-    """One noise path (pipeline.noisy_training_labels): `noise` and `train` with the same data and noise
+    """One noise path (app.build.noisy_training_labels): `noise` and `train` with the same data and noise
     flags give the same labels, also for the generators that read the images."""
-    from noisylabels.pipeline import prepare
+    from noisylabels.app.build import prepare
 
     target = tmp_path / "noisy.npy"
     rc, out, err = cli("noise", "--dataset", "digits", "--noise", noise, "--noise-rate", "0.3", "--seed", "3",
@@ -165,7 +165,7 @@ def test_shipped_configs_name_only_known_options(name):
     """Every key of a shipped config is a train option, and its method options belong to its method."""
     from noisylabels.cli import _read_yaml_config
     from noisylabels.methods import get_method
-    from noisylabels.pipeline import resolve_method_options
+    from noisylabels.config import resolve_method_options
 
     path = ROOT / "configs" / f"{name}.yaml"
     cfg = _read_yaml_config(str(path))

@@ -12,7 +12,7 @@ import torch
 from noisylabels import losses
 from noisylabels.cli import main
 from noisylabels.detect import loss_clean_probability
-from noisylabels.pipeline import run_train
+from noisylabels.app.run import run_train
 from tests.helpers import QUIET, digits_config, unit_vectors
 
 FAST = digits_config(noise="symmetric-exclusive", noise_rate=0.4, epochs=3)  # 3 epochs a phase by default

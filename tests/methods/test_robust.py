@@ -78,7 +78,7 @@ def test_confidently_wrong_label_is_bounded_for_robust_losses():
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["gce", "sce", "nce-rce", "nfl-rce", "elr"])
 def test_each_robust_method_learns_digits(tmp_path, method):
-    from noisylabels.pipeline import run_train
+    from noisylabels.app.run import run_train
 
     s = run_train(digits_config(noise="symmetric", noise_rate=0.4, method=method, epochs=6), tmp_path / method, **QUIET)
     assert s["test_accuracy"] > 0.3  # chance is 0.1 (NCE+RCE, the slowest, measured 0.50 after 6 epochs)
@@ -92,7 +92,7 @@ def test_each_robust_method_learns_digits(tmp_path, method):
 @pytest.mark.slow
 def test_simclr_pretraining_then_ce_from_its_encoder(tmp_path):
     from noisylabels.errors import UserError
-    from noisylabels.pipeline import run_train
+    from noisylabels.app.run import run_train
 
     base = digits_config()
     s = run_train({**base, "method": "simclr", "epochs": 2}, tmp_path / "simclr", **QUIET)

@@ -87,7 +87,7 @@ BASE = digits_config(noise="symmetric", noise_rate=0.4, width=4)  # the tcl / tc
 def tcl_run(tmp_path_factory) -> tuple[Path, dict]:
     """A finished 2-epoch tcl run on digits (40% symmetric noise, warm-up 1 epoch, temperature 0.5) and
     its summary; shared read-only by the tcl-plus tests, which start from it."""
-    from noisylabels.pipeline import run_train
+    from noisylabels.app.run import run_train
 
     out = tmp_path_factory.mktemp("tcl") / "tcl"
     summary = run_train({**BASE, "method": "tcl", "epochs": 2,
@@ -146,7 +146,7 @@ def test_mixed_targets_and_alignment_loss_by_hand():
 @pytest.mark.slow
 def test_tcl_run_then_tcl_plus_relabels_and_trains(tmp_path, tcl_run):
     from noisylabels.errors import UserError
-    from noisylabels.pipeline import run_train
+    from noisylabels.app.run import run_train
 
     tcl_dir, s = tcl_run
     assert 0 <= s["noise_rate_estimated"] <= 1 and "detection_auroc" in s
@@ -176,7 +176,7 @@ def test_tcl_beats_ce_on_digits_with_60_percent_noise(tmp_path):
 
     Measured when written (seed 0): CE 0.897, TCL 0.953 test accuracy at the last epoch.
     """
-    from noisylabels.pipeline import run_train
+    from noisylabels.app.run import run_train
 
     cfg = {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.6, "epochs": 20, "batch_size": 64,
            "seed": 0, "progress": False}
@@ -257,7 +257,7 @@ def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tcl_
     import copy
 
     from noisylabels.data.augment import weak_view
-    from noisylabels.pipeline import prepare
+    from noisylabels.app.build import prepare
 
     prepared = prepare({**BASE, "method": "tcl-plus", "epochs": 4, "method_options": {"init_from": str(tcl_run[0])}})
     plus, data = prepared.method, prepared.data

@@ -10,7 +10,7 @@ from noisylabels.models.backbones import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_
 from noisylabels.models.freeze import FrozenBatchNorm2d, freeze_encoder
 from noisylabels.models.weights import pretrained_views
 from noisylabels.engine import fit
-from noisylabels.pipeline import prepare
+from noisylabels.app.build import prepare
 from noisylabels.runs import RunFolder, sub_state
 from tests.helpers import QUIET, cli, digits_config, user_error
 

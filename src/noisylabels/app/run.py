@@ -31,15 +31,15 @@ def run_train(
     :class:`~noisylabels.config.RunConfig`, or a mapping of the options given (checked into one in
     :func:`~noisylabels.app.build.prepare`). With ``resume``, the options given must match the saved run's
     (``epochs`` may change); a RunConfig states every option, a mapping only those given."""
-    config = config.to_dict() if isinstance(config, RunConfig) else dict(config)
     run = RunFolder(out)
     run.check_writable(resume=resume, overwrite=overwrite)
     ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
-    if resume:
+    if resume:  # the saved run's options, with the given epochs: a new mapping, checked once by prepare
+        given = config.to_dict() if isinstance(config, RunConfig) else dict(config)
         saved = read_saved_config(run)
-        _check_resume_matches(run, saved, config)
-        config = {**saved, **{k: v for k, v in config.items() if k in ("epochs", "progress")}}
-    prep = prepare(config)
+        _check_resume_matches(run, saved, given)
+        config = {**saved, **{k: v for k, v in given.items() if k in ("epochs", "progress")}}
+    prep = prepare(config)  # a RunConfig is used as built; a mapping is built into one there
     sha = labels_sha256(prep.noisy)
     if resume and (run.path / NOISY_LABELS).exists():
         old = np.load(run.path / NOISY_LABELS)
