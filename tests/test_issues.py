@@ -252,3 +252,23 @@ def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source)
               "class_summary", "noise_rate_actual", "train_accuracy_vs_truth"]
     assert {k: s_detect[k] for k in shared} == {k: s_train[k] for k in shared}
     assert s_detect["detector"] == "confident-learning+context" and s_detect["num_samples"] == s_train["num_train"]
+
+
+@pytest.mark.slow
+def test_detect_run_on_a_run_trained_with_exclude(tmp_path, digits_run_template):
+    """A run trained with --exclude: detect --run rebuilds the training set the run trained on (without
+    the excluded samples) and rewrites its label_issues.csv; before, it refused the run ('its data now
+    has 1437 training samples, the run had 1431')."""
+    rows = (digits_run_template / "label_issues.csv").read_text().splitlines()[1:]
+    dropped = {int(r.split(",")[0]) for r in rows[::240]}  # six source indices of the digits training set
+    (tmp_path / "excluded.txt").write_text("".join(f"{i}\n" for i in sorted(dropped)))
+    run = tmp_path / "run"
+    rc, _, err = cli("train", "--dataset", "digits", "--noise", "symmetric", "--noise-rate", "0.3", "--method", "ce",
+                     "--epochs", "1", "--width", "8", "--quiet", "--exclude", tmp_path / "excluded.txt", "--out", run)
+    assert rc == 0, err
+    rc, _, err = cli("detect", "--run", run, "--out", tmp_path / "det")
+    assert rc == 0, err
+    table = (run / "label_issues.csv").read_text()
+    assert (tmp_path / "det" / "label_issues.csv").read_text() == table
+    indices = {int(line.split(",")[0]) for line in table.splitlines()[1:]}
+    assert len(dropped) == 6 and len(indices) == 1437 - 6 and not indices & dropped

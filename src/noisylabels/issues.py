@@ -178,7 +178,9 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     labels = np.load(run.path / NOISY_LABELS)
     probs = np.load(run.path / PRED_PROBS)
     features = np.load(run.path / FEATURES) if use_features and (run.path / FEATURES).exists() else None
-    train = load_run_splits(cfg).train
+    from .review.exclude import as_trained
+
+    train = as_trained(cfg, load_run_splits(cfg).train)
     if len(train) != len(labels):
         raise UserError(f"--run {run_dir}: its data now has {len(train)} training samples, the run had {len(labels)}")
     true = train.labels if true_labels_known(cfg) else None

@@ -25,7 +25,7 @@ import numpy as np
 from ..data._text import is_number
 from ..errors import UserError
 from ..runs import CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
-from .exclude import read_exclude_file
+from .exclude import kept, run_excluded
 
 DECISIONS = ("keep", "relabel", "exclude", "unsure")
 CORRECTED_CSV = "corrected_labels.csv"
@@ -74,8 +74,8 @@ def label_space(folder: str | Path) -> LabelSpace:
     cfg = RunFolder(run).read_yaml(CONFIG)
     train = load_run_splits(cfg).train
     labels, _ = noisy_training_labels(cfg, train)  # every sample, before the run's own --exclude
-    excluded = read_exclude_file(cfg["exclude"]) if cfg.get("exclude") else np.zeros(0, dtype=np.int64)
-    keep = ~np.isin(train.source_index, excluded)
+    excluded = run_excluded(cfg)
+    keep = kept(train, excluded)
     if not np.array_equal(labels[keep], np.load(run / NOISY_LABELS)):
         raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data or "
                         "labels file changed since); review a run of the data as it is now")

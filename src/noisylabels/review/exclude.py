@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -43,6 +44,23 @@ def read_exclude_file(path: str | Path) -> np.ndarray:
     return np.unique(np.array(values, dtype=np.int64))
 
 
+def run_excluded(cfg: Mapping[str, Any]) -> np.ndarray:
+    """The source indices int64 (K,) a run's config (config.yaml) excluded with ``--exclude``; empty without."""
+    return read_exclude_file(cfg["exclude"]) if cfg.get("exclude") else np.zeros(0, dtype=np.int64)
+
+
+def kept(train: ArrayDataset, excluded: np.ndarray) -> np.ndarray:
+    """bool (N,): the samples of ``train`` whose ``source_index`` is not in ``excluded`` (K,)."""
+    return ~np.isin(train.source_index, np.asarray(excluded, dtype=np.int64))
+
+
+def as_trained(cfg: Mapping[str, Any], train: ArrayDataset) -> ArrayDataset:
+    """The training set a finished run trained on: ``train`` (``load_run_splits(cfg).train``) without the
+    run's ``--exclude`` list, in the order of its noisy_labels.npy."""
+    excluded = run_excluded(cfg)
+    return train.subset(np.flatnonzero(kept(train, excluded))) if excluded.size else train
+
+
 def exclude_samples(train: ArrayDataset, noisy: np.ndarray, excluded: np.ndarray, *,
                     what: str = "--exclude") -> tuple[ArrayDataset, np.ndarray]:
     """The training set and its noisy labels (N,) without the samples whose ``source_index`` is in
@@ -53,7 +71,7 @@ def exclude_samples(train: ArrayDataset, noisy: np.ndarray, excluded: np.ndarray
     if unknown.size:
         raise UserError(f"{what}: {unknown.size} index(es) are not in the training set (e.g. {unknown[0]}); "
                         "the list belongs to another dataset or --train-size")
-    keep = ~np.isin(train.source_index, excluded)
+    keep = kept(train, excluded)
     if len(np.unique(noisy[keep])) < 2:
         raise UserError(f"{what}: it leaves {int(keep.sum())} samples of fewer than 2 classes; exclude fewer samples")
     return train.subset(np.flatnonzero(keep)), np.asarray(noisy)[keep]
