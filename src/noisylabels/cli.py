@@ -192,7 +192,20 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_train.add_argument("--out", required=True, help="run folder")
     _add_method_options(p_train, method)
 
-    p_detect = sub.add_parser("detect", help="rank suspect labels from a run folder or from your own predictions")
+    p_detect = sub.add_parser("detect", help="rank suspect labels from a run folder, from your own predictions, or "
+                              "from a pretrained encoder without training (--dataset SRC --weights W)")
+    _add_data_args(p_detect)
+    p_detect.add_argument("--weights", help="with --dataset: a pretrained encoder, a local weights file (with "
+                          "--backbone) or a finished run folder (e.g. a simclr run); no training")
+    p_detect.add_argument("--backbone", help="the network of --weights FILE (resnet18 | resnet34 | resnet50 | "
+                          "inception-resnet-v2 | small-cnn | preact-resnet18 | timm:NAME); a run's own by default")
+    p_detect.add_argument("--width", type=int, help="backbone base width of --weights FILE (a run's own by default)")
+    p_detect.add_argument("--device", help="auto | cpu | cuda (for --weights)")
+    p_detect.add_argument("--probe", choices=("linear", "knn"), default="linear",
+                          help="out-of-sample probabilities from the embeddings: a linear probe cross-fitted over "
+                               "--folds folds (default), or leave-one-out kNN votes of --k neighbours")
+    p_detect.add_argument("--folds", type=int, default=5, help="folds of the linear probe (default 5)")
+    p_detect.add_argument("--k", type=int, default=20, help="neighbours of the kNN probe (default 20)")
     p_detect.add_argument("--run", help="a finished training run folder (uses its pred_probs.npy, features.npy)")
     p_detect.add_argument("--labels", help="given labels, .npy or .csv (N,)")
     p_detect.add_argument("--pred-probs", help="predicted probabilities, .npy or .csv (N, C), e.g. out-of-sample")
@@ -346,19 +359,28 @@ def _silent(line: str) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    from .app.encoder_detect import DATA_OPTIONS, detect_with_encoder
     from .issues import detect_from_run, detect_to_folder, load_array
 
-    if bool(args.run) == bool(args.labels or args.pred_probs):
-        raise UserError("give either --run DIR or --labels FILE --pred-probs FILE")
+    encoder = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k, None) is not None}
+    modes = [bool(args.run), bool(args.labels or args.pred_probs), bool(args.weights or encoder)]
+    if sum(modes) != 1:
+        raise UserError("give one of: --run DIR; --labels FILE --pred-probs FILE; --dataset SRC --weights W")
     out = Path(args.out) if args.out else (Path(args.run) / "detect" if args.run else None)
     if out is None:
-        raise UserError("--out is required with --labels/--pred-probs")
+        raise UserError("--out is required with --labels/--pred-probs and with --weights")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the detection")
     if (out / "config.yaml").exists():
         raise UserError(f"--out {out} holds a training run; choose another folder for the detection")
     if args.run:
         s = detect_from_run(args.run, out, use_features=not args.no_features)
+    elif modes[2]:
+        if not args.weights or not args.dataset:
+            raise UserError("detect from a pretrained encoder needs both --dataset SRC and --weights FILE|RUN")
+        if args.test_data or args.test_fraction is not None:
+            raise UserError("detect --weights examines every sample of --dataset: drop --test-data/--test-fraction")
+        s = detect_with_encoder(encoder, args.weights, out, probe=args.probe, folds=args.folds, k=args.k)
     else:
         if not args.pred_probs or not args.labels:
             raise UserError("--labels and --pred-probs are both needed")

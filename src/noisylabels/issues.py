@@ -138,9 +138,10 @@ def detect_to_folder(
     out: str | Path, labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
     true_labels: np.ndarray | None = None, images: np.ndarray | None = None, source_index: np.ndarray | None = None,
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
-    ranking: ContextRanking = ContextRanking(),
+    ranking: ContextRanking = ContextRanking(), extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png."""
+    """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png;
+    ``extra``: more summary entries (how the probabilities were made)."""
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
     if true_labels is not None:
@@ -158,6 +159,7 @@ def detect_to_folder(
     summary.update(export_label_issues(folder, issues, labels, pred_probs, true_labels=true_labels,
                                        source_index=source_index, paths=paths, class_names=class_names,
                                        title=f"detect: label quality of {len(labels)} samples"))
+    summary.update(extra or {})
     if images is not None:
         from .report import plot_suspects
 

@@ -241,12 +241,7 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
     """
     read = {"data_dir": data_dir, "image_size": image_size, "skip_bad_images": skip_bad_images, "stream": stream}
     train, test = load_source(spec, **read)
-    _check(train, "training")
-    if ":" in spec:  # the user's files (npz, folder after --skip-bad-images, lists): a class never seen
-        check_classes_present(train.labels, train.class_names, f"the training data of {spec}")
-    if len(np.unique(train.labels)) < 2:
-        raise UserError(f"the training data of {spec} holds a single class ({train.class_names[int(train.labels[0])]!r}"
-                        "); a classifier needs at least 2 classes, and label issues need something to confuse")
+    _check_training(train, spec)
     kind = "builtin"
     if test_data:
         test, kind = load_source(test_data, **read)[0], "given"
@@ -257,12 +252,38 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
         kind = "holdout"
     test = _align_test(test, train)
     _check(test, "test")
-    if train_size is not None:
-        if not 1 <= train_size <= len(train):
-            raise UserError(f"--train-size must be in 1..{len(train)}, got {train_size}")
-        train = train.subset(np.random.default_rng(0).permutation(len(train))[:train_size])
+    train = _first_of_permutation(train, train_size)
     name = spec if ":" not in spec else f"{spec.split(':', 1)[0]}:{Path(spec.split(':', 1)[1]).stem}"
     return DataSplits(train=train, test=test, test_kind=kind, name=name)
+
+
+def _check_training(train: ArrayDataset, spec: str) -> None:
+    _check(train, "training")
+    if ":" in spec:  # the user's files (npz, folder after --skip-bad-images, lists): a class never seen
+        check_classes_present(train.labels, train.class_names, f"the training data of {spec}")
+    if len(np.unique(train.labels)) < 2:
+        raise UserError(f"the training data of {spec} holds a single class ({train.class_names[int(train.labels[0])]!r}"
+                        "); a classifier needs at least 2 classes, and label issues need something to confuse")
+
+
+def _first_of_permutation(train: ArrayDataset, train_size: int | None) -> ArrayDataset:
+    """PROTOCOL's subset rule: the first ``train_size`` of ``default_rng(0).permutation(N)``."""
+    if train_size is None:
+        return train
+    if not 1 <= train_size <= len(train):
+        raise UserError(f"--train-size must be in 1..{len(train)}, got {train_size}")
+    return train.subset(np.random.default_rng(0).permutation(len(train))[:train_size])
+
+
+def load_examined_set(cfg: dict[str, Any]) -> ArrayDataset:
+    """Every training sample of the source a configuration names (``detect --dataset``): no held-out
+    test split is taken from sources without one, so each of the user's labels is examined; then the
+    ``train_size`` rule. Sources with their own test split give the same set as :func:`load_run_splits`."""
+    train, _ = load_source(cfg["dataset"], data_dir=cfg.get("data_dir"), image_size=cfg.get("image_size"),
+                           skip_bad_images=bool(cfg.get("skip_bad_images", False)),
+                           stream=str(cfg.get("stream", "auto")))
+    _check_training(train, cfg["dataset"])
+    return _first_of_permutation(train, cfg.get("train_size"))
 
 
 def load_run_splits(cfg: dict[str, Any]) -> DataSplits:

@@ -1,0 +1,131 @@
+"""``noisylabels detect --dataset SRC --weights W``: label issues without training (issue 21 item 8).
+
+A pretrained encoder embeds every sample of the source once (the un-augmented view); out-of-sample
+class probabilities come from a probe on those embeddings (:mod:`noisylabels.probe`: a cross-fitted
+linear probe, or leave-one-out kNN votes); the label issues are then ranked exactly as a training run
+ranks them: confident learning on the probabilities and TCL's context of the embeddings
+(``detect.context_issues``: prototypes from the probabilities, Sec. 3.1 of the TCL paper).
+
+W is a local weights file (``--backbone`` names its network, as for ``train --weights``) or the folder
+of a finished run (its encoder, e.g. a ``simclr`` run's; backbone and width from its config.yaml).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..data.sources import load_examined_set, true_labels_known
+from ..errors import UserError
+from ..inference import map_images
+from ..issues import detect_to_folder
+from ..models.backbones import build_backbone
+from ..models.weights import load_weights, pretrained_views, weights_input_size
+from ..precision import autocast_for
+from ..probe import PROBES, crossfit_linear_probe, knn_probs
+from ..runs import CONFIG, RunFolder
+from .build import load_pretrained_encoder, noisy_training_labels, resolve_device, to_device, view_config
+
+# the options of `train` that choose the data, its noise and the encoder; the rest do not apply here
+DATA_OPTIONS = ("dataset", "data_dir", "train_size", "image_size", "skip_bad_images", "stream", "noise",
+                "noise_rate", "seed", "backbone", "width", "device")
+DETECT_CONFIG = "detect.yaml"
+
+
+def encoder_config(options: Mapping[str, Any], weights: str) -> RunConfig:
+    """The checked options of an encoder detection: ``options`` (DATA_OPTIONS keys) and ``weights``, a
+    weights file or a run folder (then ``pretrained``; backbone and width default to that run's)."""
+    unknown = sorted(set(options) - set(DATA_OPTIONS))
+    if unknown:
+        raise UserError(f"detect --weights does not take {', '.join('--' + k.replace('_', '-') for k in unknown)}")
+    cfg = {k: v for k, v in options.items() if v is not None}
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        if not (path / CONFIG).is_file():
+            raise UserError(f"--weights {weights}: a folder must be a finished training run (no {CONFIG} there); "
+                            "give a run folder or a weights file")
+        run = RunFolder(path).read_yaml(CONFIG)
+        cfg.setdefault("backbone", run.get("backbone"))
+        if cfg["backbone"] == run.get("backbone") and run.get("width") is not None:
+            cfg.setdefault("width", run.get("width"))
+        cfg["pretrained"] = str(path)
+    else:
+        if cfg.get("backbone", "auto") == "auto":
+            raise UserError(f"--weights {weights}: name its network with --backbone (e.g. resnet50)")
+        cfg["weights"] = str(path)
+    return RunConfig.from_dict({**cfg, "method": "ce"})
+
+
+def detect_with_encoder(
+    options: Mapping[str, Any], weights: str, out: str | Path, *, probe: str = "linear", folds: int = 5,
+    k: int = 20, batch_size: int = 256, log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Embed the source with the encoder in ``weights``, probe, rank, and write the detect folder
+    ``out`` (label_issues.csv, plots, suspects.png, summary.json, pred_probs.npy, features.npy and
+    detect.yaml, the options that rebuild its samples). Returns the summary.
+
+    Args:
+        options: data, noise and encoder options as ``train`` names them (:data:`DATA_OPTIONS`).
+        probe: "linear" (cross-fitted over ``folds`` folds) or "knn" (leave-one-out, ``k`` neighbours).
+    """
+    if probe not in PROBES:
+        raise UserError(f"--probe must be one of {', '.join(PROBES)}, got {probe!r}")
+    if not 2 <= folds <= 100:
+        raise UserError(f"--folds must be in 2..100, got {folds}")
+    if k < 1:
+        raise UserError(f"--k must be at least 1, got {k}")
+    rc = encoder_config(options, weights)
+    device = resolve_device(rc.device)
+    if rc.backbone == "auto":
+        rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
+    if rc.weights and rc.image_size is None:
+        rc = rc.replace(image_size=weights_input_size(rc.backbone))
+    cfg = rc.to_dict()
+    train = load_examined_set(cfg)
+    noisy, _ = noisy_training_labels(cfg, train)
+    views = view_config(train.images, rc.dataset, False, rc.crop_pad)
+    if rc.weights:
+        views = pretrained_views(views, rc.backbone, rc.image_size)
+    encoder = build_backbone(rc.backbone, in_channels=len(views.mean), image_size=views.size or train.images.shape[1],
+                             width=rc.width)
+    if rc.pretrained:
+        load_pretrained_encoder(encoder, rc.pretrained)
+    if rc.weights:
+        load_weights(encoder, rc.weights, rc.backbone)
+    encoder = encoder.to(device).eval()
+    start = time.perf_counter()
+    with autocast_for(device):
+        z = map_images(encoder, lambda x: (encoder(x).float(),), to_device(train.images, device), views,
+                       batch_size)[0]
+    embed_seconds = time.perf_counter() - start
+    labels = torch.from_numpy(noisy).to(device)
+    start = time.perf_counter()
+    if probe == "linear":
+        probs = crossfit_linear_probe(z, labels, train.num_classes, folds=folds, seed=rc.seed)
+    else:
+        probs = knn_probs(z, labels, train.num_classes, k=k)
+    probe_seconds = time.perf_counter() - start
+    log(f"embedded {len(train)} samples ({z.shape[1]}-d, {rc.backbone}) in {embed_seconds:.1f}s; "
+        f"{probe} probe in {probe_seconds:.1f}s")
+    features = F.normalize(z, dim=1).cpu().numpy()
+    p = probs.double().cpu().numpy()
+    summary = detect_to_folder(
+        out, noisy, p / p.sum(1, keepdims=True), features=features,
+        true_labels=train.labels if true_labels_known(cfg) else None, images=train.images,
+        source_index=train.source_index, paths=train.paths, class_names=train.class_names,
+        extra={"encoder": rc.backbone, "weights": str(weights), "probe": probe,
+               **({"folds": folds} if probe == "linear" else {"k": k}),
+               "probe_accuracy_vs_given": float(np.mean(p.argmax(1) == noisy)),
+               "embed_seconds": embed_seconds, "probe_seconds": probe_seconds, "device": device.type})
+    folder = RunFolder(out)
+    folder.write_npy("pred_probs.npy", p.astype(np.float32))
+    folder.write_npy("features.npy", features.astype(np.float16))
+    folder.write_yaml(DETECT_CONFIG, {k: cfg[k] for k in (*DATA_OPTIONS, "pretrained", "weights") if k in cfg})
+    return summary
+

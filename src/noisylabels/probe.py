@@ -1,0 +1,102 @@
+"""Out-of-sample class probabilities from fixed embeddings (``detect --dataset --weights``, issue 21).
+
+Confident learning needs each sample's class probabilities from a model that never saw its label
+(Northcutt et al., JAIR 2021, Sec. 2: cross-validated ``pred_probs``). On a pretrained encoder's
+embeddings this costs seconds, not a training run:
+
+- :func:`crossfit_linear_probe`: K folds; each fold's probabilities from a multinomial logistic
+  regression fitted (full-batch L-BFGS) on the other folds' embeddings and given labels.
+- :func:`knn_probs`: leave-one-out votes of the k most similar samples, weighted exp(cos / tau)
+  (Wu et al. 2018's kNN monitor, the vote TCL's code logs), smoothed towards uniform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+PROBES = ("linear", "knn")
+L2_PENALTY = 1e-3  # on standardised features: 0.5 * L2_PENALTY * ||W||^2 added to the mean cross-entropy
+MAX_ITER = 200
+
+
+def fold_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """int (N,): each sample's fold in 0..folds-1, stratified by ``labels`` (N,) (a class with fewer
+    samples than folds spreads over as many folds as it has samples), seeded."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        out[rng.permutation(idx)] = (offset + np.arange(len(idx))) % folds
+        offset += len(idx)  # the next class starts where this one stopped: folds stay balanced in size
+    return out
+
+
+def fit_logistic(x: Tensor, y: Tensor, num_classes: int, *, l2: float = L2_PENALTY,
+                 max_iter: int = MAX_ITER) -> tuple[Tensor, Tensor]:
+    """Multinomial logistic regression on x (N, D) float32, y (N,) int64 -> weights (D, C), bias (C,):
+    argmin mean CE(x W + b, y) + 0.5 * l2 * ||W||^2, full-batch L-BFGS with strong-Wolfe line search."""
+    w = torch.zeros(x.shape[1], num_classes, device=x.device, requires_grad=True)
+    b = torch.zeros(num_classes, device=x.device, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-6, tolerance_change=1e-9)
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return w.detach(), b.detach()
+
+
+@torch.no_grad()
+def crossfit_linear_probe(
+    z: Tensor, labels: Tensor, num_classes: int, *, folds: int = 5, seed: int = 0, l2: float = L2_PENALTY,
+    fold: np.ndarray | None = None,
+) -> Tensor:
+    """Out-of-sample softmax probabilities (N, C) of a linear probe, cross-fitted over ``folds`` folds.
+
+    Args:
+        z: (N, D) embeddings; standardised with the fitting folds' mean and std before each fit.
+        labels: (N,) int64 given (noisy) labels in [0, C).
+        folds: K >= 2; seed: of the stratified fold assignment (:func:`fold_of`), unless ``fold`` (N,)
+            gives each sample's fold in 0..folds-1.
+    """
+    z = z.float()
+    fold_t = torch.from_numpy(fold_of(labels.cpu().numpy(), folds, seed) if fold is None else fold).to(z.device)
+    probs = torch.empty(len(z), num_classes, device=z.device)
+    for k in range(folds):
+        held, fit = fold_t == k, fold_t != k
+        if not bool(held.any()):
+            continue
+        mean, std = z[fit].mean(0), z[fit].std(0).clamp_min(1e-6)
+        w, b = fit_logistic((z[fit] - mean) / std, labels[fit], num_classes, l2=l2)
+        probs[held] = torch.softmax(((z[held] - mean) / std) @ w + b, dim=1)
+    return probs
+
+
+@torch.no_grad()
+def knn_probs(z: Tensor, labels: Tensor, num_classes: int, *, k: int = 20, temperature: float = 0.1,
+              batch: int = 1024) -> Tensor:
+    """Leave-one-out kNN class probabilities (N, C) from L2-normalised z (N, D) and labels (N,):
+    votes exp(cos / temperature) of the k most similar other samples, plus one uniform pseudo-vote
+    (each class 1/C), normalised."""
+    z = F.normalize(z.float(), dim=1)
+    k = max(1, min(k, len(z) - 1))
+    out = torch.empty(len(z), num_classes, device=z.device)
+    for start in range(0, len(z), batch):
+        sim = z[start:start + batch] @ z.t()
+        rows = torch.arange(start, min(start + batch, len(z)), device=z.device)
+        sim[rows - start, rows] = -float("inf")  # leave the sample itself out
+        top, idx = sim.topk(k, dim=1)
+        weight = torch.exp((top - 1.0) / temperature)  # <= 1; the same ranking as exp(cos / tau)
+        votes = torch.full((len(rows), num_classes), 1.0 / num_classes, device=z.device)
+        votes.scatter_add_(1, labels[idx], weight)
+        out[start:start + len(rows)] = votes / votes.sum(1, keepdim=True)
+    return out
