@@ -27,6 +27,7 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
+DETECT_CONFIG = "detect.yaml"  # a `detect --dataset` folder: the options that rebuild its samples
 NOISY_LABELS = "noisy_labels.npy"
 LABEL_ISSUES = "label_issues.csv"
 PRED_PROBS = "pred_probs.npy"

@@ -39,6 +39,9 @@ def test_detect_from_a_run_encoder(digits_run_template: Path, tmp_path: Path):
     head = rows[0].split(",")
     by_index = {int(r.split(",")[head.index("index")]): int(r.split(",")[head.index("given_label")]) for r in rows[1:]}
     assert np.array_equal([by_index[i] for i in sorted(by_index)], given)  # digits: training order = index order
+    # the review page finds the images through detect.yaml
+    rc, stdout, err = cli("review", out)
+    assert rc == 0 and "1437 thumbnails" in stdout, stdout + err
 
 
 def test_detect_from_a_weights_file_with_knn_on_a_folder(tmp_path: Path):

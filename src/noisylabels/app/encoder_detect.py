@@ -29,13 +29,12 @@ from ..models.backbones import build_backbone
 from ..models.weights import load_weights, pretrained_views, weights_input_size
 from ..precision import autocast_for
 from ..probe import PROBES, crossfit_linear_probe, knn_probs
-from ..runs import CONFIG, RunFolder
+from ..runs import CONFIG, DETECT_CONFIG, RunFolder
 from .build import load_pretrained_encoder, noisy_training_labels, resolve_device, to_device, view_config
 
 # the options of `train` that choose the data, its noise and the encoder; the rest do not apply here
 DATA_OPTIONS = ("dataset", "data_dir", "train_size", "image_size", "skip_bad_images", "stream", "noise",
                 "noise_rate", "seed", "backbone", "width", "device")
-DETECT_CONFIG = "detect.yaml"
 
 
 def encoder_config(options: Mapping[str, Any], weights: str) -> RunConfig:
