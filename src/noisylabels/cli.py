@@ -365,7 +365,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     encoder = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k, None) is not None}
     modes = [bool(args.run), bool(args.labels or args.pred_probs), bool(args.weights or encoder)]
     if sum(modes) != 1:
-        raise UserError("give one of: --run DIR; --labels FILE --pred-probs FILE; --dataset SRC --weights W")
+        raise UserError("give either --run DIR, or --labels FILE --pred-probs FILE, or --dataset SRC --weights W")
     out = Path(args.out) if args.out else (Path(args.run) / "detect" if args.run else None)
     if out is None:
         raise UserError("--out is required with --labels/--pred-probs and with --weights")

@@ -63,7 +63,7 @@ def test_detect_encoder_refusals(digits_run_template: Path, tmp_path: Path):
     user_error(["detect", "--dataset", "digits", "--out", tmp_path / "a"], "--weights")
     user_error(["detect", "--weights", run, "--out", tmp_path / "a"], "--dataset")
     user_error(["detect", "--dataset", "digits", "--weights", run], "--out")
-    user_error(["detect", "--dataset", "digits", "--weights", run, "--run", run, "--out", tmp_path / "a"], "one of")
+    user_error(["detect", "--dataset", "digits", "--weights", run, "--run", run, "--out", tmp_path / "a"], "either --run")
     user_error(["detect", "--dataset", "digits", "--weights", run, "--test-fraction", "0.2", "--out", tmp_path / "a"],
                "--test-fraction")
     user_error(["detect", "--dataset", "digits", "--weights", tmp_path / "none.pt", "--backbone", "resnet18",
