@@ -155,6 +155,10 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
 
     p_train = sub.add_parser("train", help="train a model on noisy labels into a run folder")
     _add_data_args(p_train)
+    p_train.add_argument("--imagenet-val", metavar="ROOT",
+                         help="webvision: only: also evaluate on ImageNet's validation images of the 50 classes "
+                              "(ROOT: LOC_val_solution.csv + JPEGs, or val/<synset>/ folders); reports "
+                              "imagenet_top1_accuracy / imagenet_top5_accuracy")
     p_train.add_argument("--method", help=f"one of: {', '.join(sorted(METHODS))}")
     p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 | resnet18 | resnet34 | resnet50 | "
                          "inception-resnet-v2 | timm:NAME (with timm installed) (auto: preact-resnet18 on CUDA, small-cnn on CPU)")

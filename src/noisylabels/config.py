@@ -25,6 +25,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train_size": None,
     "test_data": None,
     "test_fraction": 0.1,
+    "imagenet_val": None,
     "image_size": None,
     "skip_bad_images": False,
     "stream": "auto",
@@ -109,9 +110,9 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "noise_rate": (0.0, 1.0, False, False),
 }
 _STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
-            "weights", "exclude")
+            "weights", "exclude", "imagenet_val")
 _NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained",
-             "weights", "exclude")
+             "weights", "exclude", "imagenet_val")
 
 
 def _flag(key: str) -> str:
@@ -177,6 +178,9 @@ def validate_config(cfg: dict[str, Any]) -> None:
         check_weights_path(cfg["weights"])  # before any data is read
     if cfg.get("freeze_encoder") and not (cfg.get("weights") or cfg.get("pretrained")):
         raise UserError("--freeze-encoder needs --weights FILE or --pretrained RUN: a random encoder would stay random")
+    if cfg.get("imagenet_val") and not cfg["dataset"].startswith("webvision:"):
+        raise UserError(f"--imagenet-val is mini-WebVision's second test set (--dataset webvision:ROOT), not one "
+                        f"for --dataset {cfg['dataset']}; drop it")
     if cfg["lr_warmup_epochs"] > cfg["epochs"]:
         raise UserError(f"--lr-warmup-epochs ({cfg['lr_warmup_epochs']:g}) must not exceed --epochs "
                         f"({cfg['epochs']}): the learning rate would never reach --lr")
@@ -200,6 +204,7 @@ class RunConfig:
     train_size: int | None = None
     test_data: str | None = None
     test_fraction: float = 0.1
+    imagenet_val: str | None = None
     image_size: int | None = None
     skip_bad_images: bool = False
     stream: str = "auto"

@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..data.augment import ViewConfig
 from ..data.dataset import ArrayDataset, DataSplits
 from ..data.noise import make_noisy_labels, noise_report
-from ..data.sources import load_run_splits, true_labels_known
+from ..data.sources import imagenet_val_listing, load_like_test, load_run_splits, true_labels_known
 from ..data.store import ImageStore
 from ..errors import UserError
 from ..methods import Method, TrainData, get_method
@@ -101,6 +101,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     if rc.weights and rc.image_size is None:  # file images decoded at the network's input size
         rc = rc.replace(image_size=weights_input_size(rc.backbone))
     cfg = rc.to_dict()  # the data readers and the noise path take the options as a mapping
+    imagenet = imagenet_val_listing(cfg) if rc.imagenet_val else None  # checked before the long decode
     splits = load_run_splits(cfg)
     train = splits.train
     noisy, report = noisy_training_labels(cfg, train)
@@ -114,6 +115,10 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     if rc.weights:
         views = pretrained_views(views, rc.backbone, rc.image_size)
     true_known = true_labels_known(cfg)
+    eval_sets = {}
+    if imagenet is not None:
+        val = load_like_test(imagenet, cfg, train)
+        eval_sets["imagenet"] = (to_device(val.images, device), torch.from_numpy(val.labels).to(device))
     data = TrainData(
         images=to_device(train.images, device),
         labels=torch.from_numpy(noisy).to(device),
@@ -122,6 +127,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         test_labels=torch.from_numpy(splits.test.labels).to(device),
         num_classes=train.num_classes,
         views=views,
+        eval_sets=eval_sets,
     )
     torch.manual_seed(rc.seed)  # weight initialisation
     encoder = build_backbone(rc.backbone, in_channels=len(views.mean),
