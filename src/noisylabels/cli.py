@@ -165,6 +165,11 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_train.add_argument("--width", type=int, help="backbone base width (small-cnn 16, resnet 64)")
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)
+    p_train.add_argument("--epoch-samples", type=int, metavar="N",
+                         help="each epoch draws N samples afresh (default: every sample once; at most all)")
+    p_train.add_argument("--class-balanced", action="store_true", default=None,
+                         help="each epoch takes at most an equal share of its samples from each given class "
+                              "(DivideMix's Clothing1M epochs, with --epoch-samples)")
     p_train.add_argument("--lr", type=float)
     p_train.add_argument("--momentum", type=float)
     p_train.add_argument("--weight-decay", type=float)

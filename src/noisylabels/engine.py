@@ -31,7 +31,7 @@ from .errors import UserError
 from .methods.base import Method, TrainData
 from .precision import autocast_for
 from .runs import RunFolder
-from .schedule import FitConfig, epoch_seed, lr_at
+from .schedule import FitConfig, epoch_indices, epoch_seed, epoch_size, lr_at
 
 CHECKPOINT_FORMAT = 1
 
@@ -177,10 +177,13 @@ def fit(
 ) -> dict[str, Any]:
     """Train ``method`` for ``cfg.epochs`` epochs, evaluating and checkpointing after each.
 
+    Every epoch trains on :func:`~noisylabels.schedule.epoch_indices` (all samples, or ``cfg.epoch_samples``
+    of them, class-balanced with ``cfg.class_balanced``), in full batches.
+
     Returns the run's totals: test_accuracy (last epoch), best_test_accuracy, best_epoch,
     train_seconds (steps and per-epoch hooks, evaluation excluded), images_per_second, history.
     """
-    n = len(data.images)
+    n = epoch_size(data.labels, data.num_classes, cfg.epoch_samples, cfg.class_balanced)
     ctx = ddp.current()
     if cfg.batch_size < 2 * ctx.world:
         raise UserError(f"--batch-size must be at least {2 * ctx.world} (batch norm needs two samples per process)")
@@ -204,7 +207,6 @@ def _fit_epochs(
 ) -> dict[str, Any]:
     """The epochs of :func:`fit` (resume, steps, hooks, evaluation, checkpoints)."""
     device = data.device
-    n = len(data.images)
     ctx = ddp.current()
     total_steps = steps_per_epoch * cfg.epochs
 
@@ -234,7 +236,8 @@ def _fit_epochs(
         record: dict[str, Any] = {"epoch": epoch}
         with eager(compiled):
             record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
-        perm = torch.randperm(n, generator=gen, device=device)
+        perm = epoch_indices(data.labels, data.num_classes, gen, samples=cfg.epoch_samples,
+                             balanced=cfg.class_balanced)
         # a store (streamed from disk) decodes this epoch's batches ahead; tensors need nothing
         prefetch(data.images, [ddp.shard(perm[s * batch:(s + 1) * batch]) for s in range(steps_per_epoch)])
         # augmentations: one stream per rank (ranks see different samples), the shared one alone

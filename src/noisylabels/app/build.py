@@ -145,7 +145,8 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     fit_cfg = FitConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, momentum=rc.momentum, weight_decay=rc.weight_decay,
         lr_warmup_epochs=rc.lr_warmup_epochs, final_lr_ratio=rc.final_lr_ratio, seed=rc.seed,
-        progress=bool(rc.extra.get("progress", True)), compile=rc.compile,
+        progress=bool(rc.extra.get("progress", True)), compile=rc.compile, epoch_samples=rc.epoch_samples,
+        class_balanced=rc.class_balanced,
     )
     rc = rc.replace(device=device.type)
     return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc)
