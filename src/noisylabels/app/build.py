@@ -98,7 +98,8 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     device = resolve_device(rc.device)
     if rc.backbone == "auto":
         rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
-    if rc.weights and rc.image_size is None:  # file images decoded at the network's input size
+    from_weights = bool(rc.weights) or started_from_weights(rc.pretrained)
+    if from_weights and rc.image_size is None:  # file images decoded at the network's input size
         rc = rc.replace(image_size=weights_input_size(rc.backbone))
     cfg = rc.to_dict()  # the data readers and the noise path take the options as a mapping
     imagenet = imagenet_val_listing(cfg) if rc.imagenet_val else None  # checked before the long decode
@@ -112,7 +113,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         splits = dataclasses.replace(splits, train=train)
         report = noise_report(train.labels, noisy, train.num_classes)
     views = view_config(train.images, rc.dataset, rc.flip, rc.crop_pad)
-    if rc.weights:
+    if from_weights:
         views = pretrained_views(views, rc.backbone, rc.image_size)
     true_known = true_labels_known(cfg)
     eval_sets = {}
@@ -185,6 +186,24 @@ def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
     except RuntimeError:
         raise UserError(f"--pretrained {run_dir}: its encoder does not match this backbone; pass the same "
                         "--backbone and --width as that run") from None
+
+
+def started_from_weights(run_dir: str | None) -> bool:
+    """Whether the encoder of ``--pretrained run_dir`` descends from ``--weights``: that run, or the run it was
+    itself started from (and so on), was given --weights. Such a run keeps the network's ImageNet input
+    (:func:`~noisylabels.models.weights.pretrained_views`), as a framework cell of ``bench`` does after
+    the SimCLR pre-training it shares (started from the protocol's weights)."""
+    folder = Path(run_dir) if run_dir else None
+    for _ in range(8):
+        if folder is None or not (folder / CONFIG).exists():
+            return False
+        saved = RunFolder(folder).read_yaml(CONFIG)
+        if not isinstance(saved, dict):
+            return False
+        if saved.get("weights"):
+            return True
+        folder = Path(saved["pretrained"]) if saved.get("pretrained") else None
+    return False
 
 
 def _pretrained_source(folder: Path) -> Path | None:
