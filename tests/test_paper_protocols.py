@@ -36,9 +36,9 @@ def _fake_grid(tmp_path, monkeypatch, protocol, **kwargs):
         seen.append((out.name, out.parent.name, cfg))
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text("{}")
-        (out / "summary.json").write_text(json.dumps({"test_accuracy": 0.5, "epochs": cfg["epochs"], "device": "cpu",
-                                                      "backbone": cfg["backbone"], "torch_version": "x", "noise": "none",
-                                                      "noise_rate_actual": 0.0}))
+        summary = {"test_accuracy": 0.5, "epochs": cfg["epochs"], "device": "cpu", "backbone": cfg["backbone"],
+                   "torch_version": "x", "noise": "none", "noise_rate_actual": 0.0}
+        (out / "summary.json").write_text(json.dumps(summary))
 
     monkeypatch.setattr(app_run, "run_train", fake_run_train)
     run_grid(protocol, [], tmp_path / "b", epochs=1, **QUIET, **kwargs)
@@ -73,9 +73,10 @@ def test_clothing1m_cells_get_the_published_settings_and_framework_the_shared_pr
 
 def test_real_noise_tables_show_imagenet_figures_and_no_detection_columns():
     rows = [{"method": "ce", "case": "none", "seed": 0, "epochs": 80, "noise": "none", "noise_rate_actual": 0.0,
-             "test_accuracy": 0.7, "best_test_accuracy": 0.72, "test_top5_accuracy": 0.9, "imagenet_top1_accuracy": 0.65,
-             "imagenet_top5_accuracy": 0.88, "noise_rate_estimated": 0.3, "train_seconds": 9.0,
-             "images_per_second": 100.0, "device": "cuda", "torch_version": "x", "backbone": "inception-resnet-v2"}]
+             "test_accuracy": 0.7, "best_test_accuracy": 0.72, "test_top5_accuracy": 0.9,
+             "imagenet_top1_accuracy": 0.65, "imagenet_top5_accuracy": 0.88, "noise_rate_estimated": 0.3,
+             "train_seconds": 9.0, "images_per_second": 100.0, "device": "cuda", "torch_version": "x",
+             "backbone": "inception-resnet-v2"}]
     md = results_markdown("webvision-paper", rows)
     assert "| acc (last) | acc (best) | top-5 (last) | ImageNet top-1 | ImageNet top-5 | flagged | seconds |" in md
     assert "| ce | none | – | 80 | 1 | 70.0 | 72.0 | 90.0 | 65.0 | 88.0 | 0.300 |" in md

@@ -82,6 +82,13 @@ _CLOTHING1M_PAPER = {"backbone": "resnet50", "image_size": 224, "batch_size": 32
 _TCL_REAL = {"tcl": {"method_options": {"feature_dim": 256, **OFFICIAL_TARGETS_AND_VIEWS}}}  # official TCL targets
 
 
+def _real_noise(source: str, train: dict[str, Any], note: str, **needs: str) -> Protocol:
+    """A real-noise protocol with DivideMix's settings ``train``: the ``source:`` dataset at --data-dir, case
+    none, 80 epochs, CE, TCL (official targets and views) and the framework; ``needs``: :attr:`Protocol.needs`."""
+    return Protocol(f"{source}:{{data_dir}}", ("none",), 80, train, note, _TCL_REAL, ("ce", "tcl", "framework"),
+                    needs)
+
+
 PROTOCOLS: dict[str, Protocol] = {
     "digits-mini": Protocol("digits", ("none", "sym50", "sym80"), 20, {"batch_size": 64},
                             "scikit-learn's bundled digits (1,437 train / 360 test), seconds per run; for smoke checks"),
@@ -105,22 +112,21 @@ PROTOCOLS: dict[str, Protocol] = {
                                 "Pre-trained (from one shared SimCLR run) and Fine-tuned (the full framework); "
                                 "for a CUDA GPU",
                                 methods=tuple(FRAMEWORK_COLUMN_SPECS)),
-    "webvision-paper": Protocol("webvision:{data_dir}", ("none",), 80, _WEBVISION_PAPER,
-                                "mini-WebVision (the first 50 classes of WebVision 1.0's Google images, DivideMix's "
-                                "convention) from --data-dir, real noise; Inception-ResNet-v2 from scratch at 299 px, "
-                                "DivideMix's settings (batch 32, lr 0.01, weight decay 5e-4, 80 epochs); test: the "
-                                "WebVision validation set, and ImageNet's with --set imagenet_val=ROOT; for a GPU",
-                                _TCL_REAL, ("ce", "tcl", "framework"),
-                                {"data_dir": "the WebVision 1.0 root (info/, google/, val_images_256/)"}),
-    "clothing1m-paper": Protocol("clothing1m:{data_dir}", ("none",), 80, _CLOTHING1M_PAPER,
-                                 "Clothing1M from --data-dir, real noise; ImageNet-pretrained ResNet-50 (--set "
-                                 "weights=PATH) at 224 px, DivideMix's settings (batch 32, lr 0.002, weight decay "
-                                 "1e-3, 80 epochs of 1,000 class-balanced batches); test: the clean test set; for a "
-                                 "GPU",
-                                 _TCL_REAL, ("ce", "tcl", "framework"),
-                                 {"data_dir": "the Clothing1M root (images/, noisy_label_kv.txt, ...)",
-                                  "weights": "a local ImageNet ResNet-50 state dict such as torchvision's "
-                                             "resnet50 weights (nothing is downloaded)"}),
+    "webvision-paper": _real_noise(
+        "webvision", _WEBVISION_PAPER,
+        "mini-WebVision (the first 50 classes of WebVision 1.0's Google images, DivideMix's convention) from "
+        "--data-dir, real noise; Inception-ResNet-v2 from scratch at 299 px, DivideMix's settings (batch 32, lr "
+        "0.01, weight decay 5e-4, 80 epochs); test: the WebVision validation set, and ImageNet's with --set "
+        "imagenet_val=ROOT; for a GPU",
+        data_dir="the WebVision 1.0 root (info/, google/, val_images_256/)"),
+    "clothing1m-paper": _real_noise(
+        "clothing1m", _CLOTHING1M_PAPER,
+        "Clothing1M from --data-dir, real noise; ImageNet-pretrained ResNet-50 (--set weights=PATH) at 224 px, "
+        "DivideMix's settings (batch 32, lr 0.002, weight decay 1e-3, 80 epochs of 1,000 class-balanced batches); "
+        "test: the clean test set; for a GPU",
+        data_dir="the Clothing1M root (images/, noisy_label_kv.txt, ...)",
+        weights="a local ImageNet ResNet-50 state dict such as torchvision's resnet50 weights (nothing is "
+                "downloaded)"),
 }
 
 _CASE = re.compile(r"^(none|sym|symex|asym|pair|inst|cc)(\d{1,3})?$")
@@ -213,8 +219,8 @@ def run_grid(
     noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
     # precedence: protocol < the method's protocol settings < --set (extra)
-    base = {"dataset": proto.dataset.format(data_dir=data_dir), "epochs": int(proto.epochs if epochs is None else epochs), "data_dir": data_dir, "progress": False,
-            **proto.train}
+    base = {"dataset": proto.dataset.format(data_dir=data_dir), "data_dir": data_dir, "progress": False,
+            "epochs": int(proto.epochs if epochs is None else epochs), **proto.train}
     extra = extra or {}
     rows = []
     for size in (train_sizes or [None]):
