@@ -55,7 +55,7 @@ def test_the_protocols_need_their_data_and_clothing1m_its_weights(tmp_path):
         assert PROTOCOLS[name].cases == ("none",) and PROTOCOLS[name].methods == ("ce", "tcl", "framework")
 
 
-def test_clothing1m_cells_get_the_published_settings_and_framework_the_shared_pretraining(
+def test_cells_get_the_published_settings_and_framework_the_shared_pretraining(
         tmp_path, monkeypatch, resnet50_weights):
     seen = _fake_grid(tmp_path, monkeypatch, "clothing1m-paper", data_dir=str(tmp_path / "c1m"),
                       extra={"weights": str(resnet50_weights)})
@@ -69,6 +69,14 @@ def test_clothing1m_cells_get_the_published_settings_and_framework_the_shared_pr
     # the framework cell continues the shared SimCLR run, which itself started from the weights
     assert "weights" not in cfgs["framework"] and cfgs["framework"]["pretrained"].endswith("simclr-s0")
     assert cfgs["_pretrain"]["method"] == "simclr" and cfgs["_pretrain"]["weights"] == str(resnet50_weights)
+    seen = _fake_grid(tmp_path / "wv", monkeypatch, "webvision-paper", data_dir=str(tmp_path / "wv"),
+                      extra={"imagenet_val": str(tmp_path / "iv")})
+    cfgs = {parent: cfg for _, parent, cfg in seen}
+    assert cfgs["framework"]["imagenet_val"] == str(tmp_path / "iv") and cfgs["_pretrain"]["imagenet_val"] is None
+    ce = cfgs["ce"]
+    assert (ce["dataset"], ce["backbone"], ce["image_size"], ce["batch_size"], ce["lr"], ce["weight_decay"]) == \
+        (f"webvision:{tmp_path / 'wv'}", "inception-resnet-v2", 299, 32, 0.01, 5e-4)
+    assert "epoch_samples" not in ce and "weights" not in ce and ce["epochs"] == 1
 
 
 def test_real_noise_tables_show_imagenet_figures_and_no_detection_columns():

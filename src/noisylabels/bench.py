@@ -240,7 +240,8 @@ def run_grid(
                             rows.append(_cell_row(cell))
                         continue
                     if name == "framework":
-                        pre = {**sized, **extra, "method_options": _options_of("simclr", extra)}
+                        pre = {**sized, **extra, "method_options": _options_of("simclr", extra),
+                               "imagenet_val": None}  # SimCLR has no classifier to evaluate there
                         cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log, tag))
                         cfg.pop("weights", None)  # the shared pre-training started from them; its encoder goes on
                     rows.append(_run_cell(cell, cfg, run_train, log))
