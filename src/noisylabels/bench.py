@@ -66,15 +66,17 @@ CIFAR_N: dict[str, dict[str, tuple[str, str]]] = {
     "cifar100": {"n-noisy": ("CIFAR-100_human.pt", "noisy_label")},
 }
 
-# The real-noise tables. TCL (CVPR 2023, Sec. 4) trains the networks of DivideMix (Li et al., ICLR 2020,
-# Sec. 4.1): mini-WebVision (the first 50 classes of WebVision 1.0's Google images) on Inception-ResNet-v2 from
-# scratch at 299 px, Clothing1M on an ImageNet-pretrained ResNet-50 at 224 px. The optimisation figures are
-# DivideMix's own (its Train_webvision.py / Train_clothing1M.py): SGD, momentum 0.9, batch 32, 80 epochs, lr 0.01
-# and weight decay 5e-4 (mini-WebVision), lr 0.002 and weight decay 1e-3 (Clothing1M), the lr divided by 10
-# after 40 epochs (here: the engine's cosine decay, TCL's schedule); a Clothing1M epoch draws 1,000 batches of
-# 32 noisy samples, their labels balanced (--epoch-samples 32000 --class-balanced). Both are real noise: case
-# `none` (the given labels are the noisy ones; no truth, so no detection figures); evaluation on the clean test
-# set: WebVision's validation set (+ ImageNet's with --set imagenet_val=ROOT), Clothing1M's clean_test.
+# The real-noise tables (TCL, CVPR 2023, Sec. 4; DivideMix, Li et al., ICLR 2020, Sec. 4.1, whose networks
+# TCL's real-world comparisons share): mini-WebVision (the first 50 classes of WebVision 1.0's Google images)
+# on Inception-ResNet-v2 from scratch at 299 px (DivideMix's dataloader_webvision.py: Resize 320, crop 299; here
+# the shorter side is scaled to 299), Clothing1M on an ImageNet-pretrained ResNet-50 at 224 px. The optimisation
+# figures are DivideMix's code's (Train_webvision.py / Train_clothing1M.py): SGD, momentum 0.9, batch 32
+# (64 in its one CE warm-up epoch), 80 epochs after that warm-up, lr 0.01 and weight decay 5e-4
+# (mini-WebVision), lr 0.002 and weight decay 1e-3 (Clothing1M), the lr divided by 10 after 40 epochs (here:
+# the engine's cosine decay, TCL's schedule); a Clothing1M epoch draws num_batches 1,000 x 32 noisy samples,
+# their labels balanced (--epoch-samples 32000 --class-balanced). Both are real noise: case `none` (the given
+# labels are the noisy ones; no truth, so no detection figures); evaluation on the clean test sets: WebVision's
+# validation set (+ ImageNet's, --set imagenet_val=ROOT), Clothing1M's clean_test.
 _WEBVISION_PAPER = {"backbone": "inception-resnet-v2", "image_size": 299, "batch_size": 32, "lr": 0.01,
                     "weight_decay": 5e-4}
 _CLOTHING1M_PAPER = {"backbone": "resnet50", "image_size": 224, "batch_size": 32, "lr": 0.002, "weight_decay": 1e-3,
