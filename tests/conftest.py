@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers import FAST, cli, copy_of
 
@@ -27,3 +28,14 @@ def earlier_run(digits_run_template: Path, tmp_path: Path) -> tuple[Path, dict[s
     """A fresh copy of the finished digits run (``tmp_path / 'run'``) and its snapshot (relative path ->
     bytes), for the 'refused, and the earlier run left byte-identical' checks."""
     return copy_of(digits_run_template, tmp_path / "run")
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the small forwards of the ImageNet networks: on a shared 2-core CPU two
+    threads on a tiny batch wait on each other (seconds instead of tens of milliseconds; an Inception-ResNet-v2
+    bench grid 20 s instead of 80 s); restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,7 +6,9 @@ are in ``tests/conftest.py``).
   (``snapshot``, ``copy_of``);
 * tiny synthetic training sets and methods for the engine and method tests (``random_train_data``,
   ``stripe_train_data``, ``tiny_method``), unit vectors for the loss tests;
-* the smallest settings of a digits run (``FAST``, ``digits_config``, ``QUIET``) and an image writer."""
+* the smallest settings of a digits run (``FAST``, ``digits_config``, ``QUIET``) and an image writer;
+* tiny trees in the real layouts of mini-WebVision, ImageNet's validation set and Clothing1M
+  (``webvision_tree``, ``imagenet_val_tree``, ``clothing1m_tree``)."""
 
 from __future__ import annotations
 
@@ -137,3 +139,79 @@ def image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per_clas
         for i in range(per_class):
             Image.new("L", (8, 8), 40 + 150 * c + 3 * i).save(root / name / f"{i}.png")
     return f"folder:{root}"
+
+
+# -- tiny trees in the real layouts of the list sources ---------------------------------------------------
+SYNSETS = [f"n{10_000_000 + 7 * i:08d}" for i in range(60)]  # WebVision's synsets.txt: line i = class i
+
+
+def _jpeg(path: Path, label: int, k: int, size: tuple[int, int] = (40, 30)) -> None:
+    """A flat RGB JPEG at ``path`` (parents made) whose colour depends on its class and index."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, ((37 * label) % 256, (255 - 53 * label) % 256, (40 * k) % 256)).save(path)
+
+
+def _lines(path: Path, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(r + "\n" for r in rows))
+
+
+def webvision_tree(root: Path, labels: Any = range(50), per_class: int = 2, val_per_class: int = 1) -> Path:
+    """A tiny mini-WebVision under ``root`` in WebVision 1.0's layout: ``google/q<label>/<k>.jpg`` listed
+    in ``info/train_filelist_google.txt``, ``val_images_256/val<label>_<k>.jpg`` in ``info/val_filelist.txt``
+    and ``info/synsets.txt`` (:data:`SYNSETS`). ``labels``: the classes that get images (mini-WebVision
+    keeps 0..49; give others to see them left out). Returns ``root``."""
+    train, val = [], []
+    for label in labels:
+        for k in range(per_class):
+            rel = f"google/q{label:04d}/{k}.jpg"
+            _jpeg(root / rel, label, k)
+            train.append(f"{rel} {label}")
+        for k in range(val_per_class):
+            rel = f"val{label}_{k}.jpg"
+            _jpeg(root / "val_images_256" / rel, label, k + 3)
+            val.append(f"{rel} {label}")
+    _lines(root / "info" / "train_filelist_google.txt", train)
+    _lines(root / "info" / "val_filelist.txt", val)
+    _lines(root / "info" / "synsets.txt", [f"{s} class {i}" for i, s in enumerate(SYNSETS)])
+    return root
+
+
+def imagenet_val_tree(root: Path, layout: str, classes: Any = range(52), per_class: int = 1) -> Path:
+    """ImageNet validation images of the synsets ``SYNSETS[c]`` for c in ``classes`` (52 by default: two
+    outside mini-WebVision's 50) under ``root``: ``layout`` ``"folders"`` (``val/<synset>/*.JPEG``) or
+    ``"kaggle"`` (``ILSVRC2012_val_*.JPEG`` in ``root`` and ``LOC_val_solution.csv``). Returns ``root``."""
+    rows, n = [], 0
+    for c in classes:
+        for k in range(per_class):
+            n += 1
+            image = f"ILSVRC2012_val_{n:08d}"
+            if layout == "folders":
+                _jpeg(root / "val" / SYNSETS[c] / f"{image}.JPEG", c, k + 5, (50, 44))
+            else:
+                _jpeg(root / f"{image}.JPEG", c, k + 5, (50, 44))
+                rows.append(f"{image},{SYNSETS[c]} 12 30 200 180 {SYNSETS[c]} 1 2 3 4")
+    if layout == "kaggle":
+        _lines(root / "LOC_val_solution.csv", ["ImageId,PredictionString", *rows])
+    return root
+
+
+def clothing1m_tree(root: Path, per_class: int = 2, test_per_class: int = 1) -> Path:
+    """A tiny Clothing1M under ``root`` in its layout: ``images/<k>/<i>.jpg`` of the 14 classes, the noisy
+    training set (``noisy_train_key_list.txt`` + ``noisy_label_kv.txt``) and the clean test set
+    (``clean_test_key_list.txt`` + ``clean_label_kv.txt``). Returns ``root``."""
+    noisy, train, clean, test = [], [], [], []
+    for c in range(14):
+        for k in range(per_class + test_per_class):
+            rel = f"images/{k % 10}/{c}_{k}.jpg"
+            _jpeg(root / rel, c, k)
+            if k < per_class:
+                noisy.append(f"{rel} {c}")
+                train.append(rel)
+            else:
+                clean.append(f"{rel} {c}")
+                test.append(rel)
+    for name, rows in (("noisy_label_kv.txt", noisy), ("noisy_train_key_list.txt", train),
+                       ("clean_label_kv.txt", clean), ("clean_test_key_list.txt", test)):
+        _lines(root / name, rows)
+    return root

@@ -1,4 +1,5 @@
-"""inference.py: the test-set figures of a classifier (top-1, top-5) and the run totals built from them."""
+"""inference.py: the test-set figures of a classifier (top-1, top-5), those of a further test set (--imagenet-val)
+and the run totals built from them."""
 
 import math
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 
 from noisylabels.data.augment import ViewConfig
-from noisylabels.engine import top5_totals
-from noisylabels.inference import classifier_metrics
+from noisylabels.engine import topk_totals
+from noisylabels.inference import classifier_metrics, eval_set_metrics
 
 
 class _FixedLogits(torch.nn.Module):
@@ -45,9 +46,22 @@ def test_no_top5_with_fewer_than_five_classes():
     assert "test_top5_accuracy" not in m and m["test_accuracy"] == pytest.approx(1 / 3)
 
 
-def test_top5_totals_are_the_last_and_the_highest_epoch():
+def test_a_further_test_set_gives_its_own_top1_top5_and_loss():
+    table = torch.tensor([[6., 5, 4, 3, 2, 1]] * 4)
+    labels = torch.tensor([0, 2, 4, 5])
+    m = eval_set_metrics(_FixedLogits(table), "imagenet", _images(4), labels, VIEWS)
+    assert m.keys() == {"imagenet_top1_accuracy", "imagenet_top5_accuracy", "imagenet_loss"}
+    assert m["imagenet_top1_accuracy"] == 0.25 and m["imagenet_top5_accuracy"] == 0.75
+
+
+def test_topk_totals_are_the_last_and_the_highest_epoch():
     history = [{"epoch": 1, "test_top5_accuracy": 0.7}, {"epoch": 2}, {"epoch": 3, "test_top5_accuracy": 0.9},
                {"epoch": 4, "test_top5_accuracy": 0.8}]
-    assert top5_totals(history) == {"test_top5_accuracy": 0.8, "best_test_top5_accuracy": 0.9}
-    assert top5_totals([{"epoch": 1, "test_accuracy": 0.5}]) == {}
-    assert math.isnan(top5_totals([{"test_top5_accuracy": 0.5}, {"epoch": 2}])["test_top5_accuracy"])
+    assert topk_totals(history) == {"test_top5_accuracy": 0.8, "best_test_top5_accuracy": 0.9}
+    assert topk_totals([{"epoch": 1, "test_accuracy": 0.5}]) == {}
+    assert math.isnan(topk_totals([{"test_top5_accuracy": 0.5}, {"epoch": 2}])["test_top5_accuracy"])
+    both = [{"imagenet_top1_accuracy": 0.4, "imagenet_top5_accuracy": 0.6, "test_top5_accuracy": 0.5},
+            {"imagenet_top1_accuracy": 0.3, "imagenet_top5_accuracy": 0.7, "test_top5_accuracy": 0.6}]
+    assert topk_totals(both) == {"imagenet_top1_accuracy": 0.3, "best_imagenet_top1_accuracy": 0.4,
+                                 "imagenet_top5_accuracy": 0.7, "best_imagenet_top5_accuracy": 0.7,
+                                 "test_top5_accuracy": 0.6, "best_test_top5_accuracy": 0.6}

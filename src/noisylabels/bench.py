@@ -39,6 +39,9 @@ class Protocol:
     note: str = ""
     method_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides
     methods: tuple[str, ...] = ()  # the default --methods (empty: --methods is required)
+    # what the user must give: "data_dir" (--data-dir; a "{data_dir}" in ``dataset`` is replaced by it) or a
+    # train option (--set KEY=VALUE), each with what it is
+    needs: dict[str, str] = field(default_factory=dict)
 
 
 # the Ciortan et al. table: each loss from scratch (Base), from the shared SimCLR encoder (Pre-trained:
@@ -62,6 +65,30 @@ CIFAR_N: dict[str, dict[str, tuple[str, str]]] = {
                 "n-worst": ("CIFAR-10_human.pt", "worse_label")},
     "cifar100": {"n-noisy": ("CIFAR-100_human.pt", "noisy_label")},
 }
+
+# The real-noise tables (TCL, CVPR 2023, Sec. 4; DivideMix, Li et al., ICLR 2020, Sec. 4.1, whose networks
+# TCL's real-world comparisons share): mini-WebVision (the first 50 classes of WebVision 1.0's Google images)
+# on Inception-ResNet-v2 from scratch at 299 px (DivideMix's dataloader_webvision.py: Resize 320, crop 299; here
+# the shorter side is scaled to 299), Clothing1M on an ImageNet-pretrained ResNet-50 at 224 px. The optimisation
+# figures are DivideMix's code's (Train_webvision.py / Train_clothing1M.py): SGD, momentum 0.9, batch 32
+# (64 in its one CE warm-up epoch), 80 epochs after that warm-up, lr 0.01 and weight decay 5e-4
+# (mini-WebVision), lr 0.002 and weight decay 1e-3 (Clothing1M), the lr divided by 10 after 40 epochs (here:
+# the engine's cosine decay, TCL's schedule); a Clothing1M epoch draws num_batches 1,000 x 32 noisy samples,
+# their labels balanced (--epoch-samples 32000 --class-balanced). Both are real noise: case `none` (the given
+# labels are the noisy ones; no truth, so no detection figures); evaluation on the clean test sets: WebVision's
+# validation set (+ ImageNet's, --set imagenet_val=ROOT), Clothing1M's clean_test.
+_WEBVISION_PAPER = {"backbone": "inception-resnet-v2", "image_size": 299, "batch_size": 32, "lr": 0.01,
+                    "weight_decay": 5e-4}
+_CLOTHING1M_PAPER = {"backbone": "resnet50", "image_size": 224, "batch_size": 32, "lr": 0.002, "weight_decay": 1e-3,
+                     "epoch_samples": 1000 * 32, "class_balanced": True}
+_TCL_REAL = {"tcl": {"method_options": {"feature_dim": 256, **OFFICIAL_TARGETS_AND_VIEWS}}}  # official TCL targets
+
+
+def _real_noise(source: str, train: dict[str, Any], note: str, **needs: str) -> Protocol:
+    """A real-noise protocol with DivideMix's settings ``train``: the ``source:`` dataset at --data-dir, case
+    none, 80 epochs, CE, TCL (official targets and views) and the framework; ``needs``: :attr:`Protocol.needs`."""
+    return Protocol(f"{source}:{{data_dir}}", ("none",), 80, train, note, _TCL_REAL, ("ce", "tcl", "framework"),
+                    needs)
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -87,6 +114,21 @@ PROTOCOLS: dict[str, Protocol] = {
                                 "Pre-trained (from one shared SimCLR run) and Fine-tuned (the full framework); "
                                 "for a CUDA GPU",
                                 methods=tuple(FRAMEWORK_COLUMN_SPECS)),
+    "webvision-paper": _real_noise(
+        "webvision", _WEBVISION_PAPER,
+        "mini-WebVision (the first 50 classes of WebVision 1.0's Google images, DivideMix's convention) from "
+        "--data-dir, real noise; Inception-ResNet-v2 from scratch at 299 px, DivideMix's settings (batch 32, lr "
+        "0.01, weight decay 5e-4, 80 epochs); test: the WebVision validation set, and ImageNet's with --set "
+        "imagenet_val=ROOT; for a GPU",
+        data_dir="the WebVision 1.0 root (info/, google/, val_images_256/)"),
+    "clothing1m-paper": _real_noise(
+        "clothing1m", _CLOTHING1M_PAPER,
+        "Clothing1M from --data-dir, real noise; ImageNet-pretrained ResNet-50 (--set weights=PATH) at 224 px, "
+        "DivideMix's settings (batch 32, lr 0.002, weight decay 1e-3, 80 epochs of 1,000 class-balanced batches); "
+        "test: the clean test set; for a GPU",
+        data_dir="the Clothing1M root (images/, noisy_label_kv.txt, ...)",
+        weights="a local ImageNet ResNet-50 state dict such as torchvision's resnet50 weights (nothing is "
+                "downloaded)"),
 }
 
 _CASE = re.compile(r"^(none|sym|symex|asym|pair|inst|cc)(\d{1,3})?$")
@@ -165,6 +207,7 @@ def run_grid(
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     proto = PROTOCOLS[protocol]
+    _check_needs(protocol, proto, data_dir, extra or {})
     methods = list(methods or proto.methods)
     if not methods:
         raise UserError(f"protocol {protocol!r} has no default methods: give --methods, e.g. --methods ce,tcl")
@@ -178,8 +221,8 @@ def run_grid(
     noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
     # precedence: protocol < the method's protocol settings < --set (extra)
-    base = {"dataset": proto.dataset, "epochs": int(proto.epochs if epochs is None else epochs), "data_dir": data_dir, "progress": False,
-            **proto.train}
+    base = {"dataset": proto.dataset.format(data_dir=data_dir), "data_dir": data_dir, "progress": False,
+            "epochs": int(proto.epochs if epochs is None else epochs), **proto.train}
     extra = extra or {}
     rows = []
     for size in (train_sizes or [None]):
@@ -199,13 +242,24 @@ def run_grid(
                             rows.append(_cell_row(cell))
                         continue
                     if name == "framework":
-                        pre = {**sized, **extra, "method_options": _options_of("simclr", extra)}
+                        pre = {**sized, **extra, "method_options": _options_of("simclr", extra),
+                               "imagenet_val": None}  # SimCLR has no classifier to evaluate there
                         cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log, tag))
+                        cfg.pop("weights", None)  # the shared pre-training started from them; its encoder goes on
                     rows.append(_run_cell(cell, cfg, run_train, log))
     if not rows:
         raise UserError(f"no finished cells in {root} for these methods, cases and seeds")
     write_results(root, protocol, rows)
     return rows
+
+
+def _check_needs(protocol: str, proto: Protocol, data_dir: str | None, extra: dict[str, Any]) -> None:
+    """UserError naming the first of the protocol's :attr:`Protocol.needs` the user has not given."""
+    for key, what in proto.needs.items():
+        given = data_dir if key == "data_dir" else (extra.get(key) or proto.train.get(key))
+        if not given:
+            flag = "--data-dir ROOT" if key == "data_dir" else f"--set {key}=PATH"
+            raise UserError(f"protocol {protocol} needs {flag}: {what}")
 
 
 def _pretraining(root: Path, base: dict[str, Any], seed: int, run_train: Callable, log: Callable[[str], None],
@@ -266,12 +320,16 @@ def _cell_row(cell: Cell) -> dict[str, Any]:
 
 
 RESULT_KEYS = ("dataset", "num_train", "noise", "noise_rate", "noise_rate_actual", "epochs", "test_accuracy",
-               "best_test_accuracy", "test_top5_accuracy", "best_test_top5_accuracy", "detection_auroc", "detection_auprc", "detection_precision", "detection_recall",
+               "best_test_accuracy", "test_top5_accuracy", "best_test_top5_accuracy", "imagenet_top1_accuracy",
+               "best_imagenet_top1_accuracy", "imagenet_top5_accuracy", "best_imagenet_top5_accuracy",
+               "detection_auroc", "detection_auprc", "detection_precision", "detection_recall",
                "detection_f1", "noise_rate_estimated", "flagged_to_actual", "train_seconds", "images_per_second",
                "backbone", "device", "torch_version")
-# (key, column, scale, decimals); "flagged" is the flagged share of the labels
+# (key, column, scale, decimals); "flagged" is the flagged share of the labels; results.md leaves out a column
+# that no row has (ImageNet figures without --imagenet-val, detection figures on real noise: no truth)
 SHOWN = (("test_accuracy", "acc (last)", 100, 1), ("best_test_accuracy", "acc (best)", 100, 1),
-         ("test_top5_accuracy", "top-5 (last)", 100, 1),
+         ("test_top5_accuracy", "top-5 (last)", 100, 1), ("imagenet_top1_accuracy", "ImageNet top-1", 100, 1),
+         ("imagenet_top5_accuracy", "ImageNet top-5", 100, 1),
          ("detection_auroc", "det. AUROC", 1, 3), ("detection_auprc", "det. AUPRC", 1, 3),
          ("detection_f1", "det. F1", 1, 3), ("noise_rate_estimated", "flagged", 1, 3),
          ("noise_rate_actual", "actual noise", 1, 3), ("flagged_to_actual", "flagged / actual", 1, 2),
@@ -307,20 +365,27 @@ def results_markdown(protocol: str, rows: list[dict[str, Any]]) -> str:
     """Mean +- sample std over seeds per method x case; every row states its n."""
     proto = PROTOCOLS[protocol]
     devices = sorted({str(r["device"]) for r in rows})
+    shown = [c for c in SHOWN if _cell_text([_shown_value(r, c[0]) for r in rows], 1, 1) != "–"]
     lines = [f"# Benchmark `{protocol}`", "", f"{proto.note}.", "",
              f"Hardware: {', '.join(devices)}; torch {rows[0]['torch_version'] if rows else torch.__version__}; "
              f"Python {platform.python_version()}; backbone {', '.join(sorted({str(r['backbone']) for r in rows}))}.",
              "Accuracy in %, test set, last epoch unless marked best; mean ± std over n seeds.", "",
-             "| method | case | train | epochs | n | " + " | ".join(label for _, label, _, _ in SHOWN) + " |",
-             "|---|---|---|---|---|" + "---|" * len(SHOWN)]
+             "| method | case | train | epochs | n | " + " | ".join(label for _, label, _, _ in shown) + " |",
+             "|---|---|---|---|---|" + "---|" * len(shown)]
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["method"], r["case"], str(r.get("num_train") or "–")), []).append(r)
     for (method, case, size), rs in groups.items():
-        cells = [_cell_text([r.get(k) for r in rs], scale, digits) for k, _, scale, digits in SHOWN]
+        cells = [_cell_text([_shown_value(r, k) for r in rs], scale, digits) for k, _, scale, digits in shown]
         epochs = ",".join(sorted({str(r["epochs"]) for r in rs}))
         lines.append(f"| {method} | {case} | {size} | {epochs} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines + framework_table(rows)) + "\n"
+
+
+def _shown_value(row: dict[str, Any], key: str) -> Any:
+    """A row's figure as results.md shows it: case ``none`` trains on the given labels as they are, whose own
+    error rate is unknown (real noise), so it has no actual noise rate to show (0 is only the added noise)."""
+    return None if key == "noise_rate_actual" and row.get("noise") == "none" else row.get(key)
 
 
 def framework_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from .app.run import run_train
+from .bench import PROTOCOLS
 from .config import TRAIN_DEFAULTS, check_config
 from .errors import UserError
 from .methods import METHODS
@@ -155,12 +156,21 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
 
     p_train = sub.add_parser("train", help="train a model on noisy labels into a run folder")
     _add_data_args(p_train)
+    p_train.add_argument("--imagenet-val", metavar="ROOT",
+                         help="webvision: only: also evaluate on ImageNet's validation images of the 50 classes "
+                              "(ROOT: LOC_val_solution.csv + JPEGs, or val/<synset>/ folders); reports "
+                              "imagenet_top1_accuracy / imagenet_top5_accuracy")
     p_train.add_argument("--method", help=f"one of: {', '.join(sorted(METHODS))}")
     p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 | resnet18 | resnet34 | resnet50 | "
                          "inception-resnet-v2 | timm:NAME (with timm installed) (auto: preact-resnet18 on CUDA, small-cnn on CPU)")
     p_train.add_argument("--width", type=int, help="backbone base width (small-cnn 16, resnet 64)")
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)
+    p_train.add_argument("--epoch-samples", type=int, metavar="N",
+                         help="each epoch draws N samples afresh (default: every sample once; at most all)")
+    p_train.add_argument("--class-balanced", action="store_true", default=None,
+                         help="each epoch takes at most an equal share of its samples from each given class "
+                              "(DivideMix's Clothing1M epochs, with --epoch-samples)")
     p_train.add_argument("--lr", type=float)
     p_train.add_argument("--momentum", type=float)
     p_train.add_argument("--weight-decay", type=float)
@@ -229,18 +239,21 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_apply.add_argument("--out", required=True, help="folder for corrected_labels.csv/.npy and excluded.txt")
 
     p_bench = sub.add_parser("bench", help="run a protocol's grid of methods x noise cases x seeds, then tabulate")
-    p_bench.add_argument("--protocol", required=True, help="digits-mini | fmnist-mini | fmnist-full | cifar-paper | cifar100-paper")
+    p_bench.add_argument("--protocol", required=True, help=" | ".join(PROTOCOLS))
     p_bench.add_argument("--methods", help="comma list, e.g. ce,elr,tcl,cleanlab-retrain,framework:elr,"
-                         "framework:elr:pretrained (default: the protocol's, where it has them: framework-paper)")
+                         "framework:elr:pretrained (default: the protocol's, where it has them: framework-paper, "
+                         "webvision-paper, clothing1m-paper)")
     p_bench.add_argument("--cases", help="comma list, e.g. none,sym50,sym80,asym40,symex80 (default: the protocol's)")
     p_bench.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
     p_bench.add_argument("--train-sizes", help="comma list of training-set sizes, a grid axis (e.g. 10000,3000; "
                                                "default: the protocol's)")
-    p_bench.add_argument("--data-dir", help="dataset folder (CIFAR pickles and CIFAR-N .pt files; fashion-mnist if not the Debian path)")
+    p_bench.add_argument("--data-dir", help="dataset folder (CIFAR pickles and CIFAR-N .pt files; the WebVision or "
+                         "Clothing1M root; fashion-mnist if not the Debian path)")
     p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="a train option for every run, or a method option for the methods that have it, "
-                              "e.g. --set width=32 --set batch_size=64 --set scale1=1")
+                              "e.g. --set width=32 --set batch_size=64 --set scale1=1 --set imagenet_val=ROOT "
+                              "--set weights=PATH")
     p_bench.add_argument("--report-only", action="store_true",
                          help="train nothing: write results.csv/.md and plots from the finished cells")
     p_bench.add_argument("--out", required=True, help="grid folder (finished cells are skipped, unfinished resumed)")

@@ -25,6 +25,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train_size": None,
     "test_data": None,
     "test_fraction": 0.1,
+    "imagenet_val": None,
     "image_size": None,
     "skip_bad_images": False,
     "stream": "auto",
@@ -35,6 +36,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "width": None,
     "epochs": 20,
     "batch_size": 128,
+    "epoch_samples": None,
+    "class_balanced": False,
     "lr": 0.05,
     "momentum": 0.9,
     "weight_decay": 5e-4,
@@ -100,7 +103,7 @@ def _check_option(name: str, kind: str, value: Any) -> Any:
 # but a --config YAML or a bench --set can hold anything). Ranges: (low, high, low_open, high_open).
 _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "epochs": (1, None), "batch_size": (2, None), "seed": (0, 2**32 - 1), "train_size": (1, None),
-    "width": (1, 1024), "image_size": (8, 4096), "crop_pad": (0, None),
+    "width": (1, 1024), "image_size": (8, 4096), "crop_pad": (0, None), "epoch_samples": (2, None),
 }
 _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "lr": (0.0, math.inf, True, True), "momentum": (0.0, 1.0, False, True),
@@ -109,9 +112,9 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "noise_rate": (0.0, 1.0, False, False),
 }
 _STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
-            "weights", "exclude")
-_NULLABLE = ("train_size", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data", "pretrained",
-             "weights", "exclude")
+            "weights", "exclude", "imagenet_val")
+_NULLABLE = ("train_size", "epoch_samples", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data",
+             "pretrained", "weights", "exclude", "imagenet_val")
 
 
 def _flag(key: str) -> str:
@@ -164,7 +167,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
         if cfg.get(key) is None and key in _NULLABLE:
             continue
         cfg[key] = as_float(cfg.get(key), _flag(key), low, high, low_open, high_open)
-    for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder"):
+    for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder", "class_balanced"):
         if not isinstance(cfg.get(key), bool):
             raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
     if not isinstance(cfg.get("flip"), (str, bool)):
@@ -177,6 +180,9 @@ def validate_config(cfg: dict[str, Any]) -> None:
         check_weights_path(cfg["weights"])  # before any data is read
     if cfg.get("freeze_encoder") and not (cfg.get("weights") or cfg.get("pretrained")):
         raise UserError("--freeze-encoder needs --weights FILE or --pretrained RUN: a random encoder would stay random")
+    if cfg.get("imagenet_val") and not cfg["dataset"].startswith("webvision:"):
+        raise UserError(f"--imagenet-val is mini-WebVision's second test set (--dataset webvision:ROOT), not one "
+                        f"for --dataset {cfg['dataset']}; drop it")
     if cfg["lr_warmup_epochs"] > cfg["epochs"]:
         raise UserError(f"--lr-warmup-epochs ({cfg['lr_warmup_epochs']:g}) must not exceed --epochs "
                         f"({cfg['epochs']}): the learning rate would never reach --lr")
@@ -200,6 +206,7 @@ class RunConfig:
     train_size: int | None = None
     test_data: str | None = None
     test_fraction: float = 0.1
+    imagenet_val: str | None = None
     image_size: int | None = None
     skip_bad_images: bool = False
     stream: str = "auto"
@@ -210,6 +217,8 @@ class RunConfig:
     width: int | None = None
     epochs: int = 20
     batch_size: int = 128
+    epoch_samples: int | None = None
+    class_balanced: bool = False
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4

@@ -31,7 +31,7 @@ from .errors import UserError
 from .methods.base import Method, TrainData
 from .precision import autocast_for
 from .runs import RunFolder
-from .schedule import FitConfig, epoch_seed, lr_at
+from .schedule import FitConfig, epoch_indices, epoch_seed, epoch_size, lr_at
 
 CHECKPOINT_FORMAT = 1
 
@@ -161,7 +161,7 @@ class PhaseRunner:
                                                       "train_seconds", "images_per_second")}
                                 for k, v in self.results.items()}
         return {"test_accuracy": last["test_accuracy"], "best_test_accuracy": last["best_test_accuracy"],
-                "best_epoch": last["best_epoch"], **{k: last[k] for k in TOP5_KEYS if k in last},
+                "best_epoch": last["best_epoch"], **{k: v for k, v in last.items() if is_topk(k)},
                 "train_seconds": seconds,
                 "images_per_second": images / max(seconds, 1e-9), "history": self.history, "extra": self.extra}
 
@@ -177,10 +177,13 @@ def fit(
 ) -> dict[str, Any]:
     """Train ``method`` for ``cfg.epochs`` epochs, evaluating and checkpointing after each.
 
+    Every epoch trains on :func:`~noisylabels.schedule.epoch_indices` (all samples, or ``cfg.epoch_samples``
+    of them, class-balanced with ``cfg.class_balanced``), in full batches.
+
     Returns the run's totals: test_accuracy (last epoch), best_test_accuracy, best_epoch,
     train_seconds (steps and per-epoch hooks, evaluation excluded), images_per_second, history.
     """
-    n = len(data.images)
+    n = epoch_size(data.labels, data.num_classes, cfg.epoch_samples, cfg.class_balanced)
     ctx = ddp.current()
     if cfg.batch_size < 2 * ctx.world:
         raise UserError(f"--batch-size must be at least {2 * ctx.world} (batch norm needs two samples per process)")
@@ -204,7 +207,6 @@ def _fit_epochs(
 ) -> dict[str, Any]:
     """The epochs of :func:`fit` (resume, steps, hooks, evaluation, checkpoints)."""
     device = data.device
-    n = len(data.images)
     ctx = ddp.current()
     total_steps = steps_per_epoch * cfg.epochs
 
@@ -234,7 +236,8 @@ def _fit_epochs(
         record: dict[str, Any] = {"epoch": epoch}
         with eager(compiled):
             record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
-        perm = torch.randperm(n, generator=gen, device=device)
+        perm = epoch_indices(data.labels, data.num_classes, gen, samples=cfg.epoch_samples,
+                             balanced=cfg.class_balanced)
         # a store (streamed from disk) decodes this epoch's batches ahead; tensors need nothing
         prefetch(data.images, [ddp.shard(perm[s * batch:(s + 1) * batch]) for s in range(steps_per_epoch)])
         # augmentations: one stream per rank (ranks see different samples), the shared one alone
@@ -298,25 +301,30 @@ def _fit_epochs(
         "test_accuracy": history[-1].get("test_accuracy", float("nan")) if history else float("nan"),
         "best_test_accuracy": state["best_test_accuracy"],
         "best_epoch": state["best_epoch"],
-        **top5_totals(history),
+        **topk_totals(history),
         "train_seconds": state["train_seconds"],
         "images_per_second": state["images_seen"] / max(state["train_seconds"], 1e-9),
         "history": history,
     }
 
 
-TOP5_KEYS = ("test_top5_accuracy", "best_test_top5_accuracy")
+def is_topk(key: str) -> bool:
+    """Whether ``key`` names a top-k accuracy that some evaluations log and others do not: top-5 on the
+    test set (>= 5 classes), top-1 and top-5 on a further test set (``imagenet_top1_accuracy``, ...),
+    and their ``best_`` totals."""
+    return key.endswith(("_top1_accuracy", "_top5_accuracy"))
 
 
-def top5_totals(history: list[dict[str, Any]]) -> dict[str, float]:
-    """test_top5_accuracy of the last epoch and best_test_top5_accuracy (the highest over the evaluated
-    epochs) where the epochs logged it (>= 5 classes); empty otherwise. From the history alone, so a
-    resumed run gives the same totals."""
-    top5 = [r["test_top5_accuracy"] for r in history if "test_top5_accuracy" in r]
-    if not top5:
-        return {}
-    return {"test_top5_accuracy": history[-1].get("test_top5_accuracy", float("nan")),
-            "best_test_top5_accuracy": max(top5)}
+def topk_totals(history: list[dict[str, Any]]) -> dict[str, float]:
+    """For every top-k figure the epochs logged (:func:`is_topk`), in the order first logged: its value at
+    the last epoch (NaN when the last epoch did not log it) and ``best_<figure>``, the highest over the
+    evaluated epochs. Empty when none logged one. From the history alone, so a resumed run gives the
+    same totals."""
+    out: dict[str, float] = {}
+    for key in dict.fromkeys(k for r in history for k in r if is_topk(k)):
+        out[key] = history[-1].get(key, float("nan"))
+        out[f"best_{key}"] = max(r[key] for r in history if key in r)
+    return out
 
 
 def _epoch_line(r: dict[str, Any], epochs: int) -> str:

@@ -84,7 +84,7 @@ def predict_embeddings(method: Embeds, images: Any, views: ViewConfig, batch_siz
 
 
 @torch.no_grad()
-def classifier_metrics(method: Classifies, test_images: Tensor, test_labels: Tensor, views: ViewConfig,
+def classifier_metrics(method: Classifies, test_images: Any, test_labels: Tensor, views: ViewConfig,
                        batch_size: int = 1024) -> dict[str, float]:
     """test_accuracy, test_loss (mean cross-entropy) and, with at least 5 classes,
     test_top5_accuracy (the true class among the 5 highest logits) of ``method.logits`` on the test set."""
@@ -97,6 +97,15 @@ def classifier_metrics(method: Classifies, test_images: Tensor, test_labels: Ten
     if logits.shape[1] >= 5:
         out["test_top5_accuracy"] = int((logits.topk(5, dim=1).indices == y[:, None]).any(1).sum()) / n
     return out
+
+
+def eval_set_metrics(method: Classifies, name: str, images: Any, labels: Tensor, views: ViewConfig,
+                     batch_size: int = 1024) -> dict[str, float]:
+    """:func:`classifier_metrics` on a further test set, named after it: ``NAME_top1_accuracy``,
+    ``NAME_top5_accuracy`` (with >= 5 classes) and ``NAME_loss`` (``imagenet_top1_accuracy``, ...)."""
+    m = classifier_metrics(method, images, labels, views, batch_size)
+    keys = {"test_accuracy": "top1_accuracy", "test_top5_accuracy": "top5_accuracy", "test_loss": "loss"}
+    return {f"{name}_{keys[k]}": v for k, v in m.items()}
 
 
 @torch.no_grad()

@@ -1,10 +1,14 @@
-"""What one training run is given (:class:`FitConfig`) and its schedule: the learning rate at each step and
-the seed of each epoch (a leaf: the engine runs it, multi-phase methods derive their phases' settings from it)."""
+"""What one training run is given (:class:`FitConfig`) and its schedule: the learning rate at each step, the
+seed of each epoch and the samples each epoch draws (a leaf: the engine runs it, multi-phase methods derive
+their phases' settings from it)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import torch
+from torch import Tensor
 
 
 @dataclass
@@ -23,6 +27,8 @@ class FitConfig:
     progress: bool = True
     eval_every: int = 1  # evaluate after every k-th epoch and the last (kNN monitors are costly on a CPU)
     compile: bool = False  # torch.compile the method's modules for the training steps (E-step, eval eager)
+    epoch_samples: int | None = None  # samples drawn per epoch (None: every sample once; :func:`epoch_indices`)
+    class_balanced: bool = False  # at most an equal share of an epoch's samples per given class
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float) -> float:
@@ -38,3 +44,45 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_rat
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of epoch ``epoch``'s generator (distinct streams per seed and epoch)."""
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
+
+
+def _balanced_cap(samples: int, num_classes: int) -> int:
+    """The most samples of one class in a class-balanced epoch of ``samples``: ceil(samples / C)."""
+    return -(-samples // num_classes)
+
+
+def epoch_size(labels: Tensor, num_classes: int, samples: int | None = None, balanced: bool = False) -> int:
+    """How many samples :func:`epoch_indices` draws each epoch (the same every epoch): N, or
+    min(samples, N); class-balanced, min(samples, sum_c min(N_c, ceil(samples / C))) with samples = N when
+    not given. labels: int64 (N,) the given labels."""
+    n = len(labels)
+    k = n if samples is None else int(samples)
+    if not balanced:
+        return min(k, n)
+    counts = torch.bincount(labels, minlength=num_classes)
+    return int(min(k, int(counts.clamp(max=_balanced_cap(k, num_classes)).sum())))
+
+
+def epoch_indices(labels: Tensor, num_classes: int, gen: torch.Generator, *, samples: int | None = None,
+                  balanced: bool = False) -> Tensor:
+    """The sample indices (:func:`epoch_size`,) of one epoch in training order, drawn from ``gen`` (the epoch's
+    generator, so a resumed run draws the same ones).
+
+    Default: a permutation of all N samples. ``samples``: the first ``samples`` of that permutation (a fresh
+    random subset each epoch). ``balanced``: walking the permutation, a sample is kept while its given class
+    has fewer than ceil(samples / C) kept and fewer than ``samples`` are kept in all; the kept ones are
+    shuffled again: DivideMix's Clothing1M epoch (Li et al., ICLR 2020, Sec. 4.1: each epoch draws
+    num_batches x batch_size noisy samples, their labels balanced). labels: int64 (N,) on gen's device."""
+    n = len(labels)
+    perm = torch.randperm(n, generator=gen, device=labels.device)
+    k = n if samples is None else int(samples)
+    if not balanced:
+        return perm if k >= n else perm[:k]
+    y = labels[perm]
+    order = torch.sort(y, stable=True).indices  # positions in perm, class by class, each in perm order
+    counts = torch.bincount(y, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(n, device=labels.device) - starts[y[order]]  # place within its class in perm
+    kept = perm[rank < _balanced_cap(k, num_classes)][:k]
+    return kept[torch.randperm(len(kept), generator=gen, device=labels.device)]

@@ -13,7 +13,7 @@ from noisylabels.data.files import list_clothing1m, list_webvision
 from noisylabels.data.sources import load_splits
 from noisylabels.data.streaming import StreamingImages
 from noisylabels.errors import UserError
-from tests.helpers import one_line_error
+from tests.helpers import clothing1m_tree, one_line_error, webvision_tree
 
 FAST = ["--epochs", "1", "--width", "8", "--batch-size", "32", "--quiet"]  # batch 32: the folders are small
 
@@ -128,54 +128,28 @@ def test_streamed_run_equals_in_memory_run(tmp_path):
     assert np.allclose(accs[0], accs[1], atol=1e-5)  # same pixels, same seeds: the same training
 
 
-def _write_list(path: Path, rows: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows) + "\n")
-
-
 def test_mini_webvision_lists_keep_the_first_50_classes(tmp_path):
-    root = tmp_path / "webvision"
-    train_rows, val_rows = [], []
-    for label in [*range(50), 50, 700]:
-        rel = f"google/q{label:04d}/0.jpg"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (40, 30), (label % 255, 10, 10)).save(root / rel)
-        train_rows.append(f"{rel} {label}")
-        (root / "val_images_256").mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (40, 30), (label % 255, 10, 10)).save(root / "val_images_256" / f"v{label}.jpg")
-        val_rows.append(f"v{label}.jpg {label}")
-    _write_list(root / "info" / "train_filelist_google.txt", train_rows)
-    _write_list(root / "info" / "val_filelist.txt", val_rows)
+    root = webvision_tree(tmp_path / "webvision", labels=[*range(50), 50, 700], per_class=1)
     train = list_webvision(str(root), "train")
     assert len(train) == 50 and train.labels.max() == 49 and train.paths[0] == root / "google/q0000/0.jpg"
-    assert list_webvision(str(root), "test").paths[3] == root / "val_images_256" / "v3.jpg"
+    assert list_webvision(str(root), "test").paths[3] == root / "val_images_256" / "val3_0.jpg"
     splits = load_splits(f"webvision:{root}", image_size=16, stream="auto")
     assert splits.train.images.shape == (50, 16, 16, 3) and len(splits.test) == 50
-    _write_list(root / "info" / "val_filelist.txt", ["v1.jpg one"])
+    (root / "info" / "val_filelist.txt").write_text("val1_0.jpg one\n")
     with pytest.raises(UserError, match="expected 'path label'"):
         list_webvision(str(root), "test")
 
 
 def test_clothing1m_lists(tmp_path):
-    root = tmp_path / "clothing"
-    kv, keys, clean_kv, test_keys = [], [], [], []
-    for i in range(28):
-        rel = f"images/{i % 10}/{i}.jpg"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (20, 20), (i, 0, 0)).save(root / rel)
-        kv.append(f"{rel} {i % 14}")
-        (keys if i < 20 else test_keys).append(rel)
-        clean_kv.append(f"{rel} {(i + 1) % 14}")
-    _write_list(root / "noisy_label_kv.txt", kv)
-    _write_list(root / "noisy_train_key_list.txt", keys)
-    _write_list(root / "clean_label_kv.txt", clean_kv)
-    _write_list(root / "clean_test_key_list.txt", test_keys)
+    root = clothing1m_tree(tmp_path / "clothing", per_class=2, test_per_class=1)
+    (root / "clean_label_kv.txt").write_text("".join(f"images/2/{c}_2.jpg {(c + 1) % 14}\n" for c in range(14)))
     train = list_clothing1m(str(root), "train")
     test = list_clothing1m(str(root), "test")
-    assert len(train) == 20 and train.labels[15] == 1 and test.labels[0] == 21 % 14
+    assert len(train) == 28 and train.labels[15] == 7 and test.labels[0] == 1 and len(test) == 14
     splits = load_splits(f"clothing1m:{root}", image_size=16, stream="on")
-    assert splits.train.images.shape == (20, 16, 16, 3) and splits.test_kind == "builtin"
-    _write_list(root / "noisy_train_key_list.txt", keys + ["images/9/nolabel.jpg"])
+    assert splits.train.images.shape == (28, 16, 16, 3) and splits.test_kind == "builtin"
+    with open(root / "noisy_train_key_list.txt", "a") as f:
+        f.write("images/9/nolabel.jpg\n")
     with pytest.raises(UserError, match="no label"):
         list_clothing1m(str(root), "train")
 

@@ -106,3 +106,15 @@ def test_cli_run_from_weights_with_a_frozen_encoder(weights_file, tmp_path):
     encoder = sub_state(RunFolder(out).load_checkpoint()["method"], "model.encoder.")
     loaded = torch.load(weights_file)["state_dict"]
     assert all(torch.equal(encoder[k], loaded[k]) for k in loaded)
+
+
+def test_a_run_started_from_a_weights_run_keeps_its_imagenet_input(tmp_path, weights_file):
+    """--pretrained RUN: the encoder descends from --weights when RUN (or the run RUN started from) had them."""
+    from noisylabels.app.build import started_from_weights
+
+    for name, saved in (("a", {"weights": str(weights_file)}), ("b", {"pretrained": str(tmp_path / "a")}),
+                        ("c", {"pretrained": str(tmp_path / "b")}), ("own", {"weights": None})):
+        RunFolder(tmp_path / name).write_yaml("config.yaml", saved)
+    assert started_from_weights(str(tmp_path / "a")) and started_from_weights(str(tmp_path / "c"))
+    assert not started_from_weights(str(tmp_path / "own")) and not started_from_weights(None)
+    assert not started_from_weights(str(tmp_path / "nothing-there"))

@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..data.augment import ViewConfig
 from ..data.dataset import ArrayDataset, DataSplits
 from ..data.noise import make_noisy_labels, noise_report
-from ..data.sources import load_run_splits, true_labels_known
+from ..data.sources import imagenet_val_listing, load_like_test, load_run_splits, true_labels_known
 from ..data.store import ImageStore
 from ..errors import UserError
 from ..methods import Method, TrainData, get_method
@@ -98,9 +98,11 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     device = resolve_device(rc.device)
     if rc.backbone == "auto":
         rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
-    if rc.weights and rc.image_size is None:  # file images decoded at the network's input size
+    from_weights = bool(rc.weights) or started_from_weights(rc.pretrained)
+    if from_weights and rc.image_size is None:  # file images decoded at the network's input size
         rc = rc.replace(image_size=weights_input_size(rc.backbone))
     cfg = rc.to_dict()  # the data readers and the noise path take the options as a mapping
+    imagenet = imagenet_val_listing(cfg) if rc.imagenet_val else None  # checked before the long decode
     splits = load_run_splits(cfg)
     train = splits.train
     noisy, report = noisy_training_labels(cfg, train)
@@ -111,9 +113,13 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         splits = dataclasses.replace(splits, train=train)
         report = noise_report(train.labels, noisy, train.num_classes)
     views = view_config(train.images, rc.dataset, rc.flip, rc.crop_pad)
-    if rc.weights:
+    if from_weights:
         views = pretrained_views(views, rc.backbone, rc.image_size)
     true_known = true_labels_known(cfg)
+    eval_sets = {}
+    if imagenet is not None:
+        val = load_like_test(imagenet, cfg, train)
+        eval_sets["imagenet"] = (to_device(val.images, device), torch.from_numpy(val.labels).to(device))
     data = TrainData(
         images=to_device(train.images, device),
         labels=torch.from_numpy(noisy).to(device),
@@ -122,6 +128,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         test_labels=torch.from_numpy(splits.test.labels).to(device),
         num_classes=train.num_classes,
         views=views,
+        eval_sets=eval_sets,
     )
     torch.manual_seed(rc.seed)  # weight initialisation
     encoder = build_backbone(rc.backbone, in_channels=len(views.mean),
@@ -139,7 +146,8 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     fit_cfg = FitConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, momentum=rc.momentum, weight_decay=rc.weight_decay,
         lr_warmup_epochs=rc.lr_warmup_epochs, final_lr_ratio=rc.final_lr_ratio, seed=rc.seed,
-        progress=bool(rc.extra.get("progress", True)), compile=rc.compile,
+        progress=bool(rc.extra.get("progress", True)), compile=rc.compile, epoch_samples=rc.epoch_samples,
+        class_balanced=rc.class_balanced,
     )
     rc = rc.replace(device=device.type)
     return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc)
@@ -178,6 +186,24 @@ def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
     except RuntimeError:
         raise UserError(f"--pretrained {run_dir}: its encoder does not match this backbone; pass the same "
                         "--backbone and --width as that run") from None
+
+
+def started_from_weights(run_dir: str | None) -> bool:
+    """Whether the encoder of ``--pretrained run_dir`` descends from ``--weights``: that run, or the run it was
+    itself started from (and so on), was given --weights. Such a run keeps the network's ImageNet input
+    (:func:`~noisylabels.models.weights.pretrained_views`), as a framework cell of ``bench`` does after
+    the SimCLR pre-training it shares (started from the protocol's weights)."""
+    folder = Path(run_dir) if run_dir else None
+    for _ in range(8):
+        if folder is None or not (folder / CONFIG).exists():
+            return False
+        saved = RunFolder(folder).read_yaml(CONFIG)
+        if not isinstance(saved, dict):
+            return False
+        if saved.get("weights"):
+            return True
+        folder = Path(saved["pretrained"]) if saved.get("pretrained") else None
+    return False
 
 
 def _pretrained_source(folder: Path) -> Path | None:

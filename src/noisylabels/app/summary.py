@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..data.store import ImageStore
-from ..engine import TOP5_KEYS
+from ..engine import is_topk
 from ..inference import predict_embeddings, predict_probs
 from ..issues import export_label_issues
 from ..runs import FEATURES, PRED_PROBS, RunFolder
@@ -54,7 +54,8 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "test_accuracy": result["test_accuracy"],
         "best_test_accuracy": result["best_test_accuracy"],
         "best_epoch": result["best_epoch"],
-        **{k: result[k] for k in TOP5_KEYS if k in result},
+        **{k: v for k, v in result.items() if is_topk(k)},
+        **{f"num_{name}": len(labels) for name, (_, labels) in prep.data.eval_sets.items()},
         "train_seconds": result["train_seconds"],
         "images_per_second": result["images_per_second"],
         "device": _device_name(prep.data.device),

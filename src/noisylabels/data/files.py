@@ -102,7 +102,8 @@ def check_classes_present(labels: np.ndarray, class_names: list[str], origin: st
                         "number the classes 0..C-1 without gaps, or drop the empty ones")
 
 
-def _check_files(paths: list[Path], origin: str) -> None:
+def check_files(paths: list[Path], origin: str) -> None:
+    """UserError naming the first of ``paths`` that is not a file, or listed twice (``origin``: the list)."""
     missing = [str(x) for x in paths if not x.is_file()]
     if missing:
         raise UserError(f"{len(missing)} file(s) listed in {origin} not found, e.g. {missing[0]}")
@@ -150,7 +151,7 @@ def list_csv(csv_path: str) -> FileList:
     if blank:
         raise UserError(f"{csv_path}: line(s) {', '.join(map(str, blank[:5]))} lack a path or a label")
     paths = [Path(x) if Path(x).is_absolute() else p.parent / x for x, _ in rows]
-    _check_files(paths, csv_path)
+    check_files(paths, csv_path)
     raw = [lab for _, lab in rows]
     if all(lab.lstrip("-").isdigit() for lab in raw):
         labels = np.array([int(x) for x in raw])
@@ -199,7 +200,7 @@ def list_webvision(root: str, split: str) -> FileList:
     if not pairs:
         raise UserError(f"mini-WebVision {split} list under {root} has no images of classes 0..49")
     paths = [image_root / x for x, _ in pairs]
-    _check_files(paths, f"mini-WebVision {split} list")
+    check_files(paths, f"mini-WebVision {split} list")
     labels = np.array([lab for _, lab in pairs], dtype=np.int64)
     names = [str(i) for i in range(WEBVISION_MINI_CLASSES)]
     if split == "train":
@@ -222,7 +223,7 @@ def list_clothing1m(root: str, split: str) -> FileList:
     if unlabelled:
         raise UserError(f"{key_file}: {len(unlabelled)} image(s) have no label in {kv_name}, e.g. {unlabelled[0]}")
     paths = [base / k for k in keys]
-    _check_files(paths, str(key_file))
+    check_files(paths, str(key_file))
     labels = np.array([labels_of[k] for k in keys], dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLOTHING1M_CLASSES)):
         raise UserError(f"{base / kv_name}: labels must lie in 0..13")

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import UserError
 from ._images import resize_all
-from .files import check_classes_present, list_clothing1m, list_csv, list_folder, list_webvision
+from .files import FileList, check_classes_present, list_clothing1m, list_csv, list_folder, list_webvision
+from .imagenet_val import list_imagenet_val
 from .streaming import StreamingImages
 from .dataset import ArrayDataset, DataSplits
 
@@ -293,6 +294,21 @@ def load_run_splits(cfg: dict[str, Any]) -> DataSplits:
                        test_data=cfg.get("test_data"), test_fraction=float(cfg.get("test_fraction", 0.1)),
                        image_size=cfg.get("image_size"), seed=int(cfg.get("seed", 0)),
                        skip_bad_images=bool(cfg.get("skip_bad_images", False)), stream=str(cfg.get("stream", "auto")))
+
+
+def imagenet_val_listing(cfg: dict[str, Any]) -> FileList:
+    """``--imagenet-val``: ImageNet's validation images of the 50 mini-WebVision classes
+    (:func:`~noisylabels.data.imagenet_val.list_imagenet_val`), listed and checked (cheap: no decoding);
+    ``cfg`` is checked (:func:`~noisylabels.config.validate_config`): its dataset is ``webvision:ROOT``."""
+    return list_imagenet_val(str(cfg["imagenet_val"]), str(cfg["dataset"]).split(":", 1)[1])
+
+
+def load_like_test(listing: FileList, cfg: dict[str, Any], train: ArrayDataset) -> ArrayDataset:
+    """A further test set, decoded as the list sources' test sets are (``--image-size``, default 224;
+    streamed or not) and matched to ``train``'s side and channels: the same test-time view."""
+    images = listing.load(cfg.get("image_size") or LIST_SOURCE_SIZE, bool(cfg.get("skip_bad_images", False)),
+                          str(cfg.get("stream", "auto")))
+    return _align_test(images, train)
 
 
 def true_labels_known(cfg: dict[str, Any]) -> bool:

@@ -9,7 +9,7 @@ engine fits each one as its own run. Methods never import the engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Generator, Generic, TypeVar
 
 import numpy as np
@@ -20,7 +20,7 @@ from torch import Tensor
 from ..data.augment import ViewConfig
 from ..data.store import ImageStore
 from ..detect import ContextRanking, context_issues
-from ..inference import classifier_metrics
+from ..inference import classifier_metrics, eval_set_metrics
 from ..labelquality import LabelIssues, find_issues
 from ..schedule import FitConfig
 
@@ -37,6 +37,8 @@ class TrainData:
         test_images: uint8 (M, H, W, C); test_labels: int64 (M,).
         num_classes: C.
         views: the augmentation recipe (padding, flips, normalisation).
+        eval_sets: further labelled test sets, name -> (uint8 images (M', H, W, C), int64 labels (M',)),
+            evaluated beside the test set after every epoch (``--imagenet-val``: ``"imagenet"``).
     """
 
     images: Tensor | ImageStore
@@ -46,6 +48,7 @@ class TrainData:
     test_labels: Tensor
     num_classes: int
     views: ViewConfig
+    eval_sets: dict[str, tuple[Tensor | ImageStore, Tensor]] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -148,8 +151,12 @@ class Method(nn.Module, Generic[O]):
 
     def evaluate(self, data: TrainData) -> dict[str, float]:
         """Figures logged after every epoch; must hold ``test_accuracy``. Default: the classifier's
-        accuracy and mean cross-entropy on the un-augmented test set."""
-        return classifier_metrics(self, data.test_images, data.test_labels, data.views)
+        accuracy, top-5 accuracy and mean cross-entropy on the un-augmented test set, and the same on
+        each of ``data.eval_sets`` (:func:`~noisylabels.inference.eval_set_metrics`)."""
+        out = classifier_metrics(self, data.test_images, data.test_labels, data.views)
+        for name, (images, labels) in data.eval_sets.items():
+            out.update(eval_set_metrics(self, name, images, labels, data.views))
+        return out
 
     def detection_probs(self, data: TrainData, probs: Tensor) -> np.ndarray:
         """(N, C) float64 class probabilities that the label-issue detector reads (rows sum to 1).

@@ -1,0 +1,63 @@
+"""schedule.py: the samples each epoch draws (--epoch-samples, --class-balanced), and the engine training on them."""
+
+import math
+
+import pytest
+import torch
+
+from noisylabels.engine import FitConfig, fit
+from noisylabels.schedule import epoch_indices, epoch_seed, epoch_size
+from tests.helpers import stripe_train_data, tiny_method, user_error
+
+# 16 samples of 3 classes, imbalanced: 10 of class 0, 2 of class 1, 4 of class 2
+LABELS = torch.tensor([0] * 10 + [1] * 2 + [2] * 4)
+
+
+def _gen(epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(epoch_seed(0, epoch))
+
+
+def test_by_default_an_epoch_is_the_permutation_it_always_was():
+    assert torch.equal(epoch_indices(LABELS, 3, _gen(1)), torch.randperm(16, generator=_gen(1)))
+    assert epoch_size(LABELS, 3) == 16
+
+
+def test_epoch_samples_draw_a_fresh_subset_each_epoch():
+    a, b = epoch_indices(LABELS, 3, _gen(1), samples=6), epoch_indices(LABELS, 3, _gen(2), samples=6)
+    assert len(a) == len(set(a.tolist())) == epoch_size(LABELS, 3, 6) == 6 and not torch.equal(a, b)
+    assert torch.equal(a, epoch_indices(LABELS, 3, _gen(1), samples=6))  # the epoch's seed decides: resumable
+    assert epoch_size(LABELS, 3, 100) == 16 and len(epoch_indices(LABELS, 3, _gen(1), samples=100)) == 16
+
+
+def test_class_balanced_epochs_take_at_most_an_equal_share_per_class():
+    """DivideMix's rule by hand: 9 samples of 3 classes -> at most ceil(9 / 3) = 3 per class; class 1 has only
+    2, so the epoch holds 3 + 2 + 3 = 8."""
+    for epoch in range(1, 6):
+        idx = epoch_indices(LABELS, 3, _gen(epoch), samples=9, balanced=True)
+        assert torch.bincount(LABELS[idx], minlength=3).tolist() == [3, 2, 3]
+        assert len(set(idx.tolist())) == len(idx) == epoch_size(LABELS, 3, 9, balanced=True) == 8
+    draws = {tuple(sorted(epoch_indices(LABELS, 3, _gen(e), samples=9, balanced=True).tolist())) for e in range(1, 6)}
+    assert len(draws) > 1  # class 0's three are drawn afresh each epoch
+    # the total caps the epoch too: 4 samples -> at most 2 a class, 4 in all
+    assert len(epoch_indices(LABELS, 3, _gen(1), samples=4, balanced=True)) == epoch_size(LABELS, 3, 4, True) == 4
+    # without --epoch-samples: a balanced subset of the whole set, ceil(16 / 3) = 6 per class at most
+    assert torch.bincount(LABELS[epoch_indices(LABELS, 3, _gen(1), balanced=True)]).tolist() == [6, 2, 4]
+
+
+def test_the_engine_trains_each_epoch_on_its_draw():
+    data = stripe_train_data(96)
+    method = tiny_method("ce", 96)
+    seen: list[torch.Tensor] = []
+    step = method.training_step
+    method.training_step = lambda idx, *a: (seen.append(idx.clone()), step(idx, *a))[1]
+    cfg = FitConfig(epochs=2, batch_size=8, lr=0.05, progress=False, epoch_samples=30, class_balanced=True)
+    result = fit(method, data, cfg, log=lambda s: None)
+    assert len(seen) == 2 * (epoch_size(data.labels, 3, 30, True) // 8) == 6  # full batches of a 30-sample epoch
+    first = torch.cat(seen[:3])
+    assert torch.bincount(data.labels[first], minlength=3).max() <= 10 and math.isfinite(result["test_accuracy"])
+
+
+@pytest.mark.parametrize("flags, needle", [(["--epoch-samples", "1"], "--epoch-samples must be at least 2"),
+                                           (["--epoch-samples", "x"], "invalid int value")])
+def test_bad_epoch_samples_are_one_line_errors(tmp_path, flags, needle):
+    user_error(["train", "--dataset", "digits", *flags, "--epochs", "1", "--out", tmp_path / "r"], needle)
