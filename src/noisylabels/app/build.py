@@ -96,11 +96,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     rc = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     method_cls = get_method(rc.method)
     device = resolve_device(rc.device)
-    if rc.backbone == "auto":
-        rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
-    from_weights = bool(rc.weights) or started_from_weights(rc.pretrained)
-    if from_weights and rc.image_size is None:  # file images decoded at the network's input size
-        rc = rc.replace(image_size=weights_input_size(rc.backbone))
+    rc, from_weights = resolve_encoder(rc, device)
     cfg = rc.to_dict()  # the data readers and the noise path take the options as a mapping
     imagenet = imagenet_val_listing(cfg) if rc.imagenet_val else None  # checked before the long decode
     splits = load_run_splits(cfg)
@@ -112,9 +108,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         train, noisy = exclude_samples(train, noisy, read_exclude_file(rc.exclude))
         splits = dataclasses.replace(splits, train=train)
         report = noise_report(train.labels, noisy, train.num_classes)
-    views = view_config(train.images, rc.dataset, rc.flip, rc.crop_pad)
-    if from_weights:
-        views = pretrained_views(views, rc.backbone, rc.image_size)
+    views = input_views(train.images, rc, from_weights)
     true_known = true_labels_known(cfg)
     eval_sets = {}
     if imagenet is not None:
@@ -131,12 +125,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         eval_sets=eval_sets,
     )
     torch.manual_seed(rc.seed)  # weight initialisation
-    encoder = build_backbone(rc.backbone, in_channels=len(views.mean),
-                             image_size=views.size or train.images.shape[1], width=rc.width)
-    if rc.pretrained:
-        load_pretrained_encoder(encoder, rc.pretrained)
-    if rc.weights:
-        load_weights(encoder, rc.weights, rc.backbone)
+    encoder = starting_encoder(rc, views, train.images.shape[1])
     if rc.freeze_encoder:
         freeze_encoder(encoder)
     method = method_cls.build(encoder, train.num_classes, len(train), method_cls.Options(**rc.method_options))
@@ -151,6 +140,37 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     )
     rc = rc.replace(device=device.type)
     return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc)
+
+
+def resolve_encoder(rc: RunConfig, device: torch.device) -> tuple[RunConfig, bool]:
+    """``rc`` with backbone "auto" resolved for ``device`` (PreAct ResNet-18 on CUDA, small-cnn on the
+    CPU) and, when the encoder starts from ``--weights`` (or from a run that did), the image size
+    defaulting to the network's input; and whether it does."""
+    if rc.backbone == "auto":
+        rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
+    from_weights = bool(rc.weights) or started_from_weights(rc.pretrained)
+    if from_weights and rc.image_size is None:  # file images decoded at the network's input size
+        rc = rc.replace(image_size=weights_input_size(rc.backbone))
+    return rc, from_weights
+
+
+def input_views(images: Any, rc: RunConfig, from_weights: bool) -> ViewConfig:
+    """The views of the data's images (N, H, W, C): :func:`view_config`, then a pretrained network's own
+    normalisation and input size where the encoder starts from ``--weights``."""
+    views = view_config(images, rc.dataset, rc.flip, rc.crop_pad)
+    return pretrained_views(views, rc.backbone, rc.image_size) if from_weights else views
+
+
+def starting_encoder(rc: RunConfig, views: ViewConfig, side: int) -> torch.nn.Module:
+    """The backbone ``rc.backbone`` for images of ``side`` px (or the views' size) and the views' channels,
+    with the weights of ``--pretrained RUN`` or ``--weights FILE`` where given."""
+    encoder = build_backbone(rc.backbone, in_channels=len(views.mean), image_size=views.size or side,
+                             width=rc.width)
+    if rc.pretrained:
+        load_pretrained_encoder(encoder, rc.pretrained)
+    if rc.weights:
+        load_weights(encoder, rc.weights, rc.backbone)
+    return encoder
 
 
 def to_device(images: Any, device: torch.device) -> Any:

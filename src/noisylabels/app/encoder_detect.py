@@ -25,12 +25,10 @@ from ..data.sources import load_examined_set, true_labels_known
 from ..errors import UserError
 from ..inference import map_images
 from ..issues import detect_to_folder
-from ..models.backbones import build_backbone
-from ..models.weights import load_weights, pretrained_views, weights_input_size
 from ..precision import autocast_for
 from ..probe import PROBES, crossfit_linear_probe, knn_probs
 from ..runs import CONFIG, DETECT_CONFIG, RunFolder
-from .build import load_pretrained_encoder, noisy_training_labels, resolve_device, to_device, view_config
+from .build import input_views, noisy_training_labels, resolve_device, resolve_encoder, starting_encoder, to_device
 
 # the options of `train` that choose the data, its noise and the encoder; the rest do not apply here
 DATA_OPTIONS = ("dataset", "data_dir", "train_size", "image_size", "skip_bad_images", "stream", "noise",
@@ -81,23 +79,12 @@ def detect_with_encoder(
         raise UserError(f"--k must be at least 1, got {k}")
     rc = encoder_config(options, weights)
     device = resolve_device(rc.device)
-    if rc.backbone == "auto":
-        rc = rc.replace(backbone="preact-resnet18" if device.type == "cuda" else "small-cnn")
-    if rc.weights and rc.image_size is None:
-        rc = rc.replace(image_size=weights_input_size(rc.backbone))
+    rc, from_weights = resolve_encoder(rc, device)
     cfg = rc.to_dict()
     train = load_examined_set(cfg)
     noisy, _ = noisy_training_labels(cfg, train)
-    views = view_config(train.images, rc.dataset, False, rc.crop_pad)
-    if rc.weights:
-        views = pretrained_views(views, rc.backbone, rc.image_size)
-    encoder = build_backbone(rc.backbone, in_channels=len(views.mean), image_size=views.size or train.images.shape[1],
-                             width=rc.width)
-    if rc.pretrained:
-        load_pretrained_encoder(encoder, rc.pretrained)
-    if rc.weights:
-        load_weights(encoder, rc.weights, rc.backbone)
-    encoder = encoder.to(device).eval()
+    views = input_views(train.images, rc, from_weights)
+    encoder = starting_encoder(rc, views, train.images.shape[1]).to(device).eval()
     start = time.perf_counter()
     with autocast_for(device):
         z = map_images(encoder, lambda x: (encoder(x).float(),), to_device(train.images, device), views,
