@@ -65,22 +65,36 @@ def predict_probs(method: Classifies, images: Any, views: ViewConfig, batch_size
                       batch_size)[0]
 
 
-def predict_embeddings(method: Embeds, images: Any, views: ViewConfig, batch_size: int = 1024) -> Tensor | None:
-    """``method.detection_embedding`` of the un-augmented images (N, D) in eval mode, or None."""
+def _has_embedding(method: Embeds, images: Any, views: ViewConfig) -> bool:
+    """Whether ``method.detection_embedding`` gives embeddings (probed on two images, in eval mode)."""
     was_training = method.training
     method.eval()  # the probe must not move batch-norm statistics
     with torch.no_grad():
         probe = method.detection_embedding(plain_view(images[:2], views))
     method.train(was_training)
-    if probe is None:
-        return None
+    return probe is not None
 
-    def embed(x: Tensor) -> tuple[Tensor]:
-        z = method.detection_embedding(x)
-        assert z is not None  # the probe above had one
-        return (z.float(),)
 
-    return map_images(method, embed, images, views, batch_size)[0]
+def _embedding(method: Embeds, x: Tensor) -> Tensor:
+    z = method.detection_embedding(x)
+    assert z is not None  # _has_embedding said it has one
+    return z.float()
+
+
+class ClassifiesAndEmbeds(Classifies, Embeds, Protocol):
+    """A method with a classifier and detection embeddings (every method that ends a run)."""
+
+
+def predict_probs_and_embeddings(
+    method: ClassifiesAndEmbeds, images: Any, views: ViewConfig, batch_size: int = 1024,
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`predict_probs` (N, C) and ``method.detection_embedding`` (N, D) of the un-augmented images,
+    or None where the method has none, in one pass over the images (one decode of a streamed set)."""
+    if not _has_embedding(method, images, views):
+        return predict_probs(method, images, views, batch_size), None
+    probs, z = map_images(method, lambda x: (torch.softmax(method.logits(x).float(), dim=1), _embedding(method, x)),
+                          images, views, batch_size)
+    return probs, z
 
 
 @torch.no_grad()

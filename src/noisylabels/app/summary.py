@@ -11,7 +11,7 @@ import torch
 
 from ..data.store import ImageStore
 from ..engine import is_topk
-from ..inference import predict_embeddings, predict_probs
+from ..inference import predict_probs_and_embeddings
 from ..issues import export_label_issues
 from ..runs import FEATURES, PRED_PROBS, RunFolder
 from .build import Prepared, skipped_paths
@@ -20,8 +20,7 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     """Write pred_probs.npy, features.npy and the label issues of the final model
     (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does); return the detection figures."""
     data, train = prep.data, prep.splits.train
-    probs = predict_probs(prep.method, data.images, data.views)
-    z = predict_embeddings(prep.method, data.images, data.views)
+    probs, z = predict_probs_and_embeddings(prep.method, data.images, data.views)
     z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
     issues = prep.method.label_issues(data, probs, z)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
