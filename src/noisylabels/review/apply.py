@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import TRAIN_DEFAULTS
 from ..data._text import is_number
 from ..errors import UserError
 from ..runs import CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
@@ -230,9 +231,6 @@ def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path
             "config": space.config}
 
 
-TRAIN_DATA_DEFAULTS = {"test_fraction": 0.1}
-
-
 def retrain_command(result: dict[str, Any]) -> str:
     """The ``noisylabels train`` command that trains again on the corrected labels, with the data options
     of the reviewed run (they fix the training set's order that the labels file follows)."""
@@ -240,7 +238,7 @@ def retrain_command(result: dict[str, Any]) -> str:
     parts = ["noisylabels train"]
     if cfg:
         for key in ("dataset", "data_dir", "train_size", "test_data", "test_fraction", "image_size", "seed"):
-            if cfg.get(key) is not None and (key in ("dataset", "seed") or cfg[key] != TRAIN_DATA_DEFAULTS.get(key)):
+            if cfg.get(key) is not None and (key in ("dataset", "seed") or cfg[key] != TRAIN_DEFAULTS.get(key)):
                 parts.append(f"--{key.replace('_', '-')} {cfg[key]}")
         if cfg.get("skip_bad_images"):
             parts.append("--skip-bad-images")

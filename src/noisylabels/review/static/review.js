@@ -53,11 +53,11 @@
     }
     return true;
   }
-  function applyFilters(keepPage) {
+  function applyFilters() {
     view = [];
     for (var r = 0; r < N; r++) if (matches(r)) view.push(r);
     var pages = Math.max(1, Math.ceil(view.length / PAGE));
-    if (!keepPage) st.page = 0;
+    st.page = 0;
     st.page = Math.min(st.page, pages - 1);
     focus = 0;
     render();
