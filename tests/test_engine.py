@@ -186,3 +186,17 @@ def test_sub_state_is_one_submodules_weights_without_its_prefix():
     assert all(torch.equal(v, state["model.encoder." + k]) for k, v in enc.state_dict().items())
     assert sub_state({"a.encoder.w": 1, "encoder.w": 2, "fc.b": 3}, "encoder.") == {"w": 2}
     assert sub_state({"fc.b": 3}, "encoder.") == {}
+
+
+def test_an_epoch_too_small_for_the_processes_is_a_user_error():
+    from noisylabels import distributed as ddp
+    from noisylabels.errors import UserError
+
+    data = stripe_train_data()
+    method = tiny_method("ce", len(data.images))
+    ddp.adopt(0, 4)  # four processes (no group is needed: the check comes first)
+    try:
+        with pytest.raises(UserError, match="--epoch-samples"):
+            fit(method, data, FitConfig(epochs=1, batch_size=8, epoch_samples=3, progress=False))
+    finally:
+        ddp.shutdown()

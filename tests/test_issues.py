@@ -8,7 +8,7 @@ import pytest
 
 from noisylabels.bench import parse_case, results_markdown, run_grid
 from noisylabels.issues import detect_issues
-from noisylabels.methods.cleanlab_retrain import stratified_folds
+from noisylabels.probe import stratified_folds
 from tests.helpers import cli, image_folder
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from noisylabels.probe import crossfit_linear_probe, fit_logistic, fold_of, knn_probs
+from noisylabels.probe import crossfit_linear_probe, fit_logistic, knn_probs, stratified_folds
 
 
 def _blobs(n: int = 300, d: int = 8, c: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -18,14 +18,21 @@ def _blobs(n: int = 300, d: int = 8, c: int = 3, seed: int = 0) -> tuple[torch.T
     return centres[y] + torch.randn(n, d, generator=g), y
 
 
-def test_folds_are_stratified_balanced_and_seeded():
+def test_folds_are_stratified_and_seeded():
     labels = np.array([0] * 50 + [1] * 30 + [2] * 3)
-    fold = fold_of(labels, 5, seed=1)
-    assert sorted(np.bincount(fold)) == [16, 16, 17, 17, 17]
-    for c in (0, 1):
-        assert set(np.bincount(fold[labels == c], minlength=5)) == ({10} if c == 0 else {6})
+    fold = stratified_folds(labels, 5, seed=1)
+    for c, per_fold in ((0, {10}), (1, {6})):
+        assert set(np.bincount(fold[labels == c], minlength=5)) == per_fold
     assert len(set(fold[labels == 2])) == 3  # a class smaller than the folds: one sample a fold
-    assert np.array_equal(fold, fold_of(labels, 5, seed=1)) and not np.array_equal(fold, fold_of(labels, 5, seed=2))
+    assert np.array_equal(fold, stratified_folds(labels, 5, seed=1))
+    assert not np.array_equal(fold, stratified_folds(labels, 5, seed=2))
+
+
+def test_probe_on_two_samples():
+    z, y = torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([0, 1])
+    p = crossfit_linear_probe(z, y, 2, folds=5)  # one fitting row a fold: no NaN from its spread
+    assert torch.isfinite(p).all() and torch.allclose(p.sum(1), torch.ones(2))
+    assert torch.isfinite(knn_probs(z, y, 2, k=20)).all()
 
 
 def test_logistic_fit_matches_scikit_learn():
@@ -41,7 +48,7 @@ def test_logistic_fit_matches_scikit_learn():
 @pytest.mark.parametrize("probe", ["linear", "knn"])
 def test_probabilities_are_out_of_sample(probe):
     x, y = _blobs()
-    fold = fold_of(y.numpy(), 4, seed=0)  # the folds are stratified by the given labels: held fixed here
+    fold = stratified_folds(y.numpy(), 4, seed=0)  # the folds are stratified by the given labels: held fixed here
     run = (lambda lab: crossfit_linear_probe(x, lab, 3, folds=4, fold=fold)) if probe == "linear" else \
         (lambda lab: knn_probs(x, lab, 3, k=10))
     before = run(y)

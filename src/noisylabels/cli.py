@@ -374,9 +374,11 @@ def _silent(line: str) -> None:
 def cmd_detect(args: argparse.Namespace) -> int:
     from .app.encoder_detect import DATA_OPTIONS, detect_with_encoder
     from .issues import detect_from_run, detect_to_folder, load_array
+    from .runs import CONFIG
 
     encoder = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k, None) is not None}
-    modes = [bool(args.run), bool(args.labels or args.pred_probs), bool(args.weights or encoder)]
+    data_flags = bool(encoder) or args.test_data is not None or args.test_fraction is not None
+    modes = [bool(args.run), bool(args.labels or args.pred_probs), bool(args.weights) or data_flags]
     if sum(modes) != 1:
         raise UserError("give either --run DIR, or --labels FILE --pred-probs FILE, or --dataset SRC --weights W")
     out = Path(args.out) if args.out else (Path(args.run) / "detect" if args.run else None)
@@ -384,7 +386,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise UserError("--out is required with --labels/--pred-probs and with --weights")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the detection")
-    if (out / "config.yaml").exists():
+    if (out / CONFIG).exists():
         raise UserError(f"--out {out} holds a training run; choose another folder for the detection")
     if args.run:
         s = detect_from_run(args.run, out, use_features=not args.no_features)

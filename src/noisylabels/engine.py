@@ -187,6 +187,9 @@ def fit(
     ctx = ddp.current()
     if cfg.batch_size < 2 * ctx.world:
         raise UserError(f"--batch-size must be at least {2 * ctx.world} (batch norm needs two samples per process)")
+    if n < 2 * ctx.world:
+        raise UserError(f"an epoch of {n} sample(s) gives {ctx.world} process(es) fewer than two each (batch norm "
+                        "needs two); raise --epoch-samples or use fewer processes (--nproc)")
     batch = min(cfg.batch_size, n)
     batch -= batch % ctx.world  # equal shards, one per rank
     steps_per_epoch = max(1, n // batch)

@@ -21,7 +21,9 @@ from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
-from .runs import CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
+from .runs import CONFIG, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
+
+SUSPECTS = "suspects.png"
 
 
 def detect_issues(
@@ -155,6 +157,9 @@ def detect_to_folder(
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     folder = RunFolder(out)
+    # an earlier detection's outputs that this one does not rewrite: its detect.yaml would name other samples
+    for stale in (DETECT_CONFIG, *([] if images is not None else [SUSPECTS])):
+        (folder.path / stale).unlink(missing_ok=True)
     summary: dict[str, Any] = {"num_samples": int(len(labels))}
     summary.update(export_label_issues(folder, issues, labels, pred_probs, true_labels=true_labels,
                                        source_index=source_index, paths=paths, class_names=class_names,
@@ -163,7 +168,7 @@ def detect_to_folder(
     if images is not None:
         from .report import plot_suspects
 
-        plot_suspects(images, labels, issues.suggested, issues.quality, folder.path / "suspects.png",
+        plot_suspects(images, labels, issues.suggested, issues.quality, folder.path / SUSPECTS,
                       class_names=class_names, top=top, source_index=source_index)
     folder.write_json("summary.json", summary)
     return summary

@@ -22,17 +22,16 @@ L2_PENALTY = 1e-3  # on standardised features: 0.5 * L2_PENALTY * ||W||^2 added 
 MAX_ITER = 200
 
 
-def fold_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """int (N,): each sample's fold in 0..folds-1, stratified by ``labels`` (N,) (a class with fewer
-    samples than folds spreads over as many folds as it has samples), seeded."""
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold id (N,) in [0, k) for labels (N,): each class's samples, shuffled by ``seed``, dealt
+    round-robin (so every fold holds each class's share, to within one sample). Used by the linear
+    probe and by cleanlab-retrain's K-fold out-of-sample probabilities."""
     rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=np.int64)
-    offset = 0
+    fold = np.empty(len(labels), dtype=np.int64)
     for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        out[rng.permutation(idx)] = (offset + np.arange(len(idx))) % folds
-        offset += len(idx)  # the next class starts where this one stopped: folds stay balanced in size
-    return out
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        fold[idx] = np.arange(len(idx)) % k
+    return fold
 
 
 def fit_logistic(x: Tensor, y: Tensor, num_classes: int, *, l2: float = L2_PENALTY,
@@ -65,17 +64,21 @@ def crossfit_linear_probe(
     Args:
         z: (N, D) embeddings; standardised with the fitting folds' mean and std before each fit.
         labels: (N,) int64 given (noisy) labels in [0, C).
-        folds: K >= 2; seed: of the stratified fold assignment (:func:`fold_of`), unless ``fold`` (N,)
+        folds: K >= 2; seed: of the stratified fold assignment (:func:`stratified_folds`), unless ``fold`` (N,)
             gives each sample's fold in 0..folds-1.
     """
-    z = z.float()
-    fold_t = torch.from_numpy(fold_of(labels.cpu().numpy(), folds, seed) if fold is None else fold).to(z.device)
+    z, labels = z.float(), labels.to(z.device)
+    fold = stratified_folds(labels.cpu().numpy(), folds, seed) if fold is None else fold
+    fold_t = torch.from_numpy(fold).to(z.device)
     probs = torch.empty(len(z), num_classes, device=z.device)
     for k in range(folds):
         held, fit = fold_t == k, fold_t != k
         if not bool(held.any()):
             continue
-        mean, std = z[fit].mean(0), z[fit].std(0).clamp_min(1e-6)
+        if not bool(fit.any()):  # every sample in this fold (a handful of samples): nothing to learn from
+            probs[held] = 1.0 / num_classes
+            continue
+        mean, std = z[fit].mean(0), z[fit].std(0, correction=0).clamp_min(1e-6)
         w, b = fit_logistic((z[fit] - mean) / std, labels[fit], num_classes, l2=l2)
         probs[held] = torch.softmax(((z[held] - mean) / std) @ w + b, dim=1)
     return probs
@@ -87,7 +90,7 @@ def knn_probs(z: Tensor, labels: Tensor, num_classes: int, *, k: int = 20, tempe
     """Leave-one-out kNN class probabilities (N, C) from L2-normalised z (N, D) and labels (N,):
     votes exp(cos / temperature) of the k most similar other samples, plus one uniform pseudo-vote
     (each class 1/C), normalised."""
-    z = F.normalize(z.float(), dim=1)
+    z, labels = F.normalize(z.float(), dim=1), labels.to(z.device)
     k = max(1, min(k, len(z) - 1))
     out = torch.empty(len(z), num_classes, device=z.device)
     for start in range(0, len(z), batch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 import yaml
 
 from noisylabels.models.backbones import build_backbone
-from tests.helpers import cli, image_folder, snapshot, user_error
+from tests.helpers import FAST, cli, image_folder, snapshot, user_error
 
 pytestmark = pytest.mark.slow
 NOISE = ["--noise", "symmetric", "--noise-rate", "0.4"]
@@ -84,3 +85,49 @@ def test_detect_encoder_leaves_a_run_folder_alone(earlier_run, tmp_path: Path):
     run, before = earlier_run
     user_error(["detect", "--dataset", "digits", "--weights", run, "--out", run], "training run")
     assert snapshot(run) == before
+
+
+def test_review_and_apply_review_of_an_encoder_detection_inside_a_run(digits_run_template: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(digits_run_template, run)  # a clean run; the detection adds noise: its own samples
+    out = run / "detect"
+    assert cli("detect", "--dataset", "digits", *NOISE, "--weights", run, "--out", out)[0] == 0
+    rows = (out / "label_issues.csv").read_text().splitlines()
+    head = rows[0].split(",")
+    top = dict(zip(head, rows[1].split(",")))  # the most suspect row
+    decisions = tmp_path / "review_decisions.csv"
+    decisions.write_text(f"index,decision,corrected_label\n{top['index']},relabel,{top['suggested_label']}\n")
+    rc, stdout, err = cli("apply-review", out, decisions, "--out", tmp_path / "fixed")
+    assert rc == 0, err
+    assert "1 relabelled (1 labels changed)" in stdout and "--noise file:" in stdout
+    fixed = np.load(tmp_path / "fixed" / "corrected_labels.npy")
+    assert cli("noise", "--dataset", "digits", *NOISE, "--out", tmp_path / "n.npy")[0] == 0
+    given = np.load(tmp_path / "n.npy")  # the detection's noisy labels, not the clean run's
+    assert int((fixed != given).sum()) == 1 and int(fixed[fixed != given][0]) == int(top["suggested_label"])
+    # a later detection of other predictions into the same folder drops detect.yaml: review no longer
+    # shows the digits behind labels they do not belong to
+    other = tmp_path / "det"
+    shutil.copytree(out, other)
+    np.save(tmp_path / "l.npy", np.array([0, 1, 1, 0]))
+    np.save(tmp_path / "p.npy", np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.6, 0.4]]))
+    assert cli("detect", "--labels", tmp_path / "l.npy", "--pred-probs", tmp_path / "p.npy", "--out", other)[0] == 0
+    assert not (other / "detect.yaml").exists() and not (other / "suspects.png").exists()
+    rc, stdout, _ = cli("review", other)
+    assert rc == 0 and "0 thumbnails" in stdout
+
+
+def test_a_run_encoder_is_used_at_its_own_image_size(tmp_path: Path):
+    root = image_folder(tmp_path / "imgs", per_class=8)
+    run = tmp_path / "run"
+    assert cli("train", "--dataset", root, "--image-size", "12", *FAST, "--out", run)[0] == 0
+    out = tmp_path / "det"
+    rc, _, err = cli("detect", "--dataset", root, "--weights", run, "--out", out)
+    assert rc == 0, err
+    assert yaml.safe_load((out / "detect.yaml").read_text())["image_size"] == 12
+    user_error(["detect", "--dataset", root, "--weights", run, "--image-size", "16", "--out", tmp_path / "x"],
+               "--image-size")  # another size: the small CNN's head does not fit; the error says what to pass
+
+
+def test_data_flags_belong_to_the_encoder_mode(digits_run_template: Path, tmp_path: Path):
+    user_error(["detect", "--run", digits_run_template, "--test-fraction", "0.2", "--out", tmp_path / "a"],
+               "either --run")

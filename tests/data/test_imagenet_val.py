@@ -48,6 +48,15 @@ def test_kaggle_layout_with_the_solution_file_beside_the_image_folder(tmp_path, 
     assert len(list_imagenet_val(str(jpegs), str(webvision))) == 50
 
 
+def test_a_synset_tree_with_kaggles_solution_file_kept_beside_it(tmp_path, webvision):
+    root = imagenet_val_tree(tmp_path / "iv", "folders")
+    kaggle = imagenet_val_tree(tmp_path / "k", "kaggle")
+    (root / "LOC_val_solution.csv").write_bytes((kaggle / "LOC_val_solution.csv").read_bytes())
+    for given in (root, root / "val"):  # the csv in ROOT or in ROOT's parent: the tree is read
+        listing = list_imagenet_val(str(given), str(webvision))
+        assert len(listing.paths) == 50 and sorted(set(listing.labels.tolist())) == list(range(50))
+
+
 def test_dividemix_class_index_folders(tmp_path, webvision):
     root = imagenet_val_tree(tmp_path / "iv", "folders", classes=range(3))
     for c in range(3):

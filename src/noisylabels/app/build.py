@@ -161,13 +161,13 @@ def input_views(images: Any, rc: RunConfig, from_weights: bool) -> ViewConfig:
     return pretrained_views(views, rc.backbone, rc.image_size) if from_weights else views
 
 
-def starting_encoder(rc: RunConfig, views: ViewConfig, side: int) -> torch.nn.Module:
+def starting_encoder(rc: RunConfig, views: ViewConfig, side: int, run_flag: str = "--pretrained") -> torch.nn.Module:
     """The backbone ``rc.backbone`` for images of ``side`` px (or the views' size) and the views' channels,
-    with the weights of ``--pretrained RUN`` or ``--weights FILE`` where given."""
+    with the weights of ``--pretrained RUN`` (named ``run_flag`` in errors) or ``--weights FILE`` where given."""
     encoder = build_backbone(rc.backbone, in_channels=len(views.mean), image_size=views.size or side,
                              width=rc.width)
     if rc.pretrained:
-        load_pretrained_encoder(encoder, rc.pretrained)
+        load_pretrained_encoder(encoder, rc.pretrained, run_flag)
     if rc.weights:
         load_weights(encoder, rc.weights, rc.backbone)
     return encoder
@@ -185,7 +185,7 @@ def skipped_paths(splits: DataSplits) -> list[str]:
     return sorted(set(splits.train.skipped_paths) | set(splits.test.skipped_paths))
 
 
-def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
+def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str, flag: str = "--pretrained") -> None:
     """Copy the encoder weights of a finished run into ``encoder``: a simclr or tcl run (``encoder.*``),
     a ce-family run (``model.encoder.*``) or a framework run (its pre-training phase)."""
     folder = Path(run_dir)
@@ -198,14 +198,15 @@ def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str) -> None:
             break
         folder = source
     if not (folder / "checkpoint.pt").exists():
-        raise UserError(f"--pretrained {run_dir}: no checkpoint.pt there; give the folder of a finished run")
+        raise UserError(f"{flag} {run_dir}: no checkpoint.pt there; give the folder of a finished run")
     state = RunFolder(folder).load_checkpoint()["method"]
     weights = sub_state(state, "encoder.", "model.encoder.")
     try:
         encoder.load_state_dict(weights)
     except RuntimeError:
-        raise UserError(f"--pretrained {run_dir}: its encoder does not match this backbone; pass the same "
-                        "--backbone and --width as that run") from None
+        raise UserError(f"{flag} {run_dir}: its encoder does not match this backbone; pass the same "
+                        "--backbone, --width and --image-size as that run, on images of its channels (grey or "
+                        "RGB)") from None
 
 
 def started_from_weights(run_dir: str | None) -> bool:

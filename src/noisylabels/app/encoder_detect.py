@@ -27,7 +27,7 @@ from ..inference import map_images
 from ..issues import detect_to_folder
 from ..precision import autocast_for
 from ..probe import PROBES, crossfit_linear_probe, knn_probs
-from ..runs import CONFIG, DETECT_CONFIG, RunFolder
+from ..runs import CONFIG, DETECT_CONFIG, FEATURES, PRED_PROBS, RunFolder
 from .build import input_views, noisy_training_labels, resolve_device, resolve_encoder, starting_encoder, to_device
 
 # the options of `train` that choose the data, its noise and the encoder; the rest do not apply here
@@ -51,6 +51,8 @@ def encoder_config(options: Mapping[str, Any], weights: str) -> RunConfig:
         cfg.setdefault("backbone", run.get("backbone"))
         if cfg["backbone"] == run.get("backbone") and run.get("width") is not None:
             cfg.setdefault("width", run.get("width"))
+        if run.get("image_size") is not None:  # the resolution its encoder learnt at
+            cfg.setdefault("image_size", run["image_size"])
         cfg["pretrained"] = str(path)
     else:
         if cfg.get("backbone", "auto") == "auto":
@@ -73,9 +75,9 @@ def detect_with_encoder(
     """
     if probe not in PROBES:
         raise UserError(f"--probe must be one of {', '.join(PROBES)}, got {probe!r}")
-    if not 2 <= folds <= 100:
+    if probe == "linear" and not 2 <= folds <= 100:
         raise UserError(f"--folds must be in 2..100, got {folds}")
-    if k < 1:
+    if probe == "knn" and k < 1:
         raise UserError(f"--k must be at least 1, got {k}")
     rc = encoder_config(options, weights)
     device = resolve_device(rc.device)
@@ -84,7 +86,7 @@ def detect_with_encoder(
     train = load_examined_set(cfg)
     noisy, _ = noisy_training_labels(cfg, train)
     views = input_views(train.images, rc, from_weights)
-    encoder = starting_encoder(rc, views, train.images.shape[1]).to(device).eval()
+    encoder = starting_encoder(rc, views, train.images.shape[1], "--weights").to(device).eval()
     start = time.perf_counter()
     with autocast_for(device):
         z = map_images(encoder, lambda x: (encoder(x).float(),), to_device(train.images, device), views,
@@ -110,8 +112,8 @@ def detect_with_encoder(
                "probe_accuracy_vs_given": float(np.mean(p.argmax(1) == noisy)),
                "embed_seconds": embed_seconds, "probe_seconds": probe_seconds, "device": device.type})
     folder = RunFolder(out)
-    folder.write_npy("pred_probs.npy", p.astype(np.float32))
-    folder.write_npy("features.npy", features.astype(np.float16))
+    folder.write_npy(PRED_PROBS, p.astype(np.float32))
+    folder.write_npy(FEATURES, features.astype(np.float16))
     folder.write_yaml(DETECT_CONFIG, {k: cfg[k] for k in (*DATA_OPTIONS, "pretrained", "weights") if k in cfg})
     return summary
 

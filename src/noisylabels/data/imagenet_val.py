@@ -56,13 +56,15 @@ def list_imagenet_val(root: str, webvision_root: str) -> FileList:
     if not base.is_dir():
         raise UserError(f"--imagenet-val {root}: folder not found")
     solution = next((p for p in (base / SOLUTION_CSV, base.parent / SOLUTION_CSV) if p.is_file()), None)
-    if solution is not None:
-        paths, names = _kaggle_images(solution, base)
-    else:
+    flat = next((base / d for d in _KAGGLE_IMAGE_DIRS if _has_images(base / d)), None)
+    if solution is not None and flat is not None:
+        paths, names = _kaggle_images(solution, flat)
+    else:  # a tree of synset folders (also where Kaggle's csv was kept beside a re-sorted tree)
         tree = base / "val" if (base / "val").is_dir() else base
         if not any(d.is_dir() and not d.name.startswith(".") for d in tree.iterdir()):
-            raise UserError(f"--imagenet-val {root} holds neither {SOLUTION_CSV} (with the JPEGs) nor one folder "
-                            "per synset (val/<synset>/*.JPEG); point it at ImageNet's validation set")
+            raise UserError(f"--imagenet-val {root} holds neither {SOLUTION_CSV} with the JPEGs (in ROOT, "
+                            "ROOT/ILSVRC/Data/CLS-LOC/val or ROOT/val) nor one folder per synset "
+                            "(val/<synset>/*.JPEG); point it at ImageNet's validation set")
         folders = list_folder(str(tree))
         paths, names = folders.paths, [folders.class_names[i] for i in folders.labels]
     index = _class_index(names, webvision_root, root)
@@ -89,8 +91,8 @@ def _class_index(names: list[str], webvision_root: str, root: str) -> list[int]:
     return [index[n] for n in names]
 
 
-def _kaggle_images(solution: Path, base: Path) -> tuple[list[Path], list[str]]:
-    """(image files, their synsets) of Kaggle's ``LOC_val_solution.csv``, in its row order."""
+def _kaggle_images(solution: Path, folder: Path) -> tuple[list[Path], list[str]]:
+    """(image files in ``folder``, their synsets) of Kaggle's ``LOC_val_solution.csv``, in its row order."""
     with open(solution, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"ImageId", "PredictionString"} <= set(reader.fieldnames):
@@ -102,10 +104,6 @@ def _kaggle_images(solution: Path, base: Path) -> tuple[list[Path], list[str]]:
         raise UserError(f"{solution}: line(s) {', '.join(map(str, bad[:5]))} lack an ImageId or a synset")
     if not rows:
         raise UserError(f"{solution} has no data rows")
-    folder = next((base / d for d in _KAGGLE_IMAGE_DIRS if _has_images(base / d)), None)
-    if folder is None:
-        raise UserError(f"--imagenet-val {base}: no images beside {solution.name}; the JPEGs go in "
-                        f"{base}, {base / 'ILSVRC/Data/CLS-LOC/val'} or {base / 'val'}")
     files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
     return [files.get(image, folder / f"{image}.JPEG") for image, _ in rows], [pred[0] for _, pred in rows]
 

@@ -22,6 +22,7 @@ from torch import Tensor
 from ..data.store import select_images
 from ..errors import UserError
 from ..labelquality import LabelIssues, find_issues
+from ..probe import stratified_folds
 from ..schedule import FitConfig
 from ..inference import predict_probs
 from .base import Method, MethodOptions, Phase, Phases, TrainData
@@ -37,16 +38,6 @@ class CleanlabRetrainOptions(MethodOptions):
 
     folds: int = 5
     filter_by: str = "prune_by_noise_rate"
-
-
-def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold id (N,) in [0, k): each class's samples, shuffled by ``seed``, dealt round-robin."""
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
 
 
 def subset(data: TrainData, idx: np.ndarray) -> TrainData:

@@ -25,7 +25,8 @@ import numpy as np
 from ..config import TRAIN_DEFAULTS
 from ..data._text import is_number
 from ..errors import UserError
-from ..runs import CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
+from ..data.dataset import ArrayDataset
+from ..runs import CONFIG, DETECT_CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
 from .exclude import kept, run_excluded
 
 DECISIONS = ("keep", "relabel", "exclude", "unsure")
@@ -54,10 +55,30 @@ class LabelSpace:
 
 def run_folder_of(folder: Path) -> Path | None:
     """The training run behind a review folder: the folder itself, or the run a ``detect --run`` output
-    folder sits in (RUN/detect); None for a detect folder of the user's own predictions."""
+    folder sits in (RUN/detect); None for a detect folder of the user's own predictions or of a
+    ``detect --dataset`` (its detect.yaml names its samples, even inside a run's folder)."""
+    if (folder / DETECT_CONFIG).is_file():
+        return None
     for cand in (folder, folder.parent):
         if (cand / CONFIG).is_file() and (cand / NOISY_LABELS).is_file():
             return cand
+    return None
+
+
+def samples_of(folder: Path) -> tuple[ArrayDataset, dict[str, Any]] | None:
+    """The samples a review folder's label_issues.csv describes and the options that rebuild them: a
+    training run's training set (every sample, also those its --exclude left out), or the samples a
+    ``detect --dataset`` examined (its detect.yaml); None for a detect folder of the user's own
+    predictions. UserError or OSError when the data cannot be read now."""
+    from ..data.sources import load_examined_set, load_run_splits
+
+    run = run_folder_of(folder)
+    if run is not None:
+        cfg = RunFolder(run).read_yaml(CONFIG)
+        return load_run_splits(cfg).train, cfg
+    if (folder / DETECT_CONFIG).is_file():
+        cfg = RunFolder(folder).read_yaml(DETECT_CONFIG)
+        return load_examined_set(cfg), cfg
     return None
 
 
@@ -66,20 +87,25 @@ def label_space(folder: str | Path) -> LabelSpace:
     folder = Path(folder)
     if not (folder / LABEL_ISSUES).is_file():
         raise UserError(f"{folder}: no {LABEL_ISSUES} there; give a finished training run or a detect output folder")
-    run = run_folder_of(folder)
-    if run is None:
+    found = samples_of(folder)
+    if found is None:
         return _detect_space(folder)
-    from ..data.sources import load_run_splits
     from ..app.build import noisy_training_labels
 
-    cfg = RunFolder(run).read_yaml(CONFIG)
-    train = load_run_splits(cfg).train
-    labels, _ = noisy_training_labels(cfg, train)  # every sample, before the run's own --exclude
-    excluded = run_excluded(cfg)
-    keep = kept(train, excluded)
-    if not np.array_equal(labels[keep], np.load(run / NOISY_LABELS)):
-        raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data or "
-                        "labels file changed since); review a run of the data as it is now")
+    train, cfg = found
+    labels, _ = noisy_training_labels(cfg, train)  # every sample, before a run's own --exclude
+    run = run_folder_of(folder)
+    if run is not None:
+        excluded = run_excluded(cfg)
+        if not np.array_equal(labels[kept(train, excluded)], np.load(run / NOISY_LABELS)):
+            raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data "
+                            "or labels file changed since); review a run of the data as it is now")
+    else:  # detect --dataset: the given labels of label_issues.csv, by source index
+        excluded = np.zeros(0, dtype=np.int64)
+        given = {int(r["index"]): int(r["given_label"]) for r in read_issue_rows(folder / LABEL_ISSUES)}
+        if len(given) != len(train) or any(given.get(int(i)) != int(y) for i, y in zip(train.source_index, labels)):
+            raise UserError(f"{folder}: the labels it examined cannot be rebuilt from its {DETECT_CONFIG} (the data or "
+                            "labels file changed since); run 'noisylabels detect' again")
     fmt = "csv" if str(cfg.get("dataset", "")).split(":", 1)[0] in ("folder", "csv") and train.paths else "npy"
     return LabelSpace(labels, np.asarray(train.source_index), excluded, list(train.class_names),
                       train.paths, fmt, cfg)
@@ -242,6 +268,8 @@ def retrain_command(result: dict[str, Any]) -> str:
                 parts.append(f"--{key.replace('_', '-')} {cfg[key]}")
         if cfg.get("skip_bad_images"):
             parts.append("--skip-bad-images")
+        if "test_fraction" not in cfg and str(cfg.get("dataset", "")).split(":", 1)[0] in ("folder", "csv"):
+            parts.append("--test-data YOUR_TEST_IMAGES")  # detect --dataset labelled every sample: none held out
     else:
         parts.append("--dataset ...")
     parts.append(f"--noise file:{result['labels_file']}")

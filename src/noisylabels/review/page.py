@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..runs import CONFIG, DETECT_CONFIG, LABEL_ISSUES, SUMMARY, RunFolder, atomic_write_bytes
-from .apply import class_names_of, read_issue_rows, run_folder_of
+from ..runs import CONFIG, LABEL_ISSUES, SUMMARY, atomic_write_bytes
+from .apply import class_names_of, read_issue_rows, samples_of
 
 TILES_PER_SHEET = 1024
 SHEET_COLUMNS = 32
@@ -30,7 +30,7 @@ def load_images(folder: Path, index: np.ndarray, images_file: str | None) -> tup
     """The images of the rows (uint8 (N, H, W, C), row order) and a note for the page when there are none.
 
     From ``images_file`` (a .npy indexed by the ``index`` column), else from the data of the run behind
-    ``folder`` (:func:`~noisylabels.review.apply.run_folder_of`) or of a ``detect --dataset`` folder."""
+    ``folder`` (:func:`~noisylabels.review.apply.samples_of`)."""
     if images_file:
         p = Path(images_file)
         if p.suffix != ".npy" or not p.is_file():
@@ -46,17 +46,14 @@ def load_images(folder: Path, index: np.ndarray, images_file: str | None) -> tup
                             "give the images of the same samples, in the same order")
         arr = np.asarray(arr[index])
         return (arr[..., None] if arr.ndim == 3 else arr), ""
-    from ..data.sources import load_examined_set, load_run_splits
-
-    run = run_folder_of(folder)
-    if run is None and not (folder / DETECT_CONFIG).is_file():
-        return None, ("No thumbnails: this detect folder has no training run to read images from "
-                      "(rebuild with --images FILE.npy to show them).")
-    try:  # a training run's set, or the samples `detect --dataset` examined (its detect.yaml)
-        train = (load_run_splits(RunFolder(run).read_yaml(CONFIG)).train if run is not None
-                 else load_examined_set(RunFolder(folder).read_yaml(DETECT_CONFIG)))
+    try:
+        found = samples_of(folder)
     except (UserError, OSError) as e:
         return None, f"No thumbnails: the images cannot be read now ({e})."
+    if found is None:
+        return None, ("No thumbnails: this detect folder has no training run to read images from "
+                      "(rebuild with --images FILE.npy to show them).")
+    train = found[0]
     position = {int(s): i for i, s in enumerate(train.source_index)}
     if any(int(i) not in position for i in index):
         return None, "No thumbnails: the run's data no longer holds every sample of label_issues.csv."
