@@ -128,3 +128,17 @@ def test_a_webvision_run_reports_imagenet_top1_and_top5_every_epoch(tmp_path, we
     assert s["best_imagenet_top5_accuracy"] == max(r["imagenet_top5_accuracy"] for r in rows)
     assert s["imagenet_top5_accuracy"] >= s["imagenet_top1_accuracy"] and s["num_imagenet"] == 50
     assert {"test_accuracy", "test_top5_accuracy"} <= set(s) and np.isfinite(s["imagenet_top5_accuracy"])
+
+
+def test_an_unreadable_imagenet_image_is_skipped_and_listed(tmp_path, webvision):
+    imagenet = imagenet_val_tree(tmp_path / "imagenet", "kaggle")
+    bad = imagenet / "ILSVRC2012_val_00000003.JPEG"
+    bad.write_bytes(b"not a jpeg")
+    out = tmp_path / "run"
+    rc, _, err = cli("train", "--dataset", f"webvision:{webvision}", "--imagenet-val", imagenet, "--image-size", "16",
+                     "--skip-bad-images", "--epochs", "1", "--width", "4", "--batch-size", "50", "--quiet",
+                     "--out", out)
+    assert rc == 0, err
+    assert str(bad) in (out / "skipped_images.txt").read_text().splitlines()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["num_imagenet"] == 49 and s["skipped_images"] == 1

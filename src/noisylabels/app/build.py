@@ -43,6 +43,8 @@ class Prepared:
     fit_config: FitConfig
     run_config: RunConfig
     """``config`` typed: the options as resolved for this run (backbone, device, image size)."""
+    skipped: list[str]
+    """Unreadable image files left out with ``--skip-bad-images`` (training, test and further test sets)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,8 +113,10 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     views = input_views(train.images, rc, from_weights)
     true_known = true_labels_known(cfg)
     eval_sets = {}
+    skipped = list(splits.train.skipped_paths) + list(splits.test.skipped_paths)
     if imagenet is not None:
         val = load_like_test(imagenet, cfg, train)
+        skipped += val.skipped_paths
         eval_sets["imagenet"] = (to_device(val.images, device), torch.from_numpy(val.labels).to(device))
     data = TrainData(
         images=to_device(train.images, device),
@@ -139,7 +143,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         class_balanced=rc.class_balanced,
     )
     rc = rc.replace(device=device.type)
-    return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc)
+    return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))
 
 
 def resolve_encoder(rc: RunConfig, device: torch.device) -> tuple[RunConfig, bool]:
@@ -178,11 +182,6 @@ def to_device(images: Any, device: torch.device) -> Any:
     if isinstance(images, ImageStore):
         return images.to(device)
     return torch.from_numpy(images).to(device)
-
-
-def skipped_paths(splits: DataSplits) -> list[str]:
-    """Unreadable files left out of either split (a held-out test set shares its source's list)."""
-    return sorted(set(splits.train.skipped_paths) | set(splits.test.skipped_paths))
 
 
 def load_pretrained_encoder(encoder: torch.nn.Module, run_dir: str, flag: str = "--pretrained") -> None:

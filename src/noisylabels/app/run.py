@@ -15,7 +15,7 @@ from ..engine import train
 from ..errors import UserError
 from ..report import plot_curves
 from ..runs import CONFIG, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256
-from .build import prepare, skipped_paths
+from .build import prepare
 from .summary import build_summary, write_issues
 
 def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def run_train(
         run.write_yaml(CONFIG, saved_config(prep.config))
     if not (run.path / NOISY_LABELS).exists():
         run.write_npy(NOISY_LABELS, prep.noisy)
-    skipped = skipped_paths(prep.splits)
+    skipped = prep.skipped
     if skipped:
         run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")

@@ -14,7 +14,7 @@ from ..engine import is_topk
 from ..inference import predict_probs_and_embeddings
 from ..issues import export_label_issues
 from ..runs import FEATURES, PRED_PROBS, RunFolder
-from .build import Prepared, skipped_paths
+from .build import Prepared
 
 def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     """Write pred_probs.npy, features.npy and the label issues of the final model
@@ -62,7 +62,7 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "python_version": platform.python_version(),
         "num_threads": torch.get_num_threads(),
         "streamed": isinstance(prep.splits.train.images, ImageStore),
-        "skipped_images": len(skipped_paths(prep.splits)),
+        "skipped_images": len(prep.skipped),
     }
 
 
