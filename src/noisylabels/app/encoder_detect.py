@@ -37,7 +37,7 @@ DATA_OPTIONS = ("dataset", "data_dir", "train_size", "image_size", "skip_bad_ima
 
 def encoder_config(options: Mapping[str, Any], weights: str) -> RunConfig:
     """The checked options of an encoder detection: ``options`` (DATA_OPTIONS keys) and ``weights``, a
-    weights file or a run folder (then ``pretrained``; backbone and width default to that run's)."""
+    weights file or a run folder (then ``pretrained``; backbone, width and image size default to that run's)."""
     unknown = sorted(set(options) - set(DATA_OPTIONS))
     if unknown:
         raise UserError(f"detect --weights does not take {', '.join('--' + k.replace('_', '-') for k in unknown)}")
