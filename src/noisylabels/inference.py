@@ -16,6 +16,7 @@ from torch import Tensor
 from . import distributed as ddp
 from .data.augment import ViewConfig, plain_view
 from .precision import autocast_for
+from .probe import knn_votes
 
 
 class Switchable(Protocol):
@@ -134,9 +135,7 @@ def knn_accuracy(
     """
     correct = 0
     for start in range(0, len(z_test), 1024):
-        sim = z_test[start:start + 1024] @ z_train.t()
-        top, idx = sim.topk(min(k, len(z_train)), dim=1)
-        votes = torch.zeros(len(top), num_classes, device=sim.device)
-        votes.scatter_add_(1, train_labels[idx], torch.exp(top / temperature))
+        votes = knn_votes(z_test[start:start + 1024], z_train, train_labels, num_classes, k=k,
+                          temperature=temperature)
         correct += int((votes.argmax(1) == test_labels[start:start + 1024]).sum())
     return correct / max(1, len(z_test))

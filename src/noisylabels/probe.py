@@ -12,6 +12,8 @@ embeddings this costs seconds, not a training run:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -85,21 +87,32 @@ def crossfit_linear_probe(
 
 
 @torch.no_grad()
+def knn_votes(query: Tensor, bank: Tensor, bank_labels: Tensor, num_classes: int, *, k: int, temperature: float,
+              self_offset: int | None = None) -> Tensor:
+    """Votes (M, C) of each query row's k most similar bank rows for their labels, weighted
+    exp(cos / temperature) (Wu et al. 2018's kNN vote, as TCL's code logs it). query (M, D) and bank (N, D)
+    L2-normalised, bank_labels (N,). ``self_offset``: the query rows are bank rows self_offset.., each left
+    out of its own vote (leave-one-out)."""
+    sim = query @ bank.t()
+    if self_offset is not None:
+        rows = torch.arange(len(query), device=sim.device)
+        sim[rows, rows + self_offset] = -float("inf")
+    top, idx = sim.topk(min(k, len(bank)), dim=1)
+    votes = torch.zeros(len(query), num_classes, device=sim.device)
+    return votes.scatter_add_(1, bank_labels[idx], torch.exp(top / temperature))
+
+
+@torch.no_grad()
 def knn_probs(z: Tensor, labels: Tensor, num_classes: int, *, k: int = 20, temperature: float = 0.1,
               batch: int = 1024) -> Tensor:
-    """Leave-one-out kNN class probabilities (N, C) from L2-normalised z (N, D) and labels (N,):
-    votes exp(cos / temperature) of the k most similar other samples, plus one uniform pseudo-vote
-    (each class 1/C), normalised."""
+    """Leave-one-out kNN class probabilities (N, C) from z (N, D) (L2-normalised here) and labels (N,):
+    :func:`knn_votes` of the k most similar other samples, plus one uniform pseudo-vote of a perfect
+    match's weight exp(1 / temperature) (each class 1/C of it), normalised."""
     z, labels = F.normalize(z.float(), dim=1), labels.to(z.device)
     k = max(1, min(k, len(z) - 1))
     out = torch.empty(len(z), num_classes, device=z.device)
     for start in range(0, len(z), batch):
-        sim = z[start:start + batch] @ z.t()
-        rows = torch.arange(start, min(start + batch, len(z)), device=z.device)
-        sim[rows - start, rows] = -float("inf")  # leave the sample itself out
-        top, idx = sim.topk(k, dim=1)
-        weight = torch.exp((top - 1.0) / temperature)  # <= 1; the same ranking as exp(cos / tau)
-        votes = torch.full((len(rows), num_classes), 1.0 / num_classes, device=z.device)
-        votes.scatter_add_(1, labels[idx], weight)
-        out[start:start + len(rows)] = votes / votes.sum(1, keepdim=True)
+        votes = knn_votes(z[start:start + batch], z, labels, num_classes, k=k, temperature=temperature,
+                          self_offset=start) * math.exp(-1.0 / temperature) + 1.0 / num_classes
+        out[start:start + len(votes)] = votes / votes.sum(1, keepdim=True)
     return out

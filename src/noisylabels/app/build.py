@@ -33,8 +33,6 @@ from ..schedule import FitConfig
 class Prepared:
     """A validated run, ready to train: nothing has been written yet."""
 
-    config: dict[str, Any]
-    """The options as config.yaml holds them (with runtime-only keys such as ``progress``)."""
     splits: DataSplits
     noisy: np.ndarray
     report: dict[str, Any]
@@ -45,6 +43,11 @@ class Prepared:
     """``config`` typed: the options as resolved for this run (backbone, device, image size)."""
     skipped: list[str]
     """Unreadable image files left out with ``--skip-bad-images`` (training, test and further test sets)."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The options as config.yaml holds them (with runtime-only keys such as ``progress``)."""
+        return self.run_config.to_dict()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -143,7 +146,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         class_balanced=rc.class_balanced,
     )
     rc = rc.replace(device=device.type)
-    return Prepared(rc.to_dict(), splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))
+    return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))
 
 
 def resolve_encoder(rc: RunConfig, device: torch.device) -> tuple[RunConfig, bool]:

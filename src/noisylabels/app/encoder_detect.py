@@ -104,7 +104,7 @@ def detect_with_encoder(
     features = F.normalize(z, dim=1).cpu().numpy()
     p = probs.double().cpu().numpy()
     summary = detect_to_folder(
-        out, noisy, p / p.sum(1, keepdims=True), features=features,
+        out, noisy, p, features=features,  # rows normalised in float64 there, as a run's
         true_labels=train.labels if true_labels_known(cfg) else None, images=train.images,
         source_index=train.source_index, paths=train.paths, class_names=train.class_names,
         extra={"encoder": rc.backbone, "weights": str(weights), "probe": probe,
