@@ -59,10 +59,10 @@ def run_scores(run: Path) -> tuple[np.ndarray, dict[str, LabelIssues]]:
     z = None
     if (run / "features.npy").exists():
         z = torch.nn.functional.normalize(torch.from_numpy(np.load(run / "features.npy").astype(np.float32)), dim=1)
-    out = {name: find_issues(given, p, quality=quality) for name, quality in candidates(given, p, z).items()}
+    out = {name: find_issues(given, p, provenance="in-sample", quality=quality) for name, quality in candidates(given, p, z).items()}
     ranking = run_context_ranking(cfg) if z is not None else None
-    out["run's own"] = find_issues(given, p) if ranking is None else \
-        context_issues(z, torch.from_numpy(p), torch.from_numpy(given), ranking)
+    out["run's own"] = find_issues(given, p, provenance="in-sample") if ranking is None else \
+        context_issues(z, torch.from_numpy(p), torch.from_numpy(given), ranking, provenance="in-sample")
     return given != true, out
 
 

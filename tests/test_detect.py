@@ -96,7 +96,7 @@ def test_context_quality_is_the_geometric_mean_of_confidence_and_context():
     probs = torch.softmax(3 * torch.randn(40, 4, generator=g), dim=1)
     given = torch.randint(0, 4, (40,), generator=g)
     _, gamma = detect.prototype_assignments(z, probs, 0.25)
-    issues = detect.context_issues(z, probs, given, detect.ContextRanking(0.25, "probability"))
+    issues = detect.context_issues(z, probs, given, detect.ContextRanking(0.25, "probability"), provenance="in-sample")
     p_y, g_y = probs[torch.arange(40), given].double(), gamma[torch.arange(40), given].double()
     np.testing.assert_allclose(issues.quality, torch.sqrt(p_y * g_y).numpy(), rtol=1e-5, atol=1e-7)
     assert issues.quality.min() >= 0.0 and issues.quality.max() <= 1.0
@@ -111,7 +111,7 @@ def test_context_ranking_default_is_normalised_quality_with_sharper_context():
     z = torch.nn.functional.normalize(torch.rand(60, 8, generator=g), dim=1)  # ReLU-like: all cosines >= 0
     probs = torch.softmax(3 * torch.randn(60, 5, generator=g), dim=1)
     given = torch.randint(0, 5, (60,), generator=g)
-    issues = detect.context_issues(z, probs, given)
+    issues = detect.context_issues(z, probs, given, provenance="in-sample")
     _, gamma = detect.prototype_assignments(z, probs, detect.CONTEXT_TEMPERATURE)
     p = probs.double().numpy()
     expected = np.sqrt(label_quality(given.numpy(), p / p.sum(1, keepdims=True))

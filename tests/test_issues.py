@@ -272,3 +272,34 @@ def test_detect_run_on_a_run_trained_with_exclude(tmp_path, digits_run_template)
     assert (tmp_path / "det" / "label_issues.csv").read_text() == table
     indices = {int(line.split(",")[0]) for line in table.splitlines()[1:]}
     assert len(dropped) == 6 and len(indices) == 1437 - 6 and not indices & dropped
+
+
+def test_detect_from_features_alone_votes_with_the_neighbours(tmp_path):
+    """--labels with --features and no --pred-probs: leave-one-out kNN votes are the probabilities; the
+    summary says how the count was made and which probabilities it read."""
+    given, true, _, feats = _planted()
+    np.save(tmp_path / "labels.npy", given)
+    np.save(tmp_path / "feats.npy", feats)
+    np.save(tmp_path / "true.npy", true)
+    out = tmp_path / "det"
+    rc, stdout, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--features", str(tmp_path / "feats.npy"),
+                          "--true-labels", str(tmp_path / "true.npy"), "--k", "10", "--out", str(out))
+    assert rc == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["probe"] == "knn" and s["k"] == 10 and s["probabilities"] == "out-of-sample"
+    assert s["detection_auroc"] > 0.9 and 0.5 < s["flagged_to_actual"] < 2
+    assert set(s["count_estimates"]) == {"confident_joint", "disagreement"}
+
+
+def test_in_sample_flag_counts_as_a_run_does(tmp_path):
+    given, _, probs, _ = _planted()
+    np.save(tmp_path / "labels.npy", given)
+    np.save(tmp_path / "probs.npy", probs)
+    rc, _, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--pred-probs", str(tmp_path / "probs.npy"),
+                     "--in-sample", "--out", str(tmp_path / "det"))
+    assert rc == 0, err
+    s = json.loads((tmp_path / "det" / "summary.json").read_text())
+    assert s["probabilities"] == "in-sample" and set(s["count_estimates"]) == {"anchor"}
+    rc, _, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--features", str(tmp_path / "probs.npy"),
+                     "--in-sample", "--out", str(tmp_path / "det2"))
+    assert rc == 2 and "--in-sample describes --pred-probs" in err and not (tmp_path / "det2").exists()

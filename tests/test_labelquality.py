@@ -47,7 +47,7 @@ def test_class_normalised_quality_ranks_class_conditional_noise_better_than_self
     given, true, probs = _class_conditional()
     noisy = given != true
     raw = probs[np.arange(len(given)), given]
-    issues = lq.find_issues(given, probs)
+    issues = lq.find_issues(given, probs, provenance="in-sample")
     assert roc_auc_score(noisy, -issues.quality) > roc_auc_score(noisy, -raw) + 0.01
     assert average_precision_score(noisy, -issues.quality) > average_precision_score(noisy, -raw) + 0.05
     assert 0.0 <= issues.quality.min() and issues.quality.max() <= 1.0
@@ -64,7 +64,7 @@ def test_clean_confident_predictions_get_almost_no_flags():
     logits = rng.normal(0, 0.5, (n, c))
     logits[np.arange(n), labels] += 5.0
     p = np.exp(logits)
-    issues = lq.find_issues(labels, p / p.sum(1, keepdims=True))
+    issues = lq.find_issues(labels, p / p.sum(1, keepdims=True), provenance="in-sample")
     assert issues.flags.mean() < 0.02
 
 
@@ -76,7 +76,7 @@ def test_flags_follow_the_per_class_counts_and_lowest_quality():
 
 def test_class_summary_counts_pairs():
     given, true, probs = _class_conditional()
-    issues = lq.find_issues(given, probs)
+    issues = lq.find_issues(given, probs, provenance="in-sample")
     s = lq.class_summary(given, issues, [f"c{k}" for k in range(5)])
     assert s["confused_pairs"][0]["given_name"] == "c1" and s["confused_pairs"][0]["suggested_name"] == "c0"
     assert sum(c["flagged"] for c in s["per_class"]) == issues.flags.sum()
@@ -112,12 +112,84 @@ def test_anchor_count_follows_the_wrong_labels_where_the_confident_joint_over_co
     logits[confused, 1 - true[confused]] += 5.0  # the model prefers the look-alike
     p = np.exp(logits)
     p /= p.sum(1, keepdims=True)
-    clean = lq.find_issues(true, p)
+    clean = lq.find_issues(true, p, provenance="in-sample")
     assert lq.noise_prior(true, p) > 0.05  # the confident joint's count
     assert clean.flags.mean() < 0.02
     given = true.copy()
     moved = (true == 2) & (rng.random(n) < 0.1)
     given[moved] = 3
-    noisy = lq.find_issues(given, p)
+    noisy = lq.find_issues(given, p, provenance="in-sample")
     assert 0.7 < noisy.flags.sum() / moved.sum() < 1.3
     assert np.mean(noisy.flags[moved]) > 0.8
+
+
+def _held_out(n_per=1000, c=3, seed=0):
+    """Clean labels, confident out-of-sample predictions."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(c), n_per)
+    logits = rng.normal(0, 0.5, (len(labels), c))
+    logits[np.arange(len(labels)), labels] += 4.0
+    p = np.exp(logits)
+    return labels, p / p.sum(1, keepdims=True)
+
+
+def test_out_of_sample_count_is_the_geometric_mean_of_the_two_counts():
+    labels, p = _held_out()
+    rng = np.random.default_rng(3)
+    given = labels.copy()
+    moved = rng.random(len(given)) < 0.1
+    given[moved] = (given[moved] + 1) % 3
+    issues = lq.find_issues(given, p, provenance="out-of-sample")
+    ev = issues.evidence
+    expected = np.sqrt(lq.confident_joint_count(given, p) * lq.disagreement_count(given, p))
+    assert issues.flags.sum() == int(round(expected)) - ev.unseparated
+    assert ev.provenance == "out-of-sample" and set(ev.estimates) == {"confident_joint", "disagreement"}
+    assert 0.9 < issues.flags.sum() / moved.sum() < 1.1 and np.mean(issues.flags[moved]) > 0.9
+    # out-of-sample rows rank by self-confidence, cleanlab's default score
+    np.testing.assert_allclose(issues.quality, p[np.arange(len(given)), given])
+    assert not ev.warnings
+
+
+def test_a_pair_of_classes_the_model_cannot_separate_gets_no_flags():
+    """Classes 0 and 1 predicted near 0.5 / 0.5 whatever their (clean) label: no evidence for either label,
+    so none of them is flagged, in-sample or out-of-sample; class 2 keeps its single wrong label."""
+    rng = np.random.default_rng(4)
+    labels = np.repeat([0, 1, 2], 1000)
+    p = np.zeros((3000, 3))
+    p[:2000, :2] = 0.5 + rng.normal(0, 0.05, (2000, 1)) * np.array([1, -1])
+    p[:2000, 2] = 0.001
+    p[2000:] = [0.01, 0.01, 0.98]
+    p /= p.sum(1, keepdims=True)
+    for provenance in lq.PROVENANCES:
+        issues = lq.find_issues(labels, p, provenance=provenance)
+        assert issues.flags[:2000].sum() == 0, provenance
+    assert lq.pair_separation_z(labels, p, 0, 1) < lq.SEPARATION_Z < lq.pair_separation_z(labels, p, 0, 2)
+
+
+def test_labels_of_one_class_predicted_as_another_are_flagged():
+    """Every given label in class 0; 40 of 60 rows predicted as class 1 (which no label uses) at 0.67-0.96."""
+    labels = np.zeros(60, dtype=np.int64)
+    p = np.full((60, 3), 0.02)
+    p[:20, 0] = 0.96
+    p[20:, 1] = np.linspace(0.67, 0.96, 40)
+    p[20:, 0] = 1 - p[20:, 1] - 0.02
+    p /= p.sum(1, keepdims=True)
+    issues = lq.find_issues(labels, p, provenance="out-of-sample")
+    assert set(np.flatnonzero(issues.flags)) == set(range(20, 60))
+    assert np.all(issues.suggested[20:] == 1)
+
+
+def test_warnings_say_when_the_count_cannot_be_trusted():
+    labels, p = _held_out(seed=5)
+    fit = lq.find_issues(labels, p, provenance="in-sample")
+    assert any("lower bound" in w for w in fit.evidence.warnings)  # a model that fit its labels in-sample
+    weak = np.full_like(p, 1 / 3) + np.random.default_rng(6).normal(0, 0.02, p.shape)
+    weak = weak.clip(0.01) / weak.clip(0.01).sum(1, keepdims=True)
+    w = lq.find_issues(labels, weak, provenance="out-of-sample").evidence
+    assert any("too weak" in x for x in w.warnings) and w.as_dict()["count_uncertain"]
+
+
+def test_provenance_is_required_and_checked():
+    labels, p = _held_out(n_per=10)
+    with pytest.raises(ValueError, match="provenance"):
+        lq.find_issues(labels, p, provenance="both")

@@ -218,8 +218,12 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_detect.add_argument("--k", type=int, default=20, help="neighbours of the kNN probe (default 20)")
     p_detect.add_argument("--run", help="a finished training run folder (uses its pred_probs.npy, features.npy)")
     p_detect.add_argument("--labels", help="given labels, .npy or .csv (N,)")
-    p_detect.add_argument("--pred-probs", help="predicted probabilities, .npy or .csv (N, C), e.g. out-of-sample")
-    p_detect.add_argument("--features", help="optional embeddings (N, D): enables TCL's prototype detector")
+    p_detect.add_argument("--pred-probs", help="predicted probabilities, .npy or .csv (N, C): out-of-sample (K-fold "
+                          "or held-out predictions, as cleanlab asks) unless --in-sample")
+    p_detect.add_argument("--in-sample", action="store_true", help="--pred-probs are a model's predictions of its own "
+                          "training images: count the flags as a training run does (anchor points)")
+    p_detect.add_argument("--features", help="embeddings (N, D) of your own: with --pred-probs they add the context "
+                          "to the ranking; without, leave-one-out kNN votes of --k neighbours are the probabilities")
     p_detect.add_argument("--true-labels", help="optional true labels (N,), to measure detection")
     p_detect.add_argument("--images", help="optional uint8 images .npy (N, H, W[, C]) for the suspects grid")
     p_detect.add_argument("--no-features", action="store_true", help="ignore the run's features.npy (loss GMM)")
@@ -373,14 +377,17 @@ def _silent(line: str) -> None:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from .app.encoder_detect import DATA_OPTIONS, detect_with_encoder
-    from .issues import detect_from_run, detect_to_folder, load_array
+    from .issues import detect_from_run, detect_to_folder, feature_vote_probs, load_array
     from .runs import CONFIG
 
     encoder = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k, None) is not None}
     data_flags = bool(encoder) or args.test_data is not None or args.test_fraction is not None
-    modes = [bool(args.run), bool(args.labels or args.pred_probs), bool(args.weights) or data_flags]
+    modes = [bool(args.run), bool(args.labels or args.pred_probs or args.features), bool(args.weights) or data_flags]
     if sum(modes) != 1:
-        raise UserError("give either --run DIR, or --labels FILE --pred-probs FILE, or --dataset SRC --weights W")
+        raise UserError("give either --run DIR, or --labels FILE with --pred-probs FILE and/or --features FILE, or "
+                        "--dataset SRC --weights W")
+    if args.in_sample and not args.pred_probs:
+        raise UserError("--in-sample describes --pred-probs; give --pred-probs FILE or drop --in-sample")
     out = Path(args.out) if args.out else (Path(args.run) / "detect" if args.run else None)
     if out is None:
         raise UserError("--out is required with --labels/--pred-probs and with --weights")
@@ -397,8 +404,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise UserError("detect --weights examines every sample of --dataset: drop --test-data/--test-fraction")
         s = detect_with_encoder(encoder, args.weights, out, probe=args.probe, folds=args.folds, k=args.k)
     else:
-        if not args.pred_probs or not args.labels:
-            raise UserError("--labels and --pred-probs are both needed")
+        if not args.labels or not (args.pred_probs or args.features):
+            raise UserError("--labels and one or both of --pred-probs and --features are needed")
         images = None
         if args.images:
             images = load_array(args.images, "images")
@@ -410,15 +417,22 @@ def cmd_detect(args: argparse.Namespace) -> int:
             labels = labels.astype(np.int64)  # integer labels read from a CSV
         true = load_array(args.true_labels, "true-labels") if args.true_labels else None
         feats = load_array(args.features, "features") if args.features else None
-        probs = load_array(args.pred_probs, "pred-probs")
         if images is not None and len(images) != len(labels):
             raise UserError(f"--images has {len(images)} images but there are {len(labels)} labels")
-        s = detect_to_folder(out, labels, probs, features=feats, true_labels=true, images=images)
+        extra = {}
+        if args.pred_probs:
+            probs = load_array(args.pred_probs, "pred-probs")
+        else:
+            probs, extra = feature_vote_probs(labels, feats, k=args.k)
+        s = detect_to_folder(out, labels, probs, features=feats, true_labels=true, images=images, extra=extra,
+                             provenance="in-sample" if args.in_sample else "out-of-sample")
     line = f"{s['num_label_issues']} of {s['num_samples']} labels flagged ({s['detector']})"
     if "detection_auroc" in s:
         line += (f"; detection ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
                  f"F1 {s['detection_f1']:.3f}")
     print(f"{line} -> {out / 'label_issues.csv'}")
+    for warning in s.get("count_warnings", []):
+        print(f"note: {warning}")
     return 0
 
 

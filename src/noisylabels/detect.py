@@ -21,7 +21,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from .labelquality import LabelIssues, class_noise_rates, class_summary, find_issues, label_quality, noise_prior
+from .labelquality import (LabelIssues, class_noise_rates, class_summary, find_issues, label_quality, noise_prior,
+                           rank_lowest)
 from .runs import RunFolder, atomic_write_bytes
 
 
@@ -68,12 +69,13 @@ class ContextRanking:
             raise ValueError(f"classifier must be one of {CONTEXT_CLASSIFIER_TERMS}, got {self.classifier!r}")
 
 
-def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRanking = ContextRanking()) -> LabelIssues:
+def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRanking = ContextRanking(), *,
+                   provenance: str) -> LabelIssues:
     """Confident learning's flag count and suggestions on ``probs`` (N, C, rows summing to 1), ranked
     by the geometric mean sqrt(c_i gamma_{i, y~}) of the classifier's term c (``ranking.classifier``) and the context
     assignment gamma of the embeddings z (N, D), L2-normalised here, against prototypes built from ``probs``
     (TCL Sec. 3.2): a label is suspect when either the classifier or the embedding's context disagrees
-    with it. TCL's label issues ("probability" at its own tau: over the 11 noisy TCL cells of the
+    with it; ``provenance`` of ``probs`` as ``labelquality.find_issues`` takes it. TCL's label issues ("probability" at its own tau: over the 11 noisy TCL cells of the
     fmnist-mini grid, mean AUPRC 0.867 against 0.859 for the arithmetic mean; docs/RESULTS.md "TCL's
     ranking"), every other method with an embedding, and ``detect`` with features."""
     _, gamma = prototype_assignments(F.normalize(z.float(), dim=1), probs.float(), ranking.temperature)
@@ -81,7 +83,8 @@ def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRank
     p = probs.double().cpu().numpy()
     g = gamma.gather(1, given[:, None].to(gamma.device)).squeeze(1).double().cpu().numpy()
     c = p[np.arange(len(labels)), labels] if ranking.classifier == "probability" else label_quality(labels, p)
-    return find_issues(labels, p, quality=np.sqrt(np.clip(c * g, 0, None)), detector="confident-learning+context")
+    return find_issues(labels, p, provenance=provenance, quality=np.sqrt(np.clip(c * g, 0, None)),
+                       detector="confident-learning+context")
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -262,7 +265,7 @@ def detection_metrics(label_quality: np.ndarray, is_issue: np.ndarray, truly_noi
 
 def rank_by_quality(label_quality: np.ndarray) -> np.ndarray:
     """Indices (N,) ordered most suspect first (lowest quality; ties by index)."""
-    return np.lexsort((np.arange(len(label_quality)), np.asarray(label_quality)))
+    return rank_lowest(label_quality)
 
 
 def write_label_issues(
@@ -319,6 +322,8 @@ def export_issues(
     truly_noisy = None if true_labels is None else given != np.asarray(true_labels)
     out: dict[str, Any] = {"detector": issues.detector, "num_label_issues": int(issues.flags.sum()),
                            "noise_rate_estimated": float(np.mean(issues.flags))}
+    if issues.evidence is not None:
+        out.update(issues.evidence.as_dict())
     if truly_noisy is not None:
         out.update(detection_metrics(issues.quality, issues.flags, truly_noisy))
     out["class_summary"] = class_summary(given, issues, class_names)

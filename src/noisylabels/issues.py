@@ -28,20 +28,23 @@ SUSPECTS = "suspects.png"
 
 def detect_issues(
     labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
-    ranking: ContextRanking = ContextRanking(),
+    ranking: ContextRanking = ContextRanking(), provenance: str = "out-of-sample",
 ) -> LabelIssues:
     """Label quality, flags and suggestions for N labels from (N, C) probabilities.
 
     Args:
         labels: (N,) int given labels in [0, C); pred_probs: (N, C) predicted probabilities;
         features: optional (N, D) embeddings (L2-normalised here); ranking: how the context of the
-            features enters the ranking (``detect.ContextRanking``; a run's method's own with ``--run``).
+            features enters the ranking (``detect.ContextRanking``; a run's method's own with ``--run``);
+        provenance: "out-of-sample" (K-fold or held-out predictions, as cleanlab asks for) or "in-sample" (a
+            model's predictions of its own training images): how the flags are counted
+            (``labelquality.find_issues``).
     """
     labels, pred_probs = validate_predictions(labels, pred_probs, features)
     if features is None:
-        return find_issues(labels, pred_probs)
+        return find_issues(labels, pred_probs, provenance=provenance)
     z = torch.from_numpy(np.asarray(features, dtype=np.float32))
-    return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking)
+    return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking, provenance=provenance)
 
 
 def run_context_ranking(cfg: dict[str, Any]) -> ContextRanking:
@@ -86,6 +89,26 @@ def validate_predictions(
         if f.ndim != 2 or len(f) != len(labels) or not np.all(np.isfinite(f)):
             raise UserError(f"features must be a finite 2-D array with one row per label, got shape {f.shape}")
     return labels.astype(np.int64), pred_probs.astype(np.float64) / sums
+
+
+def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Out-of-sample probabilities (N, C) from the user's embeddings alone: leave-one-out votes of the k
+    most similar other samples' given labels (``probe.knn_probs``; SimiFeat's vote, Zhu et al., ICML 2022),
+    C = the largest label + 1; and the summary entries that say so."""
+    from .probe import knn_probs
+
+    labels = np.asarray(labels)
+    if features is None or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0 \
+            or labels.min() < 0:
+        raise UserError("--features without --pred-probs needs --labels as 1-D non-negative integer class indices")
+    f = np.asarray(features)
+    if f.ndim != 2 or len(f) != len(labels) or not np.issubdtype(f.dtype, np.number) or not np.all(np.isfinite(f)):
+        raise UserError(f"--features must be a finite 2-D numeric array with one row per label, got shape {f.shape}")
+    if k < 1:
+        raise UserError(f"--k must be at least 1, got {k}")
+    c = max(2, int(labels.max()) + 1)
+    probs = knn_probs(torch.from_numpy(f.astype(np.float32)), torch.from_numpy(labels.astype(np.int64)), c, k=k)
+    return probs.double().numpy(), {"probe": "knn", "k": int(k)}
 
 
 def load_array(path: str, what: str) -> np.ndarray:
@@ -141,9 +164,11 @@ def detect_to_folder(
     true_labels: np.ndarray | None = None, images: np.ndarray | None = None, source_index: np.ndarray | None = None,
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
     ranking: ContextRanking = ContextRanking(), extra: dict[str, Any] | None = None,
+    provenance: str = "out-of-sample",
 ) -> dict[str, Any]:
     """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png;
-    ``extra``: more summary entries (how the probabilities were made)."""
+    ``extra``: more summary entries (how the probabilities were made); ``provenance`` as
+    :func:`detect_issues` takes it."""
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
     if true_labels is not None:
@@ -153,7 +178,7 @@ def detect_to_folder(
             raise UserError(f"--true-labels must be 1-D integer class indices in [0, {np.asarray(pred_probs).shape[-1]}) "
                             "like --labels")
         true_labels = t.astype(np.int64)
-    issues = detect_issues(labels, pred_probs, features=features, ranking=ranking)
+    issues = detect_issues(labels, pred_probs, features=features, ranking=ranking, provenance=provenance)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     folder = RunFolder(out)
@@ -193,4 +218,4 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     true = train.labels if true_labels_known(cfg) else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
                             source_index=train.source_index, paths=train.paths, class_names=train.class_names,
-                            ranking=run_context_ranking(cfg))
+                            ranking=run_context_ranking(cfg), provenance="in-sample")

@@ -13,18 +13,24 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
    margin ranks structured noise best (look-alike classes, instance noise), q_y uniform noise; their
    mean is never far from the better one (docs/RESULTS.md, "Label issues"). The suggested label is
    argmax_j q_ij (the best other class on a flagged row).
-4. How many to flag: anchor points (Patrini et al., CVPR 2017, "Making deep neural networks robust
-   to label noise: a loss correction approach", Sec. 4 anchor estimation, in a hard-label form). The
-   anchors of class i are the ``ANCHOR_SHARE`` of samples (by count of class i) with the highest
-   p_i; the given labels among them estimate row i of the noise transition T_ij = P(y~ = j | y = i),
-   and the class priors pi solve pi T = (the given labels' shares). n_c = N sum_{i != c} pi_i T_ic
-   wrong labels are given class c. The per-class flag count is the geometric mean of n_c and the
-   number of class c among the sum_c n_c lowest-quality samples overall, and the lowest-quality
-   samples of each class are flagged. Confidently predicted, correctly labelled anchors make T the
-   identity on clean data even where the model confuses look-alike classes; the calibrated confident
-   joint (below, :func:`confident_joint`) counted those confusions as wrong labels (5.6% of clean
-   Fashion-MNIST flagged, docs/RESULTS.md "Flag counts"). The confident joint still gives TCL's
-   E-step its noise prior (:func:`noise_prior`).
+4. How many to flag depends on where the probabilities come from (``provenance``):
+   - "out-of-sample" (K-fold or held-out predictions: ``detect --pred-probs``, a cross-fitted probe): the
+     geometric mean of two counts that err in opposite directions, the calibrated confident joint's
+     off-diagonal mass (Northcutt et al. 2021, Eqs. 1-2; it misses wrong labels on ambiguous images, as
+     human annotators make them) and the samples whose class-normalised argmax is another class (it also
+     counts the model's own mistakes); the lowest-quality samples overall fill it.
+   - "in-sample" (the final model's probabilities of its own training images): anchor points (Patrini et
+     al., CVPR 2017, Sec. 4, in a hard-label form). A model's in-sample confusions between look-alike
+     classes are not label noise (on clean Fashion-MNIST the two counts above flag 5-12%); the anchors
+     of class i, the ``ANCHOR_SHARE`` of samples (by count of class i) with the highest p_i, are
+     confidently predicted and correctly labelled there. Their given labels estimate row i of
+     T_ij = P(y~ = j | y = i); the class priors pi solve pi T = (the given shares); n_c = N sum_{i != c}
+     pi_i T_ic wrong labels are given class c; the per-class flag count is the geometric mean of n_c
+     and the number of class c among the sum_c n_c lowest-quality samples overall.
+   Both: a flag whose (given, suggested) pair of classes the model does not separate (the samples
+   labelled with either are ranked alike by log p_s - log p_y; a one-sided Mann-Whitney test at
+   z < ``SEPARATION_Z``) is dropped: the model has no evidence for either label of such a pair.
+   :class:`CountEvidence` says when the inputs cannot pin the count down.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ import numpy as np
 
 ANCHOR_SHARE = 0.2  # share of a class (by its given-label count) taken as its anchors
 MIN_ANCHORS = 5
+PROVENANCES = ("in-sample", "out-of-sample")
+SEPARATION_Z = 3.0  # one-sided z of the Mann-Whitney test that a pair of classes is separated
+UNCERTAIN_RATIO = 2.0  # the two out-of-sample counts further apart than this: the count is uncertain
+MEMORISED_AGREEMENT = 0.99  # in-sample argmax = given label on this share or more: the model fit its labels
 
 
 def class_thresholds(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -122,16 +132,99 @@ def anchor_issue_counts(labels: np.ndarray, probs: np.ndarray, share: float = AN
 
 
 def flag_counts(labels: np.ndarray, probs: np.ndarray, quality: np.ndarray) -> np.ndarray:
-    """Samples to flag per given class (C,) ints: the geometric mean of the anchor count n_c
+    """In-sample flags per given class (C,) ints: the geometric mean of the anchor count n_c
     (:func:`anchor_issue_counts`) and the number of class c among the round(sum n_c) samples of
     lowest ``quality`` (N,) overall. The anchor counts place structured noise in the right classes;
     the overall lowest-quality share keeps the flags where the ranking puts them under instance and
     uniform noise (docs/RESULTS.md, "Flag counts")."""
     c = probs.shape[1]
     anchor = anchor_issue_counts(labels, probs)
-    lowest = np.lexsort((np.arange(len(labels)), quality))[:int(round(anchor.sum()))]
+    lowest = rank_lowest(quality)[:int(round(anchor.sum()))]
     overall = np.bincount(labels[lowest], minlength=c)
     return np.rint(np.sqrt(anchor * overall)).astype(np.int64)
+
+
+def rank_lowest(quality: np.ndarray) -> np.ndarray:
+    """Indices (N,) by ascending ``quality``, ties by index."""
+    return np.lexsort((np.arange(len(quality)), np.asarray(quality)))
+
+
+def disagreement_count(labels: np.ndarray, probs: np.ndarray) -> int:
+    """Samples whose class-normalised argmax (:func:`normalised_probs`) is not the given label."""
+    return int(np.sum(normalised_probs(labels, probs).argmax(1) != labels))
+
+
+def confident_joint_count(labels: np.ndarray, probs: np.ndarray) -> float:
+    """The calibrated confident joint's off-diagonal mass (:func:`confident_joint`), in samples."""
+    cj = confident_joint(labels, probs)
+    return float(cj.sum() - np.trace(cj))
+
+
+def pair_separation_z(labels: np.ndarray, probs: np.ndarray, a: int, b: int) -> float:
+    """One-sided z of the Mann-Whitney test that log p_b - log p_a ranks the samples labelled b above
+    those labelled a (+inf where either class has no sample: nothing contradicts the model there)."""
+    ia, ib = np.flatnonzero(labels == a), np.flatnonzero(labels == b)
+    if len(ia) == 0 or len(ib) == 0:
+        return float("inf")
+    from scipy.stats import rankdata
+
+    logp = np.log(np.clip(probs[np.concatenate([ia, ib])][:, [a, b]], 1e-300, None))
+    ranks = rankdata(logp[:, 1] - logp[:, 0])
+    na, nb = len(ia), len(ib)
+    u = ranks[na:].sum() - nb * (nb + 1) / 2
+    return float((u - na * nb / 2) / np.sqrt(na * nb * (na + nb + 1) / 12))
+
+
+def unseparated_flags(labels: np.ndarray, probs: np.ndarray, flags: np.ndarray, suggested: np.ndarray) -> np.ndarray:
+    """bool (N,): the flags whose (given, suggested) pair of classes the model does not separate
+    (:func:`pair_separation_z` below ``SEPARATION_Z``)."""
+    out = np.zeros(len(labels), dtype=bool)
+    for a, b in {(int(g), int(s)) for g, s in zip(labels[flags], suggested[flags])}:
+        if pair_separation_z(labels, probs, a, b) < SEPARATION_Z:
+            out |= flags & (labels == a) & (suggested == b)
+    return out
+
+
+@dataclass(frozen=True)
+class CountEvidence:
+    """What the flag count rests on, and whether the inputs can support it.
+
+    provenance: one of PROVENANCES; estimates: {name: wrong labels estimated} (out-of-sample:
+    "confident_joint" and "disagreement"; in-sample: "anchor"); agreement: share of the given labels
+    that are the model's argmax; unseparated: flags dropped because the model does not separate their
+    pair of classes; warnings: one line each where the count cannot be trusted (a model that fit its
+    labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, a model that predicts fewer than
+    half of the given labels). The ranking stands in every case."""
+
+    provenance: str
+    estimates: dict[str, float]
+    agreement: float
+    unseparated: int
+    warnings: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary entries."""
+        return {"probabilities": self.provenance, "count_estimates": dict(self.estimates),
+                "model_agreement": self.agreement, "flags_dropped_unseparated": self.unseparated,
+                "count_uncertain": bool(self.warnings), "count_warnings": list(self.warnings)}
+
+
+def count_warnings(provenance: str, estimates: dict[str, float], agreement: float, n: int) -> tuple[str, ...]:
+    """The :class:`CountEvidence` warnings for N samples."""
+    out = []
+    if provenance == "in-sample" and agreement >= MEMORISED_AGREEMENT:
+        out.append(f"the model predicts {agreement:.1%} of its own training labels: in-sample probabilities of a "
+                   "model that fit its labels hide wrong labels; the count is a lower bound (use out-of-sample "
+                   "probabilities, e.g. cross-validated, or fewer epochs)")
+    if provenance == "out-of-sample":
+        lo, hi = min(estimates.values()), max(estimates.values())
+        if hi > UNCERTAIN_RATIO * max(lo, 1.0):
+            out.append(f"the count is uncertain: the estimates range from {lo / n:.1%} to {hi / n:.1%} of the "
+                       "labels (the geometric mean is flagged)")
+    if agreement < 0.5:
+        out.append(f"the model predicts only {agreement:.1%} of the given labels: too weak to be sure which labels "
+                   "are wrong; the ranking is a guide, the count a guess")
+    return tuple(out)
 
 
 def flag_lowest(labels: np.ndarray, quality: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -168,7 +261,8 @@ class LabelIssues:
 
     quality: (N,) float in [0, 1], higher = more likely right; flags: (N,) bool; suggested: (N,) int
     suggested label (never the given one on a flagged row); suggested_prob: (N,) its normalised
-    probability; per_class_issues: (C,) samples flagged per given class by the count rule (:func:`flag_counts`); detector: its name.
+    probability; per_class_issues: (C,) samples flagged per given class; detector: its name;
+    evidence: what the count rests on (None where a method brings its own flags).
     """
 
     quality: np.ndarray
@@ -177,27 +271,50 @@ class LabelIssues:
     suggested_prob: np.ndarray
     per_class_issues: np.ndarray
     detector: str
+    evidence: CountEvidence | None = None
 
 
-def find_issues(labels: np.ndarray, probs: np.ndarray, *, quality: np.ndarray | None = None,
+def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quality: np.ndarray | None = None,
                 flags: np.ndarray | None = None, detector: str = "confident-learning") -> LabelIssues:
-    """Confident learning on ``probs`` (N, C). ``quality`` (N,) and ``flags`` (N,) bool replace the
-    ranking and the flags where a method brings its own (cleanlab's, for cleanlab-retrain)."""
+    """Confident learning on ``probs`` (N, C), ranked and counted as ``provenance`` (one of PROVENANCES)
+    says: in-sample by :func:`label_quality` (step 3 of the module docstring), out-of-sample by the
+    self-confidence p_{i, y~_i} (cleanlab's default score; on held-out predictions the class-normalised
+    quality ranked no better, docs/RESULTS.md "Label issues on published model outputs"); counted by step 4.
+    ``quality`` (N,) and ``flags`` (N,) bool replace the ranking and the flags where a method brings its
+    own (cleanlab's, for cleanlab-retrain)."""
+    if provenance not in PROVENANCES:
+        raise ValueError(f"provenance must be one of {PROVENANCES}, got {provenance!r}")
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
+    n, c = probs.shape
     q = normalised_probs(labels, probs)
-    ar = np.arange(len(labels))
+    ar = np.arange(n)
     others = q.copy()
     others[ar, labels] = -1.0
-    score = _quality(labels, q) if quality is None else np.asarray(quality, dtype=np.float64)
+    if quality is not None:
+        score = np.asarray(quality, dtype=np.float64)
+    else:
+        score = _quality(labels, q) if provenance == "in-sample" else probs[ar, labels]
+    evidence = None
     if flags is None:
-        counts = flag_counts(labels, probs, score)
-        flags = flag_lowest(labels, score, counts)
+        agreement = float(np.mean(probs.argmax(1) == labels))
+        if provenance == "out-of-sample":
+            estimates = {"confident_joint": confident_joint_count(labels, probs),
+                         "disagreement": float(disagreement_count(labels, probs))}
+            flags = np.zeros(n, dtype=bool)
+            flags[rank_lowest(score)[:int(round(np.sqrt(np.prod(list(estimates.values())))))]] = True
+        else:
+            estimates = {"anchor": float(anchor_issue_counts(labels, probs).sum())}
+            flags = flag_lowest(labels, score, flag_counts(labels, probs, score))
+        dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
+        flags = flags & ~dropped
+        evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
+                                 count_warnings(provenance, estimates, agreement, n))
     else:
         flags = np.asarray(flags, dtype=bool)
-        counts = np.bincount(labels[flags], minlength=probs.shape[1]).astype(np.int64)
+    counts = np.bincount(labels[flags], minlength=c).astype(np.int64)
     suggested = np.where(flags, others.argmax(1), q.argmax(1))
-    return LabelIssues(score, flags, suggested, q[ar, suggested], counts, detector)
+    return LabelIssues(score, flags, suggested, q[ar, suggested], counts, detector, evidence)
 
 
 def class_summary(labels: np.ndarray, issues: LabelIssues, class_names: list[str] | None = None,

@@ -182,5 +182,6 @@ class Method(nn.Module, Generic[O]):
         :meth:`detection_embedding` of them (N, D) as features.npy keeps them, or None."""
         p = self.detection_probs(data, probs)
         if z is None:
-            return find_issues(data.labels.cpu().numpy(), p)
-        return context_issues(z, torch.from_numpy(p), data.labels.cpu(), self.context_ranking(self.options))
+            return find_issues(data.labels.cpu().numpy(), p, provenance="in-sample")
+        return context_issues(z, torch.from_numpy(p), data.labels.cpu(), self.context_ranking(self.options),
+                              provenance="in-sample")

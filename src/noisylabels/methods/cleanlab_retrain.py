@@ -120,5 +120,5 @@ class CleanlabRetrain(Method[CleanlabRetrainOptions]):
         p = self.pred_probs.cpu().numpy().astype(np.float64)
         p /= p.sum(1, keepdims=True)
         labels = data.labels.cpu().numpy()
-        return find_issues(labels, p, quality=get_label_quality_scores(labels, p), flags=self.issues.cpu().numpy(),
+        return find_issues(labels, p, provenance="out-of-sample", quality=get_label_quality_scores(labels, p), flags=self.issues.cpu().numpy(),
                            detector="cleanlab")
