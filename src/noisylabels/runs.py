@@ -32,6 +32,7 @@ NOISY_LABELS = "noisy_labels.npy"
 LABEL_ISSUES = "label_issues.csv"
 PRED_PROBS = "pred_probs.npy"
 FEATURES = "features.npy"
+MARGINS = "margins.npy"  # AUM: the mean logit margin of each given label over training (CE and the robust losses)
 SKIPPED_IMAGES = "skipped_images.txt"
 PLOTS = "plots"
 _WRITE_DELAY = float(os.environ.get("NOISYLABELS_TEST_WRITE_DELAY") or 0)  # test hook, see atomic_write_bytes

@@ -193,3 +193,36 @@ def test_elr_targets_and_regulariser_read_the_same_clamped_probabilities(monkeyp
     assert len(seen) == 2  # the target update and the regulariser
     assert torch.allclose(seen[0], seen[1].detach())
     assert torch.allclose(method.targets[idx], (1 - method.options.elr_beta) * seen[0])
+
+
+def test_training_margins_are_the_mean_given_label_margin_of_every_step():
+    """AUM's training dynamics, recorded by every step of CE and the robust losses: the running sum and count
+    of z_y - max_{j != y} z_j per sample, by hand on two steps."""
+    from noisylabels.methods.standard import CrossEntropy, SupervisedOptions
+
+    encoder = torch.nn.Identity()
+    encoder.feature_dim = 3
+    m = CrossEntropy(encoder, 3, 4, SupervisedOptions())
+    assert m.training_margins() is None
+    m.record_margins(torch.tensor([0, 2]), torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2]))
+    m.record_margins(torch.tensor([0]), torch.tensor([[0.0, 1.5, 0.5]]), torch.tensor([0]))
+    aum = m.training_margins()
+    assert aum[0] == pytest.approx((1.0 - 1.5) / 2) and aum[2] == pytest.approx(-2.0)
+    assert np.isnan(aum[1]) and np.isnan(aum[3])
+    assert {"margin_sum", "margin_count"} <= set(m.state_dict())  # checkpointed with the model
+
+
+@pytest.mark.slow
+def test_a_ce_run_writes_the_margins_and_wrong_labels_have_lower_ones(tmp_path):
+    from noisylabels.app.run import run_train
+
+    out = tmp_path / "run"
+    run_train(digits_config(method="elr", epochs=3, noise="symmetric", noise_rate=0.4), out, **QUIET)
+    aum = np.load(out / "margins.npy")
+    given = np.load(out / "noisy_labels.npy")
+    from noisylabels.data.sources import load_run_splits
+    from noisylabels.runs import RunFolder
+
+    true = np.asarray(load_run_splits(RunFolder(out).read_yaml("config.yaml")).train.labels)
+    assert aum.shape == given.shape and np.all(np.isfinite(aum))
+    assert aum[given != true].mean() < aum[given == true].mean()

@@ -13,7 +13,7 @@ from ..data.store import ImageStore
 from ..engine import is_topk
 from ..inference import predict_probs_and_embeddings
 from ..issues import export_label_issues
-from ..runs import FEATURES, PRED_PROBS, RunFolder
+from ..runs import FEATURES, MARGINS, PRED_PROBS, RunFolder
 from .build import Prepared
 
 def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
@@ -28,6 +28,9 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))
     if z is not None:
         run.write_npy(FEATURES, z.numpy().astype(np.float16))
+    margins = getattr(prep.method, "training_margins", lambda: None)()
+    if margins is not None:
+        run.write_npy(MARGINS, margins.astype(np.float32))
     true = train.labels if data.true_labels is not None else None
     return export_label_issues(run, issues, prep.noisy, probs.cpu().numpy(), true_labels=true,
                                source_index=train.source_index, paths=train.paths, class_names=train.class_names,

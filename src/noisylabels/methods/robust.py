@@ -107,7 +107,7 @@ class ELR(CrossEntropy[ELROptions]):
 
     name = "elr"
     Options = ELROptions
-    step_buffers = ("targets",)
+    step_buffers = (*CrossEntropy.step_buffers, "targets")
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: ELROptions) -> None:
         super().__init__(encoder, num_classes, num_train, options)
@@ -120,6 +120,7 @@ class ELR(CrossEntropy[ELROptions]):
         x = weak_view(data.images[idx], data.views, gen)
         y = data.labels[idx]
         logits = self.forward_train(x, epoch).float()
+        self.record_margins(idx, logits, y)
         with torch.no_grad():
             p = losses.elr_probs(logits)
             self.targets[idx] = o.elr_beta * self.targets[idx] + (1 - o.elr_beta) * p
