@@ -200,3 +200,34 @@ def test_an_epoch_too_small_for_the_processes_is_a_user_error():
             fit(method, data, FitConfig(epochs=1, batch_size=8, epoch_samples=3, progress=False))
     finally:
         ddp.shutdown()
+
+
+def test_resume_on_fewer_gpus_restores_the_states_it_has_devices_for(monkeypatch):
+    """A checkpoint holds one CUDA RNG state per GPU visible when it was saved (eight under torchrun); a
+    resume that sees one GPU restores that one (set_rng_state_all raised IndexError). CUDA stood in for."""
+    from noisylabels import engine
+
+    saved = engine.rng_state()
+    saved["cuda"] = [torch.full((16,), k, dtype=torch.uint8) for k in range(8)]
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append((int(state[0]), device)))
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: [None][len(states) - 1])  # IndexError for 8
+    engine.restore_rng(saved)
+    assert calls == [(0, 0)]
+
+
+def test_compile_on_a_torch_without_set_stance_is_refused_before_training(monkeypatch):
+    from noisylabels import engine
+    from noisylabels.config import validate_config
+    from noisylabels.errors import UserError
+    from tests.helpers import digits_config
+
+    monkeypatch.delattr(torch.compiler, "set_stance", raising=False)
+    with pytest.raises(UserError, match="torch >= 2.6"):
+        engine.compile_modules(_method())
+    from noisylabels.config import TRAIN_DEFAULTS
+
+    with pytest.raises(UserError, match="--compile needs torch >= 2.6"):
+        validate_config({**TRAIN_DEFAULTS, **digits_config(), "compile": True})

@@ -303,3 +303,57 @@ def test_in_sample_flag_counts_as_a_run_does(tmp_path):
     rc, _, err = cli("detect", "--labels", str(tmp_path / "labels.npy"), "--features", str(tmp_path / "probs.npy"),
                      "--in-sample", "--out", str(tmp_path / "det2"))
     assert rc == 2 and "--in-sample describes --pred-probs" in err and not (tmp_path / "det2").exists()
+
+
+def test_cleanlab_retrain_predicts_a_streamed_fold_as_a_store(monkeypatch):
+    """The held-out fold of a streamed set reaches the predictions as a store (decoded batch by batch),
+    never as one decoded tensor of the whole fold (about 31 GB a rank on Clothing1M)."""
+    import torch
+
+    from noisylabels.data.store import ImageStore
+    from noisylabels.methods import cleanlab_retrain as cr
+    from noisylabels.methods.base import TrainData
+    from noisylabels.data.augment import ViewConfig
+    from noisylabels.models.backbones import build_backbone
+    from noisylabels.schedule import FitConfig
+
+    class Store(ImageStore):
+        device = torch.device("cpu")
+
+        def __init__(self, images):
+            self.images = images
+
+        @property
+        def shape(self):
+            return tuple(self.images.shape)
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, key):
+            if not isinstance(key, slice) and len(torch.as_tensor(key).reshape(-1)) > 64:
+                raise AssertionError("a whole fold decoded at once")
+            return self.images[key]
+
+        def to(self, device):
+            return self
+
+        def subset(self, idx):
+            return Store(self.images[torch.as_tensor(idx)])
+
+        def prefetch(self, batches):
+            pass
+
+    n = 120
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 8, 8, 1), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % 3
+    data = TrainData(images=Store(images), labels=labels, true_labels=labels.clone(), test_images=images[:8],
+                     test_labels=labels[:8], num_classes=3, views=ViewConfig(crop_pad=1, flip=False, mean=(0.3,), std=(0.3,)))
+    seen = []
+    monkeypatch.setattr(cr, "predict_probs", lambda model, imgs, views: (seen.append(imgs), torch.full((len(imgs), 3), 1 / 3))[1])
+    method = cr.CleanlabRetrain(build_backbone("small-cnn", in_channels=1, image_size=8, width=4), 3, n, cr.CleanlabRetrainOptions(folds=2))
+    phases = method.phases(data, FitConfig(epochs=1, batch_size=32, progress=False), pretrained=False, log=lambda s: None)
+    next(phases)
+    next(phases)
+    assert seen and all(isinstance(s, ImageStore) for s in seen)

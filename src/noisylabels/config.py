@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
 from .data.noise import resolve_rate
 from .errors import UserError
@@ -170,6 +171,9 @@ def validate_config(cfg: dict[str, Any]) -> None:
     for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder", "class_balanced"):
         if not isinstance(cfg.get(key), bool):
             raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
+    if cfg["compile"] and not hasattr(torch.compiler, "set_stance"):  # before any data is read or written
+        raise UserError(f"--compile needs torch >= 2.6 (torch.compiler.set_stance); this is torch {torch.__version__}: "
+                        "upgrade torch or drop --compile")
     if not isinstance(cfg.get("flip"), (str, bool)):
         raise UserError(f"--flip must be auto, true or false, got {cfg.get('flip')!r}")
     if not isinstance(cfg.get("method_options") or {}, dict):

@@ -39,7 +39,11 @@ CHECKPOINT_FORMAT = 1
 def compile_modules(method: Method[Any]) -> list[nn.Module]:
     """``--compile``: ``nn.Module.compile`` (in place: parameter names and checkpoints unchanged) on each
     of the method's top-level modules (encoder, heads); returns them for :func:`uncompile_modules`.
-    Per-epoch hooks and evaluation run under :func:`eager`, so only the training steps are compiled."""
+    Per-epoch hooks and evaluation run under :func:`eager`, so only the training steps are compiled;
+    that needs ``torch.compiler.set_stance`` (torch >= 2.6), checked before anything is compiled."""
+    if not hasattr(torch.compiler, "set_stance"):
+        raise UserError(f"compiling needs torch >= 2.6 (torch.compiler.set_stance); this is torch {torch.__version__}: "
+                        "upgrade torch or train without compile")
     modules = [m for m in method.children() if any(True for _ in m.parameters())]
     for m in modules:
         m.compile(backend=os.environ.get("NOISYLABELS_COMPILE_BACKEND", "inductor"))  # test hook: aot_eager
@@ -84,7 +88,9 @@ def restore_rng(saved: dict[str, Any] | None) -> None:
     np.random.set_state(saved["numpy"])
     random.setstate(saved["python"])
     if saved.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda"]])
+        # one state per GPU visible when saved (eight under torchrun); a resume may see fewer or more
+        for device, state in enumerate(saved["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state.cpu(), device)
 
 
 def make_optimizer(method: Method[Any], cfg: FitConfig) -> torch.optim.Optimizer:

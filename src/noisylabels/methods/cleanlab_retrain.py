@@ -85,8 +85,9 @@ class CleanlabRetrain(Method[CleanlabRetrainOptions]):
             torch.manual_seed(cfg.seed * 1000 + k)
             model = self._fresh_ce(int(np.sum(fold != k))).to(data.device)
             yield Phase(f"fold{k + 1}", model, subset(data, np.flatnonzero(fold != k)), quiet)
-            held = torch.from_numpy(np.flatnonzero(fold == k)).to(data.device)
-            self.pred_probs[held] = predict_probs(model, data.images[held], data.views)
+            held = np.flatnonzero(fold == k)  # a streamed store stays a store: decoded batch by batch
+            self.pred_probs[torch.from_numpy(held).to(data.device)] = \
+                predict_probs(model, select_images(data.images, held), data.views)
         probs = self.pred_probs.cpu().numpy().astype(np.float64)
         probs /= probs.sum(1, keepdims=True)
         flagged = find_label_issues(labels, probs, filter_by=o.filter_by)
