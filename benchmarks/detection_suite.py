@@ -72,6 +72,7 @@ class Case:
     true: np.ndarray | None = None
     cfg: dict[str, Any] = field(default_factory=dict)
     margins: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def published_cases(root: Path) -> list[Case]:
@@ -142,6 +143,7 @@ def ours(case: Case) -> Verdict | None:
     kw = {"ranking": ranking} if ranking is not None else {}
     issues = detect_issues(case.labels, case.probs, features=case.features if case.cfg else None,
                            provenance=case.provenance, **kw)
+    case.warnings = issues.evidence.warnings if issues.evidence else ()
     return issues.quality, issues.flags
 
 
@@ -199,8 +201,8 @@ def score(case: Case, quality: np.ndarray, flags: np.ndarray) -> dict[str, float
         by = case.labels if case.true is None else case.true
         recalls = [float(flags[w & (by == k)].mean()) for k in np.unique(by[w]) if (w & (by == k)).sum() >= 5]
         out["min_class_recall"] = min(recalls) if recalls else float("nan")
-    if case.kind == "long-tail" and case.true is not None:
-        sizes = np.bincount(case.true, minlength=case.probs.shape[1])
+    sizes = np.bincount(case.labels if case.true is None else case.true, minlength=case.probs.shape[1])
+    if sizes.max() >= TAIL_RATIO * max(1, sizes.min()) and case.true is not None:
         rare = np.isin(case.true, np.argsort(sizes, kind="stable")[:3])
         clean = ~w
         rate = lambda m: float(flags[clean & m].mean()) if (clean & m).any() else float("nan")  # noqa: E731
@@ -216,7 +218,7 @@ def evaluate(cases: list[Case], detectors: list[str]) -> list[dict[str, Any]]:
             verdict = DETECTORS[name](case)
             if verdict is not None:
                 rows.append({"case": case.name, "kind": case.kind, "half": case.half, "detector": name,
-                             **score(case, *verdict)})
+                             **score(case, *verdict), **({"warnings": list(case.warnings)} if name == "ours" else {})})
         print(f"  {case.name}: done", file=sys.stderr)
     return rows
 
@@ -252,6 +254,9 @@ def print_halves(rows: list[dict[str, Any]], peer: str = "cleanlab") -> None:
             wins = sum(by[(c, "ours")]["f1"] >= by[(c, peer)]["f1"] for c in names if (c, peer) in by)
             in_range = sum(0.67 <= by[(c, "ours")]["flagged_to_actual"] <= 1.5 for c in names)
             print(f"{line} | ours F1 >= {peer} {wins}/{len(names)} | ours flagged/actual in 0.67-1.5x {in_range}/{len(names)}")
+    for r in rows:
+        for w in r.get("warnings", []):
+            print(f"ours on {r['case']}: {w}")
     clean = [r for r in rows if r["actual_share"] == 0]
     for r in clean:
         print(f"clean {r['case']}: {r['detector']} flags {r['flagged_share']:.2%}")

@@ -46,6 +46,7 @@ PROVENANCES = ("in-sample", "out-of-sample")
 SEPARATION_Z = 3.0  # one-sided z of the Mann-Whitney test that a pair of classes is separated
 UNCERTAIN_RATIO = 2.0  # the two out-of-sample counts further apart than this: the count is uncertain
 MEMORISED_AGREEMENT = 0.99  # in-sample argmax = given label on this share or more: the model fit its labels
+WEAK_MODEL_ERRORS = 0.25  # the model disagrees with this share of the labels beyond those flagged: too weak
 
 
 def class_thresholds(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -193,8 +194,9 @@ class CountEvidence:
     "confident_joint" and "disagreement"; in-sample: "anchor"); agreement: share of the given labels
     that are the model's argmax; unseparated: flags dropped because the model does not separate their
     pair of classes; warnings: one line each where the count cannot be trusted (a model that fit its
-    labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, a model that predicts fewer than
-    half of the given labels). The ranking stands in every case."""
+    labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, a model whose disagreements with
+    the given labels exceed the flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
+    count tells from wrong labels). The ranking stands in every case."""
 
     provenance: str
     estimates: dict[str, float]
@@ -209,8 +211,9 @@ class CountEvidence:
                 "count_uncertain": bool(self.warnings), "count_warnings": list(self.warnings)}
 
 
-def count_warnings(provenance: str, estimates: dict[str, float], agreement: float, n: int) -> tuple[str, ...]:
-    """The :class:`CountEvidence` warnings for N samples."""
+def count_warnings(provenance: str, estimates: dict[str, float], agreement: float, flagged: float,
+                   n: int) -> tuple[str, ...]:
+    """The :class:`CountEvidence` warnings for N samples of which the share ``flagged`` is flagged."""
     out = []
     if provenance == "in-sample" and agreement >= MEMORISED_AGREEMENT:
         out.append(f"the model predicts {agreement:.1%} of its own training labels: in-sample probabilities of a "
@@ -221,9 +224,10 @@ def count_warnings(provenance: str, estimates: dict[str, float], agreement: floa
         if hi > UNCERTAIN_RATIO * max(lo, 1.0):
             out.append(f"the count is uncertain: the estimates range from {lo / n:.1%} to {hi / n:.1%} of the "
                        "labels (the geometric mean is flagged)")
-    if agreement < 0.5:
-        out.append(f"the model predicts only {agreement:.1%} of the given labels: too weak to be sure which labels "
-                   "are wrong; the ranking is a guide, the count a guess")
+    if 1.0 - agreement - flagged > WEAK_MODEL_ERRORS:
+        out.append(f"the model predicts only {agreement:.1%} of the given labels and {flagged:.1%} are flagged: the "
+                   "rest are its own mistakes, so it is too weak to be sure which labels are wrong; the ranking is a "
+                   "guide, the count a guess")
     return tuple(out)
 
 
@@ -309,7 +313,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
-                                 count_warnings(provenance, estimates, agreement, n))
+                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n))
     else:
         flags = np.asarray(flags, dtype=bool)
     counts = np.bincount(labels[flags], minlength=c).astype(np.int64)
