@@ -215,3 +215,16 @@ def clothing1m_tree(root: Path, per_class: int = 2, test_per_class: int = 1) -> 
                        ("clean_label_kv.txt", clean), ("clean_test_key_list.txt", test)):
         _lines(root / name, rows)
     return root
+
+
+def corrected_labels(folder: Path) -> dict[int, str]:
+    """apply-review's corrected_labels.csv in ``folder``: {source index: label as written}."""
+    import csv
+
+    with open(Path(folder) / "corrected_labels.csv", newline="") as f:
+        return {int(r["index"]): r["label"] for r in csv.DictReader(f)}
+
+
+def by_source_index(labels: np.ndarray, source_index: np.ndarray) -> dict[int, str]:
+    """Labels (N,) in training order as {source index: label text}, as corrected_labels.csv keys them."""
+    return {int(s): str(int(y)) for s, y in zip(source_index, labels)}

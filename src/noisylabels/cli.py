@@ -197,8 +197,11 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_train.add_argument("--compile", action="store_true", default=None,
                          help="torch.compile the encoder and heads for the training steps (E-step and "
                               "evaluation stay eager); the first epoch pays the compilation")
-    p_train.add_argument("--exclude", help="file of sample indices to leave out of training (excluded.txt of "
-                         "apply-review; the 'index' column of label_issues.csv)")
+    p_train.add_argument("--exclude", help="file of samples to leave out of training (excluded.txt of apply-review: "
+                         "an index column, and a path column for file sources; or one index a line)")
+    p_train.add_argument("--labels", help="your own labels for the training samples, in place of the dataset's "
+                         "(corrected_labels.csv of apply-review): a CSV keyed by path or index with a label column; "
+                         "their truth is unknown, so no detection figures are computed against them")
     p_train.add_argument("--out", required=True, help="run folder")
     _add_method_options(p_train, method)
 
@@ -320,6 +323,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     from .data.noise import describe_noise
     from .data.sources import load_run_splits
     from .app.build import noisy_training_labels
+    from .data.keyed import held_out
 
     cfg = {**TRAIN_DEFAULTS, **_given_options(args)}
     check_config(cfg)  # the same checks as train (--seed -1, --test-fraction 0, ...)
@@ -327,12 +331,13 @@ def cmd_noise(args: argparse.Namespace) -> int:
         raise UserError(f"--out must end in .npy, got {args.out}")
     if Path(args.out).is_dir() or any(p.exists() and not p.is_dir() for p in Path(args.out).parents):
         raise UserError(f"--out {args.out}: not a file path inside a folder; give a path such as labels/noisy.npy")
-    noisy, report = noisy_training_labels(cfg, load_run_splits(cfg).train)
+    splits = load_run_splits(cfg)
+    noisy, report = noisy_training_labels(cfg, splits.train, held_out(splits))
     out = Path(args.out)
     from .runs import RunFolder
 
     RunFolder(out.parent).write_npy(out.name, noisy)
-    noise = describe_noise(cfg["noise"], cfg["noise_rate"], report["noise_rate_actual"])
+    noise = describe_noise(cfg["noise"], cfg["noise_rate"], report["noise_rate_actual"], cfg.get("labels"))
     print(f"wrote {len(noisy)} labels to {out}; noise {noise}")
     return 0
 

@@ -52,6 +52,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "weights": None,
     "freeze_encoder": False,
     "exclude": None,
+    "labels": None,
     "sync_bn": False,
     "compile": False,
     "method_options": {},
@@ -113,9 +114,9 @@ _FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "noise_rate": (0.0, 1.0, False, False),
 }
 _STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
-            "weights", "exclude", "imagenet_val")
+            "weights", "exclude", "labels", "imagenet_val")
 _NULLABLE = ("train_size", "epoch_samples", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data",
-             "pretrained", "weights", "exclude", "imagenet_val")
+             "pretrained", "weights", "exclude", "labels", "imagenet_val")
 
 
 def _flag(key: str) -> str:
@@ -171,6 +172,9 @@ def validate_config(cfg: dict[str, Any]) -> None:
     for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder", "class_balanced"):
         if not isinstance(cfg.get(key), bool):
             raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
+    if cfg.get("labels") and cfg["noise"] != "none":
+        raise UserError(f"--labels {cfg['labels']} are your own labels; --noise {cfg['noise']} would replace them: give "
+                        "one of the two (--noise file: for noisy labels whose truth is the dataset's labels)")
     if cfg["compile"] and not hasattr(torch.compiler, "set_stance"):  # before any data is read or written
         raise UserError(f"--compile needs torch >= 2.6 (torch.compiler.set_stance); this is torch {torch.__version__}: "
                         "upgrade torch or drop --compile")
@@ -236,6 +240,7 @@ class RunConfig:
     weights: str | None = None
     freeze_encoder: bool = False
     exclude: str | None = None
+    labels: str | None = None
     sync_bn: bool = False
     compile: bool = False
     method_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

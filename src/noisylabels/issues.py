@@ -212,7 +212,10 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     features = np.load(run.path / FEATURES) if use_features and (run.path / FEATURES).exists() else None
     from .review.exclude import as_trained
 
-    train = as_trained(cfg, load_run_splits(cfg).train)
+    from .data.keyed import held_out, sample_keys
+
+    splits = load_run_splits(cfg)
+    train = as_trained(cfg, splits.train, sample_keys(cfg, splits.train, held_out(splits)))
     if len(train) != len(labels):
         raise UserError(f"--run {run_dir}: its data now has {len(train)} training samples, the run had {len(labels)}")
     true = train.labels if true_labels_known(cfg) else None

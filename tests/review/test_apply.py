@@ -1,10 +1,11 @@
 """apply-review (review/apply.py), train --exclude (review/exclude.py) and the review command's refusals:
-the corrected labels are what ``train --noise file:`` reads, in the source's own format, and train skips
-the excluded samples."""
+the corrected labels are what ``train --labels`` reads, keyed by sample identity, and train skips the
+excluded samples."""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from noisylabels.errors import UserError
 from noisylabels.review.exclude import read_exclude_file
-from tests.helpers import FAST, cli, image_folder, snapshot, user_error
+from tests.helpers import FAST, by_source_index, cli, corrected_labels, image_folder, snapshot, user_error
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -45,9 +46,9 @@ def _source_index(run: Path) -> np.ndarray:
 
 def test_exclude_file_formats(tmp_path):
     (tmp_path / "a.txt").write_text("5\n3\n\n5\n")
-    assert read_exclude_file(tmp_path / "a.txt").tolist() == [3, 5]
+    assert read_exclude_file(tmp_path / "a.txt")[0].tolist() == [3, 5]
     (tmp_path / "b.csv").write_text("path,index\nx.png,7\ny.png,2\n")
-    assert read_exclude_file(tmp_path / "b.csv").tolist() == [2, 7]
+    assert read_exclude_file(tmp_path / "b.csv")[0].tolist() == [2, 7]
     (tmp_path / "c.txt").write_text("1\n-4\n")
     with pytest.raises(UserError, match="not a sample index"):
         read_exclude_file(tmp_path / "c.txt")
@@ -56,23 +57,25 @@ def test_exclude_file_formats(tmp_path):
         read_exclude_file(tmp_path / "d.csv")
 
 
-def test_apply_review_writes_npy_labels_and_exclusions(digits_run_template, tmp_path):
+def test_apply_review_writes_keyed_labels_and_exclusions(digits_run_template, tmp_path):
     run = digits_run_template
     rows, plan = _plan(run)
     rc, out, err = cli("apply-review", run, _decisions(tmp_path / "d.csv", plan), "--out", tmp_path / "fix")
     assert rc == 0, err
-    assert "1 relabelled" in out and "--noise file:" in out and "--exclude" in out
-    noisy = np.load(run / "noisy_labels.npy")
-    fixed = np.load(tmp_path / "fix" / "corrected_labels.npy")
-    position = {int(s): i for i, s in enumerate(_source_index(run))}  # digits' training set: part of the source
-    expected = noisy.copy()
-    expected[position[int(plan[0][0])]] = plan[0][4]
-    assert fixed.tolist() == expected.tolist()
-    assert (tmp_path / "fix" / "excluded.txt").read_text() == f"{plan[1][0]}\n"
+    assert "1 relabelled" in out and "--labels " in out and "--exclude" in out and "--noise" not in out
+    expected = by_source_index(np.load(run / "noisy_labels.npy"), _source_index(run))
+    expected[int(plan[0][0])] = str(plan[0][4])
+    assert corrected_labels(tmp_path / "fix") == expected
+    assert (tmp_path / "fix" / "excluded.txt").read_text() == f"index\n{plan[1][0]}\n"
 
 
 @pytest.mark.parametrize("bad, needle", [
     ([["999999", "", "0", "keep", "0"]], "not a training sample"),
+    ([["nan", "", "0", "keep", "0"]], "not a sample index"),
+    ([["inf", "", "0", "keep", "0"]], "not a sample index"),
+    ([["1e400", "", "0", "keep", "0"]], "not a sample index"),
+    ([["{i}", "", "{g}", "relabel", "1e400"]], "relabel needs a corrected_label"),
+    ([["{i}", "", "{g}", "relabel", "nan"]], "relabel needs a corrected_label"),
     ([["{i}", "", "{g}", "delete", ""]], "not one of keep, relabel, exclude, unsure"),
     ([["{i}", "", "{g}", "relabel", ""]], "relabel needs a corrected_label"),
     ([["{i}", "", "{g}", "relabel", "42"]], "relabel needs a corrected_label"),
@@ -117,8 +120,8 @@ def test_detect_run_folder_reviews_with_the_runs_images_and_applies_to_the_run(e
     empty.write_text("index,path,given_label,decision,corrected_label\n")
     rc, out, err = cli("apply-review", run / "detect", empty, "--out", tmp_path / "fix")
     assert rc == 0, err
-    assert np.load(tmp_path / "fix" / "corrected_labels.npy").tolist() == np.load(run / "noisy_labels.npy").tolist()
-    assert (tmp_path / "fix" / "excluded.txt").read_text() == ""
+    assert corrected_labels(tmp_path / "fix") == by_source_index(np.load(run / "noisy_labels.npy"), _source_index(run))
+    assert (tmp_path / "fix" / "excluded.txt").read_text() == "index\n"
     assert cli("review", run)[0] == 0 and (run / "review" / "data.js").is_file()
     from noisylabels.runs import RunFolder
 
@@ -149,32 +152,36 @@ def test_detect_folder_without_images_reviews_and_applies_in_index_order(tmp_pat
     assert cli("apply-review", tmp_path / "det", dec, "--out", tmp_path / "fix")[0] == 0
     expected = labels.copy()
     expected[int(first["index"])] = new
-    assert np.load(tmp_path / "fix" / "corrected_labels.npy").tolist() == expected.tolist()
+    assert corrected_labels(tmp_path / "fix") == by_source_index(expected, np.arange(len(expected)))
 
 
 @pytest.mark.slow
-def test_round_trip_through_train_noise_file_and_exclude(digits_run_template, tmp_path):
-    """apply-review's .npy is read by train --noise file: as is; --exclude leaves those samples out."""
+def test_round_trip_through_train_labels_and_exclude(digits_run_template, tmp_path):
+    """apply-review's corrected_labels.csv is read by train --labels; --exclude leaves those samples out; the
+    new run's labels are the user's, so no truth column and no detection figures against the old labels."""
     run = digits_run_template
     _, plan = _plan(run)
     assert cli("apply-review", run, _decisions(tmp_path / "d.csv", plan), "--out", tmp_path / "fix")[0] == 0
-    fixed = np.load(tmp_path / "fix" / "corrected_labels.npy")
-    rc, _, err = cli("train", "--dataset", "digits", *FAST, "--noise", f"file:{tmp_path / 'fix' / 'corrected_labels.npy'}",
+    fixed = corrected_labels(tmp_path / "fix")
+    rc, _, err = cli("train", "--dataset", "digits", *FAST, "--labels", tmp_path / "fix" / "corrected_labels.csv",
                      "--exclude", tmp_path / "fix" / "excluded.txt", "--out", tmp_path / "again")
     assert rc == 0, err
     excluded = int(plan[1][0])
-    keep = _source_index(run) != excluded
-    assert np.load(tmp_path / "again" / "noisy_labels.npy").tolist() == fixed[keep].tolist()
-    indices = {int(r["index"]) for r in _rows(tmp_path / "again")}
-    assert excluded not in indices and len(indices) == len(fixed) - 1
-    # reviewing the new run: its own exclusions carry over to the next excluded.txt, its labels file stays
-    # full-length (train reads --noise file: before --exclude)
-    row = _rows(tmp_path / "again")[0]
+    keep = _source_index(run)[_source_index(run) != excluded]
+    assert np.load(tmp_path / "again" / "noisy_labels.npy").tolist() == [int(fixed[int(i)]) for i in keep]
+    again = _rows(tmp_path / "again")
+    assert excluded not in {int(r["index"]) for r in again} and len(again) == len(fixed) - 1
+    assert "true_label" not in again[0]
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert "detection_auroc" not in summary and summary["noise_rate_actual"] is None
+    # reviewing the new run: its own exclusions carry over to the next excluded.txt, its labels file names
+    # every sample (train reads --labels before --exclude)
+    row = again[0]
     dec = _decisions(tmp_path / "d2.csv", [[row["index"], "", row["given_label"], "exclude", ""]])
     assert cli("apply-review", tmp_path / "again", dec, "--out", tmp_path / "fix2")[0] == 0
-    assert (tmp_path / "fix2" / "excluded.txt").read_text() == "".join(
+    assert (tmp_path / "fix2" / "excluded.txt").read_text() == "index\n" + "".join(
         f"{i}\n" for i in sorted({excluded, int(row["index"])}))
-    assert np.load(tmp_path / "fix2" / "corrected_labels.npy").tolist() == fixed.tolist()
+    assert corrected_labels(tmp_path / "fix2") == fixed
     # an index that the data does not have is refused before anything is written
     (tmp_path / "far.txt").write_text("123456\n")
     user_error(["train", "--dataset", "digits", *FAST, "--exclude", tmp_path / "far.txt", "--out", tmp_path / "x"],
@@ -198,14 +205,18 @@ def test_folder_source_gets_a_path_label_csv_that_train_reads(tmp_path):
     assert rc == 0, err
     with open(tmp_path / "fix" / "corrected_labels.csv", newline="") as f:
         written = list(csv.DictReader(f))
-    assert set(written[0]) == {"path", "label"} and {r["label"] for r in written} <= {"cat", "dog"}
-    by_path = {r["path"]: r["label"] for r in written}
+    assert set(written[0]) == {"index", "path", "label"} and {r["label"] for r in written} <= {"cat", "dog"}
+    assert len(written) == 24  # the training samples and the held-out ones
+    root = Path(dataset.split(":", 1)[1])
+    by_path = {str(root / r["path"]): r["label"] for r in written}
     assert by_path[a["path"]] == ("cat", "dog")[new]
-    rc, _, err = cli("train", *common, "--noise", f"file:{tmp_path / 'fix' / 'corrected_labels.csv'}",
+    # another seed holds out other images: each reviewed label still reaches its own image
+    rc, _, err = cli("train", *common, "--seed", "1", "--labels", tmp_path / "fix" / "corrected_labels.csv",
                      "--exclude", tmp_path / "fix" / "excluded.txt", "--out", tmp_path / "again")
     assert rc == 0, err
     again = {r["path"]: r for r in _rows(tmp_path / "again")}
-    assert rows[1]["path"] not in again and int(again[a["path"]]["given_label"]) == new
+    assert rows[1]["path"] not in again
+    assert a["path"] not in again or int(again[a["path"]]["given_label"]) == new
     for p, r in again.items():
         assert ("cat", "dog")[int(r["given_label"])] == by_path[p]
 

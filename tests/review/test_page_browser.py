@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import cli
+from tests.helpers import by_source_index, cli, corrected_labels
 from tests.review.browser import chromium_missing, console_errors, headless_chromium
 
 _missing = chromium_missing()
@@ -144,6 +144,6 @@ def test_relabel_survives_a_reload_and_the_export_applies(browser, page, digits_
     source_index = load_run_splits(RunFolder(digits_run_template).read_yaml("config.yaml")).train.source_index
     expected = np.load(digits_run_template / "noisy_labels.npy").copy()
     expected[list(source_index).index(idx1)] = new
-    assert np.load(tmp_path / "fix" / "corrected_labels.npy").tolist() == expected.tolist()
-    assert (tmp_path / "fix" / "excluded.txt").read_text() == f"{idx2}\n"
+    assert corrected_labels(tmp_path / "fix") == by_source_index(expected, source_index)
+    assert (tmp_path / "fix" / "excluded.txt").read_text() == f"index\n{idx2}\n"
     assert console_errors(browser) == []

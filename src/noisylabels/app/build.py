@@ -18,7 +18,8 @@ from .. import distributed as ddp
 from ..config import RunConfig
 from ..data.augment import ViewConfig
 from ..data.dataset import ArrayDataset, DataSplits
-from ..data.noise import make_noisy_labels, noise_report
+from ..data.keyed import held_out, sample_keys
+from ..data.noise import load_label_file, make_noisy_labels, noise_report
 from ..data.sources import imagenet_val_listing, load_like_test, load_run_splits, true_labels_known
 from ..data.store import ImageStore
 from ..errors import UserError
@@ -82,16 +83,25 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
     return ViewConfig(crop_pad=pad, flip=bool(flip), mean=tuple(x.mean(0).tolist()), std=tuple(std.tolist()))
 
 
-def noisy_training_labels(cfg: dict[str, Any], train: ArrayDataset) -> tuple[np.ndarray, dict[str, Any]]:
-    """The noisy labels int64 (N,) that a checked configuration (:func:`check_config`) gives the
-    training set, and their :func:`~noisylabels.data.noise.noise_report`: the one noise path of
-    ``train`` and ``noise``, so that both write the same labels for the same options."""
+def noisy_training_labels(cfg: dict[str, Any], train: ArrayDataset,
+                          held: ArrayDataset | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The labels int64 (N,) that a checked configuration (:func:`check_config`) gives the training set,
+    and their :func:`~noisylabels.data.noise.noise_report`: the one label path of ``train``, ``noise`` and
+    ``apply-review``, so that all write the same labels for the same options. ``--labels FILE`` (the user's
+    own) and ``--noise file:`` are matched to the samples by :func:`sample_keys`; ``held``: the samples
+    held out of the same source for evaluation (:class:`~noisylabels.data.sources.DataSplits` with
+    ``test_kind`` "holdout"), whose order depends on the seed."""
     if cfg["noise"] in ("instance", "lookalike") and isinstance(train.images, ImageStore):
         raise UserError(f"--noise {cfg['noise']} needs every image in memory; pass --stream off (or a smaller "
                         "--image-size)")
-    noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
-                              num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
-                              images=train.images, class_names=train.class_names)
+    keys = sample_keys(cfg, train, held)
+    if cfg.get("labels"):
+        noisy = load_label_file(str(cfg["labels"]), n=len(train), num_classes=train.num_classes,
+                                class_names=train.class_names, keys=keys)
+    else:
+        noisy = make_noisy_labels(train.labels, noise=cfg["noise"], rate=float(cfg["noise_rate"]),
+                                  num_classes=train.num_classes, seed=int(cfg["seed"]), dataset=cfg["dataset"],
+                                  images=train.images, class_names=train.class_names, keys=keys)
     return noisy, noise_report(train.labels, noisy, train.num_classes)
 
 
@@ -106,11 +116,12 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     imagenet = imagenet_val_listing(cfg) if rc.imagenet_val else None  # checked before the long decode
     splits = load_run_splits(cfg)
     train = splits.train
-    noisy, report = noisy_training_labels(cfg, train)
+    noisy, report = noisy_training_labels(cfg, train, held_out(splits))
     if rc.exclude:  # after the noise: a labels file (--noise file:) names every sample of the source
-        from ..review.exclude import exclude_samples, read_exclude_file
+        from ..review.exclude import exclude_samples, read_exclude_file, resolve_excluded
 
-        train, noisy = exclude_samples(train, noisy, read_exclude_file(rc.exclude))
+        listed = resolve_excluded(read_exclude_file(rc.exclude), sample_keys(cfg, train, held_out(splits)), "--exclude")
+        train, noisy = exclude_samples(train, noisy, listed)
         splits = dataclasses.replace(splits, train=train)
         report = noise_report(train.labels, noisy, train.num_classes)
     views = input_views(train.images, rc, from_weights)

@@ -58,7 +58,7 @@ def run_train(
         run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
     cfg = prep.config
-    noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"])
+    noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"], cfg.get("labels"))
     log(f"{cfg['method']} on {prep.splits.name}: {len(prep.splits.train)} train / {len(prep.splits.test)} test "
         f"({prep.splits.test_kind}), noise {noise}, {cfg['backbone']} on {cfg['device']}")
     result = train(prep.method, prep.data, prep.fit_config, run, resume=resume, pretrained=bool(cfg["pretrained"]),
@@ -101,4 +101,4 @@ def _check_resume_matches(run: RunFolder, saved: dict[str, Any], given: dict[str
 
 
 def _title(s: dict[str, Any]) -> str:
-    return f"{s['method']} | {s['dataset']} | {describe_noise(s['noise'], s['noise_rate'], s['noise_rate_actual'])}"
+    return f"{s['method']} | {s['dataset']} | {describe_noise(s['noise'], s['noise_rate'], s['noise_rate_actual'], s.get('labels'))}"

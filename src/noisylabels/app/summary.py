@@ -44,8 +44,11 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "dataset": prep.splits.name,
         "noise": cfg["noise"],
         "noise_rate": float(cfg["noise_rate"]),
-        "noise_rate_actual": prep.report["noise_rate_actual"],
-        "noise_transition_matrix": prep.report["transition_matrix"],
+        # with --labels (the user's own) the truth is unknown: no noise figures against the dataset's labels
+        "noise_rate_actual": None if cfg.get("labels") else prep.report["noise_rate_actual"],
+        "noise_transition_matrix": None if cfg.get("labels") else prep.report["transition_matrix"],
+        **({"labels": str(cfg["labels"]), "labels_changed_from_dataset": prep.report["noise_rate_actual"]}
+           if cfg.get("labels") else {}),
         "noisy_labels_sha256": sha,
         "epochs": int(cfg["epochs"]),
         "seed": int(cfg["seed"]),

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from ._text import is_number
+from .keyed import SampleKeys, read_keyed_csv, to_class_indices
 
 NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance",
                                  "lookalike")
@@ -207,12 +208,13 @@ def _asymmetric_map(dataset: str | None, num_classes: int) -> dict[int, int]:
 
 def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classes: int, seed: int,
                       dataset: str | None = None, images: np.ndarray | None = None,
-                      class_names: list[str] | None = None) -> np.ndarray:
+                      class_names: list[str] | None = None, keys: SampleKeys | None = None) -> np.ndarray:
     """True labels int (N,) -> noisy labels int64 (N,).
 
     ``noise`` is a NOISE_NAMES entry or ``file:PATH[#key]`` (read by :func:`load_label_file`; rate and seed
     unused). ``dataset`` selects the asymmetric map; ``images`` (N, H, W, C) are needed by ``instance``;
-    ``class_names`` (C,) match class names found in a labels file. Bad input raises UserError.
+    ``class_names`` (C,) match class names found in a labels file, ``keys`` its rows to the samples. Bad input
+    raises UserError.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise UserError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -224,7 +226,8 @@ def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classe
     if not isinstance(noise, str):
         raise UserError(f"noise must be a string, one of {', '.join(NOISE_NAMES)} or file:PATH; got {noise!r}")
     if noise.startswith("file:"):
-        return load_label_file(noise[len("file:"):], n=len(labels), num_classes=num_classes, class_names=class_names)
+        return load_label_file(noise[len("file:"):], n=len(labels), num_classes=num_classes, class_names=class_names,
+                               keys=keys)
     if noise not in NOISE_NAMES:
         raise UserError(f"unknown noise {noise!r}; choose one of {', '.join(NOISE_NAMES)} or file:PATH")
     if noise == "asymmetric":
@@ -287,32 +290,13 @@ def _read_entries(file: Path) -> dict[str, np.ndarray]:
     raise UserError(f"labels file {file} must end in .npy, .npz, .csv, .pt or .pth")
 
 
-def _to_class_indices(values: np.ndarray, class_names: list[str] | None, file: Path) -> np.ndarray:
-    if values.dtype.kind in "US":  # strings: integers written as text, or class names
-        texts = [str(v).strip() for v in values]
-        if texts and all(is_number(t) for t in texts):
-            values = np.array([float(t) for t in texts])
-        else:
-            if not class_names:
-                raise UserError(f"labels file {file} holds class names but the dataset has none to match; "
-                                "write class indices 0..C-1 instead")
-            index = {name: i for i, name in enumerate(class_names)}
-            unknown = sorted({t for t in texts if t not in index})
-            if unknown:
-                raise UserError(f"labels file {file} has unknown class name(s) {', '.join(map(repr, unknown[:5]))}; "
-                                f"known names: {', '.join(class_names)}")
-            return np.array([index[t] for t in texts], dtype=np.int64)
-    if values.dtype.kind == "f":
-        if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
-            raise UserError(f"labels file {file} holds non-integer values; write integer class indices 0..C-1")
-        return values.astype(np.int64)
-    if values.dtype.kind not in "iu":
-        raise UserError(f"labels file {file} holds {values.dtype} values; write integer class indices or class names")
-    return values.astype(np.int64)
-
-
-def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[str] | None = None) -> np.ndarray:
+def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[str] | None = None,
+                    keys: SampleKeys | None = None) -> np.ndarray:
     """The user's own noisy labels, int64 (n,), in the order of the training samples.
+
+    A CSV with a ``path`` or ``index`` column is matched to the samples by those keys (``keyed``; ``keys``
+    names the samples); any other file is read in training order, which ``keys.positional`` allows only
+    where that order does not depend on the seed.
 
     Formats: ``.npy`` (int array, or str array of class names), ``.npz`` (one array, or ``#key``),
     ``.csv`` (one column, or a column ``noisy_label`` / ``label``; class indices or names), and CIFAR-N's
@@ -327,6 +311,12 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
     if not file.is_file():
         raise UserError(f"labels file {file} not found; check the path given as file:PATH")
     try:
+        keyed = read_keyed_csv(file, keys, class_names) if keys is not None and file.suffix.lower() == ".csv" else None
+        if keyed is not None:
+            return _in_range(keyed, num_classes, file)
+        if keys is not None and not keys.positional:
+            raise UserError(f"labels file {file} names no sample, and this training set's order depends on --seed (its "
+                            "held-out split): write a CSV with a path (file sources) or index column and a label column")
         entries = {"": _read_csv(file, class_names)} if file.suffix.lower() == ".csv" else _read_entries(file)
     except UserError:
         raise
@@ -354,15 +344,21 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
     if len(values) != n:
         raise UserError(f"labels file {file} has {len(values)} labels but the training set has {n} samples; "
                         "give exactly one label per training sample, in the order of the training set")
-    labels = _to_class_indices(values, class_names, file)
+    return _in_range(to_class_indices(values, class_names, file), num_classes, file)
+
+
+def _in_range(labels: np.ndarray, num_classes: int, file: Path) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise UserError(f"labels in {file} must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}; "
                         "use class indices of this dataset")
     return labels
 
 
-def describe_noise(noise: str, rate: float, actual: float) -> str:
-    """'symmetric 0.8 (actual 0.719)'; a labels file has no nominal rate: 'file:PATH (actual 0.394)'."""
+def describe_noise(noise: str, rate: float, actual: float | None, labels: str | None = None) -> str:
+    """'symmetric 0.8 (actual 0.719)'; a labels file has no nominal rate: 'file:PATH (actual 0.394)'; the
+    user's own labels (``labels``, whose truth is unknown, ``actual`` None): 'labels PATH'."""
+    if labels or actual is None:
+        return f"labels {labels}" if labels else noise
     nominal = "" if noise.startswith("file:") or noise == "none" else f" {rate:g}"
     return f"{noise}{nominal} (actual {actual:.3f})"
 

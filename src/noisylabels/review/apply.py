@@ -2,12 +2,12 @@
 
 Writes, in DIR:
 
-* ``corrected_labels.csv`` (``path,label``; folder and csv sources) or ``corrected_labels.npy`` (every
-  other source): one label per training sample, in the order of the training set, which is exactly what
-  ``train --noise file:PATH`` reads; relabelled samples carry their new label, all others the label the
-  run trained on;
-* ``excluded.txt``: the source indices decided ``exclude`` (plus those the run already excluded), one a
-  line, for ``train --exclude FILE``.
+* ``corrected_labels.csv``: ``index,label`` (and ``path`` for folder and csv sources), one row per sample
+  of the source that the run trained on or held out, keyed by identity (``data.keyed``), which is what
+  ``train --labels FILE`` reads whatever the seed, split or row order; relabelled samples carry their new
+  label, all others the label the run trained on (held-out samples: the dataset's);
+* ``excluded.txt``: ``index`` (and ``path``) of the samples decided ``exclude`` (plus those the run already
+  excluded), for ``train --exclude FILE``.
 
 ``keep`` and ``unsure`` change nothing. Everything is checked before anything is written.
 """
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import TRAIN_DEFAULTS
-from ..data._text import is_number
+from ..data._text import as_index, is_number
 from ..errors import UserError
 from ..data.dataset import ArrayDataset
 from ..runs import CONFIG, DETECT_CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
@@ -41,16 +41,20 @@ class LabelSpace:
 
     labels: int64 (N,) the labels the run trained on, for every sample of its training set (also those it
     excluded); source_index: (N,) each sample's position in the user's source; excluded: source indices the
-    run already left out; paths: the files (folder/csv sources) or None; fmt: "csv" or "npy";
-    config: the run's config.yaml (None for a detect folder of the user's own predictions)."""
+    run already left out; paths: each sample's key path (relative to the source's root; folder/csv
+    sources) or None; config: the run's config.yaml (None for a detect folder of the user's own
+    predictions); held_index, held_labels, held_paths: the samples held out of the same source for
+    evaluation (written unchanged beside the training samples, so that another seed finds its own)."""
 
     labels: np.ndarray
     source_index: np.ndarray
     excluded: np.ndarray
     class_names: list[str]
     paths: list[str] | None
-    fmt: str
     config: dict[str, Any] | None
+    held_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    held_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    held_paths: list[str] = field(default_factory=list)
 
 
 def run_folder_of(folder: Path) -> Path | None:
@@ -65,20 +69,23 @@ def run_folder_of(folder: Path) -> Path | None:
     return None
 
 
-def samples_of(folder: Path) -> tuple[ArrayDataset, dict[str, Any]] | None:
-    """The samples a review folder's label_issues.csv describes and the options that rebuild them: a
-    training run's training set (every sample, also those its --exclude left out), or the samples a
-    ``detect --dataset`` examined (its detect.yaml); None for a detect folder of the user's own
-    predictions. UserError or OSError when the data cannot be read now."""
+def samples_of(folder: Path) -> tuple[ArrayDataset, dict[str, Any], ArrayDataset | None] | None:
+    """The samples a review folder's label_issues.csv describes, the options that rebuild them and the
+    samples held out of the same source for evaluation (or None): a training run's training set (every
+    sample, also those its --exclude left out), or the samples a ``detect --dataset`` examined (its
+    detect.yaml); None for a detect folder of the user's own predictions. UserError or OSError when the
+    data cannot be read now."""
+    from ..data.keyed import held_out
     from ..data.sources import load_examined_set, load_run_splits
 
     run = run_folder_of(folder)
     if run is not None:
         cfg = RunFolder(run).read_yaml(CONFIG)
-        return load_run_splits(cfg).train, cfg
+        splits = load_run_splits(cfg)
+        return splits.train, cfg, held_out(splits)
     if (folder / DETECT_CONFIG).is_file():
         cfg = RunFolder(folder).read_yaml(DETECT_CONFIG)
-        return load_examined_set(cfg), cfg
+        return load_examined_set(cfg), cfg, None
     return None
 
 
@@ -91,12 +98,13 @@ def label_space(folder: str | Path) -> LabelSpace:
     if found is None:
         return _detect_space(folder)
     from ..app.build import noisy_training_labels
+    from ..data.keyed import sample_keys
 
-    train, cfg = found
-    labels, _ = noisy_training_labels(cfg, train)  # every sample, before a run's own --exclude
+    train, cfg, held = found
+    labels, _ = noisy_training_labels(cfg, train, held)  # every sample, before a run's own --exclude
     run = run_folder_of(folder)
     if run is not None:
-        excluded = run_excluded(cfg)
+        excluded = run_excluded(cfg, sample_keys(cfg, train, held))
         if not np.array_equal(labels[kept(train, excluded)], np.load(run / NOISY_LABELS)):
             raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data "
                             "or labels file changed since); review a run of the data as it is now")
@@ -106,9 +114,10 @@ def label_space(folder: str | Path) -> LabelSpace:
         if len(given) != len(train) or any(given.get(int(i)) != int(y) for i, y in zip(train.source_index, labels)):
             raise UserError(f"{folder}: the labels it examined cannot be rebuilt from its {DETECT_CONFIG} (the data or "
                             "labels file changed since); run 'noisylabels detect' again")
-    fmt = "csv" if str(cfg.get("dataset", "")).split(":", 1)[0] in ("folder", "csv") and train.paths else "npy"
-    return LabelSpace(labels, np.asarray(train.source_index), excluded, list(train.class_names),
-                      train.paths, fmt, cfg)
+    keys = sample_keys(cfg, train, held)
+    return LabelSpace(labels, np.asarray(train.source_index), excluded, list(train.class_names), keys.paths, cfg,
+                      keys.held_index, np.zeros(0, dtype=np.int64) if held is None else np.asarray(held.labels),
+                      keys.held_paths or [])
 
 
 def _detect_space(folder: Path) -> LabelSpace:
@@ -121,7 +130,7 @@ def _detect_space(folder: Path) -> LabelSpace:
     labels = np.empty(len(index), dtype=np.int64)
     labels[index] = [int(r["given_label"]) for r in rows]
     names = class_names_of(folder, rows, int(labels.max()) + 1)
-    return LabelSpace(labels, np.arange(len(index)), np.zeros(0, dtype=np.int64), names, None, "npy", None)
+    return LabelSpace(labels, np.arange(len(index)), np.zeros(0, dtype=np.int64), names, None, None)
 
 
 def read_issue_rows(path: Path) -> list[dict[str, str]]:
@@ -186,9 +195,9 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
     for n, raw in enumerate(rows, start=2):
         r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         where = f"decisions file {file} line {n}"
-        if not (is_number(r["index"]) and float(r["index"]) == int(float(r["index"]))):
+        idx = as_index(r["index"])
+        if idx is None:
             raise UserError(f"{where}: index {r['index']!r} is not a sample index")
-        idx = int(float(r["index"]))
         if idx not in position:
             raise UserError(f"{where}: index {idx} is not a training sample of this run; export the decisions of "
                             "this run's review page")
@@ -214,8 +223,8 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
 def _label(text: str, names: dict[str, int], num_classes: int) -> int | None:
     if text in names and not is_number(text):
         return names[text]
-    if is_number(text) and float(text) == int(float(text)) and 0 <= int(float(text)) < num_classes:
-        return int(float(text))
+    if as_index(text) is not None and as_index(text) < num_classes:
+        return as_index(text)
     return names.get(text)
 
 
@@ -237,24 +246,29 @@ def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path
             corrected[position[idx]] = label
         elif decision == "exclude":
             excluded.add(idx)
-    if space.fmt == "csv":
-        numeric = any(is_number(n) for n in space.class_names)  # '3' would read back as class index 3
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["path", "label"])
-        for p, y in zip(space.paths or [], corrected):
-            w.writerow([p, int(y) if numeric else space.class_names[int(y)]])
-        labels_path = out / CORRECTED_CSV
-        data = buf.getvalue().encode()
-    else:
-        bio = io.BytesIO()
-        np.save(bio, corrected.astype(np.int64))
-        labels_path, data = out / CORRECTED_NPY, bio.getvalue()
-    atomic_write_bytes(labels_path, data)
-    atomic_write_bytes(out / EXCLUDED, "".join(f"{i}\n" for i in sorted(excluded)).encode())
+    numeric = any(is_number(n) for n in space.class_names)  # '3' would read back as class index 3
+    rows = sorted(zip(np.concatenate([space.source_index, space.held_index]).tolist(),
+                      (space.paths or []) + space.held_paths if space.paths is not None else [None] * (
+                          len(space.source_index) + len(space.held_index)),
+                      np.concatenate([corrected, space.held_labels]).tolist()))
+    labels_path = out / CORRECTED_CSV
+    atomic_write_bytes(labels_path, _csv(["index", "path", "label"] if space.paths is not None else ["index", "label"],
+                                         ([i, *([p] if p is not None else []),
+                                           y if numeric else space.class_names[int(y)]] for i, p, y in rows)))
+    path_of = dict(zip(space.source_index.tolist(), space.paths or []))
+    atomic_write_bytes(out / EXCLUDED, _csv(["index", "path"] if space.paths is not None else ["index"],
+                                            ([i, *([path_of[i]] if i in path_of else [])] for i in sorted(excluded))))
     return {"counts": counts, "labels_file": labels_path, "exclude_file": out / EXCLUDED,
             "num_excluded": len(excluded), "num_changed": int(np.sum(corrected != space.labels)),
             "config": space.config}
+
+
+def _csv(header: list[str], rows: Any) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode()
 
 
 def retrain_command(result: dict[str, Any]) -> str:
@@ -272,7 +286,7 @@ def retrain_command(result: dict[str, Any]) -> str:
             parts.append("--test-data YOUR_TEST_IMAGES")  # detect --dataset labelled every sample: none held out
     else:
         parts.append("--dataset ...")
-    parts.append(f"--noise file:{result['labels_file']}")
+    parts.append(f"--labels {result['labels_file']}")
     if result["num_excluded"]:
         parts.append(f"--exclude {result['exclude_file']}")
     parts.append("--out NEW_RUN")

@@ -1,24 +1,28 @@
-"""``train --exclude FILE``: samples left out of training, named by their position in the user's source.
+"""``train --exclude FILE``: samples left out of training, named by their identity.
 
 The file lists source indices (the ``index`` column of label_issues.csv and of review_decisions.csv):
-one integer a line, or a CSV with an ``index`` column (``apply-review`` writes ``excluded.txt``).
+one integer a line, or a CSV with an ``index`` column; for file sources a ``path`` column (relative to the
+source's root, ``data.keyed``) names the samples instead, so that a file added to the folder moves no
+exclusion onto another image (``apply-review`` writes ``excluded.txt`` so).
 """
 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..data._text import is_number
+from ..data._text import as_index, is_number
 from ..data.dataset import ArrayDataset
+from ..data.keyed import SampleKeys
 from ..errors import UserError
 
 
-def read_exclude_file(path: str | Path) -> np.ndarray:
-    """The sorted unique source indices int64 (K,) listed in ``path``; UserError for a bad file."""
+def read_exclude_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+    """The sorted unique source indices int64 (K,) listed in ``path``, and the key paths of its ``path``
+    column (None without one); UserError for a bad file."""
     file = Path(path)
     if not file.is_file():
         raise UserError(f"--exclude: file {file} not found; give the excluded.txt written by apply-review")
@@ -27,26 +31,47 @@ def read_exclude_file(path: str | Path) -> np.ndarray:
             rows = [[c.strip() for c in r] for r in csv.reader(f) if r and any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"--exclude: cannot read {file} ({type(e).__name__}); write one sample index a line") from None
-    col = 0
+    col, paths = 0, None
     if rows and not is_number(rows[0][0]):
         header = [h.lower() for h in rows[0]]
         if "index" not in header:
             raise UserError(f"--exclude: {file} has columns {rows[0]}; write one sample index a line, "
                             "or a CSV with an 'index' column")
         col, rows = header.index("index"), rows[1:]
+        if "path" in header:
+            pc = header.index("path")
+            paths = [PurePath(r[pc]).as_posix() if pc < len(r) else "" for r in rows]
     values = []
     for r in rows:
         text = r[col] if col < len(r) else ""
-        if not (is_number(text) and float(text) == int(float(text)) and float(text) >= 0):
+        value = as_index(text)
+        if value is None:
             raise UserError(f"--exclude: {file} holds {text!r}, not a sample index; write non-negative integers "
                             "(the 'index' column of label_issues.csv)")
-        values.append(int(float(text)))
-    return np.unique(np.array(values, dtype=np.int64))
+        values.append(value)
+    return np.unique(np.array(values, dtype=np.int64)), paths
 
 
-def run_excluded(cfg: Mapping[str, Any]) -> np.ndarray:
-    """The source indices int64 (K,) a run's config (config.yaml) excluded with ``--exclude``; empty without."""
-    return read_exclude_file(cfg["exclude"]) if cfg.get("exclude") else np.zeros(0, dtype=np.int64)
+def resolve_excluded(listed: tuple[np.ndarray, list[str] | None], keys: SampleKeys, what: str) -> np.ndarray:
+    """The source indices int64 (K,) of the listed samples: by path where the list has paths and the
+    samples have files (a path that is no sample is a UserError), else by index."""
+    indices, paths = listed
+    if paths is None or keys.paths is None:
+        return indices
+    index_of = dict(zip(keys.paths + keys.held_paths, np.concatenate([keys.source_index, keys.held_index]).tolist()))
+    unknown = [p for p in paths if p not in index_of]
+    if unknown:
+        raise UserError(f"{what}: path {unknown[0]!r} is not a sample of this dataset; the list belongs to other "
+                        "data (or the files changed since it was written)")
+    return np.unique(np.array([index_of[p] for p in paths], dtype=np.int64))
+
+
+def run_excluded(cfg: Mapping[str, Any], keys: SampleKeys) -> np.ndarray:
+    """The source indices int64 (K,) a run's config (config.yaml) excluded with ``--exclude``, resolved
+    against the samples ``keys``; empty without."""
+    if not cfg.get("exclude"):
+        return np.zeros(0, dtype=np.int64)
+    return resolve_excluded(read_exclude_file(cfg["exclude"]), keys, "--exclude")
 
 
 def kept(train: ArrayDataset, excluded: np.ndarray) -> np.ndarray:
@@ -54,10 +79,10 @@ def kept(train: ArrayDataset, excluded: np.ndarray) -> np.ndarray:
     return ~np.isin(train.source_index, np.asarray(excluded, dtype=np.int64))
 
 
-def as_trained(cfg: Mapping[str, Any], train: ArrayDataset) -> ArrayDataset:
-    """The training set a finished run trained on: ``train`` (``load_run_splits(cfg).train``) without the
-    run's ``--exclude`` list, in the order of its noisy_labels.npy."""
-    excluded = run_excluded(cfg)
+def as_trained(cfg: Mapping[str, Any], train: ArrayDataset, keys: SampleKeys) -> ArrayDataset:
+    """The training set a finished run trained on: ``train`` (``load_run_splits(cfg).train``, whose
+    samples ``keys`` names) without the run's ``--exclude`` list, in the order of its noisy_labels.npy."""
+    excluded = run_excluded(cfg, keys)
     return train.subset(np.flatnonzero(kept(train, excluded))) if excluded.size else train
 
 

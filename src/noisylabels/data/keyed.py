@@ -1,0 +1,164 @@
+"""Label files keyed by sample identity: each row names its sample, so a label reaches its own image
+whatever the seed, the held-out split or the row order.
+
+A sample's key is its file path relative to the source's root (``folder:ROOT``: ROOT; ``csv:FILE``: the
+CSV's folder) for file sources, and its ``index`` (position in the user's source) for every source. A
+keyed CSV has a ``path`` or an ``index`` column and a ``label`` column (``noisy_label`` and
+``corrected_label`` are read as ``label``). ``apply-review`` writes such files; ``train --labels`` and
+``--noise file:`` read them.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import UserError
+from ._text import as_index, is_number
+from .dataset import ArrayDataset, DataSplits
+
+LABEL_COLUMNS = ("label", "noisy_label", "corrected_label")
+MAX_CLASS_INDEX = 1_000_000  # a class index beyond this is a typo (a 10^11 label would build 10^11 classes)
+
+
+@dataclass(frozen=True)
+class SampleKeys:
+    """The identities of the N training samples and of the source's held-out samples.
+
+    source_index: int64 (N,) positions in the user's source; paths: (N,) paths relative to the source's
+    root (file sources) or None; held_index, held_paths: the same for the samples held out for evaluation
+    (a keyed file may name them; their rows are not used); positional: whether a file without keys may be
+    read in training order (False where that order depends on the seed: a held-out split was drawn)."""
+
+    source_index: np.ndarray
+    paths: list[str] | None
+    held_index: np.ndarray
+    held_paths: list[str] | None
+    positional: bool
+
+
+def source_root(dataset: str) -> Path | None:
+    """The folder that a file source's sample keys are relative to, or None for other sources."""
+    kind, _, rest = str(dataset).partition(":")
+    if kind == "folder":
+        return Path(rest)
+    if kind == "csv":
+        return Path(rest).parent
+    return None
+
+
+def sample_keys(cfg: Mapping[str, Any], train: ArrayDataset, held: ArrayDataset | None) -> SampleKeys:
+    """The identities of the training samples (and of the samples ``held`` out of the same source for
+    evaluation, None where the evaluation set is another) that keyed label files match."""
+    root = source_root(str(cfg.get("dataset", "")))
+
+    def rel(ds: ArrayDataset | None) -> list[str] | None:
+        return None if ds is None or ds.paths is None or root is None else [relative_key(p, root) for p in ds.paths]
+
+    return SampleKeys(np.asarray(train.source_index, dtype=np.int64), rel(train),
+                      np.zeros(0, dtype=np.int64) if held is None else np.asarray(held.source_index, dtype=np.int64),
+                      rel(held) or [], positional=held is None)
+
+
+def held_out(splits: DataSplits) -> ArrayDataset | None:
+    """The evaluation samples held out of the training source (None where the evaluation set is another)."""
+    return splits.test if splits.test_kind == "holdout" else None
+
+
+def relative_key(path: str | PurePath, root: Path | None) -> str:
+    """``path`` relative to ``root`` as a POSIX string (unchanged where it lies outside ``root``)."""
+    p = Path(path)
+    if root is not None:
+        for a, b in ((p, root), (p.resolve(), root.resolve())):
+            try:
+                return a.relative_to(b).as_posix()
+            except ValueError:
+                continue
+    return p.as_posix()
+
+
+def to_class_indices(values: np.ndarray, class_names: list[str] | None, file: Path) -> np.ndarray:
+    """Labels read from ``file`` (numbers, numbers as text, or class names) -> int64 class indices; every
+    number checked finite, integral and below ``MAX_CLASS_INDEX`` before it is used."""
+    if values.dtype.kind in "US":  # strings: integers written as text, or class names
+        texts = [str(v).strip() for v in values]
+        if texts and all(is_number(t) for t in texts):
+            values = np.array([float(t) for t in texts])
+        else:
+            if not class_names:
+                raise UserError(f"labels file {file} holds class names but the dataset has none to match; "
+                                "write class indices 0..C-1 instead")
+            index = {name: i for i, name in enumerate(class_names)}
+            unknown = sorted({t for t in texts if t not in index})
+            if unknown:
+                raise UserError(f"labels file {file} has unknown class name(s) {', '.join(map(repr, unknown[:5]))}; "
+                                f"known names: {', '.join(class_names)}")
+            return np.array([index[t] for t in texts], dtype=np.int64)
+    if values.dtype.kind == "f":
+        if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+            raise UserError(f"labels file {file} holds non-integer values; write integer class indices 0..C-1")
+    elif values.dtype.kind not in "iu":
+        raise UserError(f"labels file {file} holds {values.dtype} values; write integer class indices or class names")
+    if values.size and np.abs(values).max() > MAX_CLASS_INDEX:  # before an int64 cast or a 10^11-class allocation
+        raise UserError(f"labels file {file} holds class index {values[np.abs(values).argmax()]:g}; write class "
+                        "indices 0..C-1")
+    return values.astype(np.int64)
+
+
+def _index(text: str, where: str) -> int:
+    """A source index written in a file (:func:`~noisylabels.data._text.as_index`)."""
+    value = as_index(text)
+    if value is None:
+        raise UserError(f"{where}: index {text!r} is not a sample index (a non-negative integer)")
+    return value
+
+
+def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) -> np.ndarray | None:
+    """The labels int64 (N,) of the training samples from a keyed CSV, matched by ``path`` (file sources)
+    or ``index``; None when the file has no key column. Unknown, missing and repeated keys are UserErrors."""
+    with open(file, newline="", encoding="utf-8-sig") as f:
+        rows = [[cell.strip() for cell in r] for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
+    header = [h.lower() for h in rows[0]] if rows else []
+    by_path = "path" in header and keys.paths is not None
+    if not (by_path or "index" in header):
+        if "path" in header:
+            raise UserError(f"labels file {file} is keyed by path, but this dataset has no files; key it by 'index'")
+        return None
+    label_col = next((c for c in LABEL_COLUMNS if c in header), None)
+    if label_col is None or len(set(header)) != len(header):
+        raise UserError(f"labels file {file} has columns {rows[0]}; write one key column (path or index) and one "
+                        "'label' column, each once")
+    kc, lc = header.index("path" if by_path else "index"), header.index(label_col)
+    if by_path:
+        train_keys: list = list(keys.paths or [])
+        held_keys: list = list(keys.held_paths or [])
+    else:
+        train_keys, held_keys = [int(i) for i in keys.source_index], [int(i) for i in keys.held_index]
+    position = {k: i for i, k in enumerate(train_keys)}
+    held = set(held_keys)
+    found: dict[int, str] = {}
+    seen = set()
+    for n, r in enumerate(rows[1:], start=2):
+        where = f"labels file {file} line {n}"
+        cell = r[kc] if kc < len(r) else ""
+        key = PurePath(cell).as_posix() if by_path else _index(cell, where)
+        if key in seen:
+            raise UserError(f"{where}: {'path' if by_path else 'index'} {cell!r} appears twice; keep one label per sample")
+        seen.add(key)
+        if key in position:
+            found[position[key]] = r[lc] if lc < len(r) else ""
+        elif key not in held:
+            raise UserError(f"{where}: {'path' if by_path else 'index'} {cell!r} is not a sample of this dataset; the "
+                            "file belongs to other data (or the files changed since it was written)")
+    missing = [train_keys[i] for i in range(len(train_keys)) if i not in found]
+    if missing:
+        raise UserError(f"labels file {file} has no row for {len(missing)} training sample(s), e.g. "
+                        f"{'path' if by_path else 'index'} {missing[0]!r}; give every training sample a label")
+    values = np.array([found[i] for i in range(len(train_keys))])
+    if any(v == "" for v in values):
+        raise UserError(f"labels file {file} has an empty label; give every row a class index or name")
+    return to_class_indices(values, class_names, file)
