@@ -58,6 +58,9 @@ def test_corrupt_images_stop_with_their_list_or_are_skipped_and_recorded(tmp_pat
     ("path,label\na.png,0\na.png,1\n", "more than once"),                   # duplicate path
     ("path,label\na.png,0\n,1\n", "lack a path or a label"),                 # blank cell
     ("path,label\na.png,0\nmissing.png,1\n", "not found"),                  # missing file
+    ("path,label\na.png,0\nb.png,99999999999\n", "have no samples"),      # one typo: refused before 10^11 names
+    ("path,label,label\na.png,0,1\nb.png,1,0\n", "twice"),                 # which label column?
+    ("path,label\na.png," + "x" * 140_000 + "\nb.png,y\n", "not a readable CSV"),  # a field over csv's limit
 ])
 def test_bad_csv_sources(tmp_path, csv_text, needle):
     for name in ("a.png", "b.png"):
@@ -66,6 +69,49 @@ def test_bad_csv_sources(tmp_path, csv_text, needle):
     assert needle in one_line_error("train", "--dataset", f"csv:{tmp_path / 'list.csv'}", *FAST,
                                     "--out", str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("names, counts, refused", [
+    (["Sneaker", "sneaker "], (10, 10), True),        # case and spacing
+    (["Sneaker", "Snekaer"], (40, 2), True),          # a typo: one swap, a rare spelling
+    (["T-shirt", "tshirt"], (10, 1), True),
+    (["Shirt", "Skirt"], (30, 25), False),            # one edit apart, two real classes of similar size
+    (["cat", "car"], (30, 1), False),                 # too short to call a typo
+])
+def test_class_names_written_twice_are_refused_with_both_names(tmp_path, names, counts, refused):
+    rows = []
+    for name, k in zip(names, counts):
+        for i in range(k):
+            Image.new("L", (8, 8), (7 * i) % 255).save(tmp_path / f"{len(rows)}.png")
+            rows.append(f"{len(rows)}.png,{name}")
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    from noisylabels.data.files import list_csv
+
+    if refused:
+        with pytest.raises(UserError, match="one class written twice") as e:
+            list_csv(str(tmp_path / "list.csv"))
+        assert repr(names[0].strip()) in str(e.value) or repr(names[0]) in str(e.value)
+    else:
+        assert list_csv(str(tmp_path / "list.csv")).class_names == sorted(names)
+
+
+def test_labels_in_digits_that_str_isdigit_takes_are_class_names(tmp_path):
+    for name in ("a.png", "b.png"):
+        Image.new("L", (8, 8), 7).save(tmp_path / name)
+    (tmp_path / "list.csv").write_text("path,label\na.png,\u00b9\nb.png,\u00b2\n")
+    from noisylabels.data.files import list_csv
+
+    listed = list_csv(str(tmp_path / "list.csv"))
+    assert listed.class_names == ["\u00b2", "\u00b9"] and listed.labels.tolist() == [1, 0]
+
+
+def test_a_class_folder_linked_twice_is_refused(tmp_path):
+    _digits_folder(tmp_path / "d", per_class=4, classes=2)
+    (tmp_path / "d" / "zzz").symlink_to(tmp_path / "d" / "class0", target_is_directory=True)
+    from noisylabels.data.files import list_folder
+
+    with pytest.raises(UserError, match="same file as one under 'class0'"):
+        list_folder(str(tmp_path / "d"))
 
 
 def test_csv_labels_given_as_names_train(tmp_path):

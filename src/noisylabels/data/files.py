@@ -102,6 +102,40 @@ def check_classes_present(labels: np.ndarray, class_names: list[str], origin: st
                         "number the classes 0..C-1 without gaps, or drop the empty ones")
 
 
+def _normalised(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by at most one substitution, insertion, deletion or swap of two
+    neighbouring characters (optimal string alignment distance <= 1)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def check_class_names(class_names: list[str], counts: np.ndarray, origin: str) -> None:
+    """UserError listing class names that are one class written twice: equal but for case, spaces and
+    punctuation ('Sneaker', 'sneaker '), or one edit apart ('Snekaer', 'Sneaker') where the rarer holds at
+    most a tenth of the other's samples (a typo, not a class such as 'Shirt' beside 'Skirt')."""
+    for i in range(len(class_names)):
+        for j in range(i + 1, len(class_names)):
+            a, b = _normalised(class_names[i]), _normalised(class_names[j])
+            typo = min(len(a), len(b)) >= 4 and _one_edit(a, b) and \
+                min(counts[i], counts[j]) * 10 <= max(counts[i], counts[j])
+            if a == b or typo:
+                raise UserError(f"{origin}: class names {class_names[i]!r} ({int(counts[i])} samples) and "
+                                f"{class_names[j]!r} ({int(counts[j])}) look like one class written twice; use one "
+                                "spelling (or rename one if they are different classes)")
+
+
 def check_files(paths: list[Path], origin: str) -> None:
     """UserError naming the first of ``paths`` that is not a file, or listed twice (``origin``: the list)."""
     missing = [str(x) for x in paths if not x.is_file()]
@@ -129,7 +163,20 @@ def list_folder(root: str) -> FileList:
     empty = [c for i, c in enumerate(classes) if i not in set(labels)]
     if empty:
         raise UserError(f"class folder(s) without images in {root}: {', '.join(empty[:5])}; remove them or add images")
+    seen: dict[Path, int] = {}
+    for path, label in zip(paths, labels):  # a class folder and a link to it: every image under two labels
+        first = seen.setdefault(path.resolve(), label)
+        if first != label:
+            raise UserError(f"{path} is the same file as one under {classes[first]!r} (a link?); every image needs "
+                            "one class folder")
+    check_class_names(classes, np.bincount(labels, minlength=len(classes)), root)
     return FileList(paths, np.array(labels, dtype=np.int64), classes, root)
+
+
+def _is_int(text: str) -> bool:
+    """An integer written in ASCII digits ('7', '-2'); not '²' or '٣', which str.isdigit accepts."""
+    digits = text[1:] if text.startswith("-") else text
+    return digits.isascii() and digits.isdigit()
 
 
 def list_csv(csv_path: str) -> FileList:
@@ -142,9 +189,13 @@ def list_csv(csv_path: str) -> FileList:
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
                 raise UserError(f"{csv_path} needs a header with columns path,label; found {reader.fieldnames}")
+            twice = sorted(c for c, k in Counter(reader.fieldnames).items() if k > 1 and c in ("path", "label"))
+            if twice:
+                raise UserError(f"{csv_path} names the column(s) {', '.join(twice)} twice; keep one of each")
             rows = [((r["path"] or "").strip(), (r["label"] or "").strip()) for r in reader]
-    except UnicodeDecodeError:
-        raise UserError(f"{csv_path} is not a UTF-8 text CSV file") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        reason = "is not a UTF-8 text CSV file" if isinstance(e, UnicodeDecodeError) else f"is not a readable CSV ({e})"
+        raise UserError(f"{csv_path} {reason}") from None
     if not rows:
         raise UserError(f"{csv_path} has no data rows")
     blank = [i + 2 for i, (x, lab) in enumerate(rows) if not x or not lab]
@@ -153,19 +204,23 @@ def list_csv(csv_path: str) -> FileList:
     paths = [Path(x) if Path(x).is_absolute() else p.parent / x for x, _ in rows]
     check_files(paths, csv_path)
     raw = [lab for _, lab in rows]
-    if all(lab.lstrip("-").isdigit() for lab in raw):
+    if all(_is_int(lab) for lab in raw):
         labels = np.array([int(x) for x in raw])
         if labels.min() < 0:
             raise UserError(f"{csv_path}: labels must be non-negative integers or class names")
+        if labels.max() >= len(labels):  # some class between would have no sample; checked before listing them
+            raise UserError(f"{csv_path}: class index {labels.max()} in {len(labels)} rows: some classes have no samples; "
+                            "number the classes 0..C-1 without gaps")
         classes = [str(i) for i in range(int(labels.max()) + 1)]
     else:
-        numbers = sorted({lab for lab in raw if lab.lstrip("-").isdigit()})
+        numbers = sorted({lab for lab in raw if _is_int(lab)})
         if numbers:
             raise UserError(f"{csv_path}: labels mix class indices ({', '.join(numbers[:3])}) and class names "
-                            f"({next(lab for lab in raw if not lab.lstrip('-').isdigit())!r}); use one kind in every row")
+                            f"({next(lab for lab in raw if not _is_int(lab))!r}); use one kind in every row")
         classes = sorted(set(raw))
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[x] for x in raw])
+        check_class_names(classes, np.bincount(labels, minlength=len(classes)), csv_path)
     check_classes_present(labels, classes, csv_path)
     return FileList(paths, labels.astype(np.int64), classes, csv_path)
 
