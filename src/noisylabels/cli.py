@@ -266,7 +266,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_bench.add_argument("--out", required=True, help="grid folder (finished cells are skipped, unfinished resumed)")
 
     p_demo = sub.add_parser("demo", help="TCL on the bundled digits with 40%% label noise, with a report")
-    p_demo.add_argument("--out", default="runs/demo", help="run folder (replaced each time; default runs/demo)")
+    p_demo.add_argument("--out", default="runs/demo", help="run folder (an earlier demo there is replaced; default "
+                        "runs/demo)")
+    p_demo.add_argument("--overwrite", action="store_true", help="replace a run there that is not a demo")
     p_demo.add_argument("--epochs", type=int, default=DEMO_CONFIG["epochs"])
     p_demo.add_argument("--quiet", action="store_true")
     return parser
@@ -432,7 +434,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         s = detect_to_folder(out, labels, probs, features=feats, true_labels=true, images=images, extra=extra,
                              provenance="in-sample" if args.in_sample else "out-of-sample")
     line = f"{s['num_label_issues']} of {s['num_samples']} labels flagged ({s['detector']})"
-    if "detection_auroc" in s:
+    if s.get("detection_auroc") is not None:  # None: the truth holds no wrong label, nothing to rank
         line += (f"; detection ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
                  f"F1 {s['detection_f1']:.3f}")
     print(f"{line} -> {out / 'label_issues.csv'}")
@@ -499,15 +501,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _holds_demo(folder: Path) -> bool:
+    """Whether ``folder`` holds no run, or an earlier demo (which the demo replaces without --overwrite)."""
+    from .runs import CONFIG, RunFolder
+
+    run = RunFolder(folder)
+    if not run.holds_run():
+        return True
+    try:
+        cfg = run.read_yaml(CONFIG)
+    except Exception:  # noqa: BLE001 - an unreadable config is not a demo's
+        return False
+    return all(cfg.get(k) == DEMO_CONFIG[k] for k in ("dataset", "method", "noise", "noise_rate"))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     cfg = {**DEMO_CONFIG, "epochs": args.epochs, "progress": not args.quiet and sys.stderr.isatty()}
     print(f"demo: {cfg['method']} on the bundled digits with {cfg['noise_rate']:.0%} {cfg['noise']} label noise")
-    s = run_train(cfg, args.out, overwrite=True)
+    s = run_train(cfg, args.out, overwrite=args.overwrite or _holds_demo(Path(args.out)))
     print("\n== report ==")
     print(f"test accuracy (last epoch): {s['test_accuracy']:.4f}   best: {s['best_test_accuracy']:.4f}")
     print(f"noise rate: actual {s['noise_rate_actual']:.3f}, estimated {s['noise_rate_estimated']:.3f}")
-    print(f"label-issue detection: ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
-          f"precision {s['detection_precision']:.3f}, recall {s['detection_recall']:.3f}")
+    if s.get("detection_auroc") is not None:
+        print(f"label-issue detection: ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
+              f"precision {s['detection_precision']:.3f}, recall {s['detection_recall']:.3f}")
     print(f"training: {s['train_seconds']:.1f}s, {s['images_per_second']:.0f} images/s on {s['device']}")
     with open(Path(args.out) / "label_issues.csv") as f:
         rows = list(csv.DictReader(f))

@@ -35,7 +35,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
                                            ("knn_accuracy", "kNN accuracy")) if any(k in r for r in history)]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.0), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels):
-        ax.plot(epochs, [r.get(key, np.nan) for r in history], marker=".")
+        ax.plot(epochs, [np.nan if r.get(key) is None else r[key] for r in history], marker=".")
         ax.set_xlabel("epoch")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)

@@ -36,7 +36,31 @@ MARGINS = "margins.npy"  # AUM: the mean logit margin of each given label over t
 SKIPPED_IMAGES = "skipped_images.txt"
 PLOTS = "plots"
 _WRITE_DELAY = float(os.environ.get("NOISYLABELS_TEST_WRITE_DELAY") or 0)  # test hook, see atomic_write_bytes
-_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, SKIPPED_IMAGES)
+_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, MARGINS,
+              SKIPPED_IMAGES)
+
+
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()  # what open() would give: mkstemp's files are 0600
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, inf: undefined figures) as None, so that the JSON
+    written is standard (json.dumps would write NaN, which JSON does not have)."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -51,6 +75,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -131,9 +156,15 @@ class RunFolder:
         for phase in self.path.glob("phase-*"):  # the framework's per-phase folders
             if phase.is_dir():
                 RunFolder(phase).clear()
+        detect = self.path / "detect"  # `detect --run`'s default folder: the old run's label issues
+        if (detect / LABEL_ISSUES).is_file():
+            RunFolder(detect).clear()
+            for name in (DETECT_CONFIG, "suspects.png"):
+                (detect / name).unlink(missing_ok=True)
 
     def write_json(self, name: str, obj: Any) -> None:
-        atomic_write_bytes(self.path / name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+        text = json.dumps(strict_json(obj), indent=2, sort_keys=True, allow_nan=False)
+        atomic_write_bytes(self.path / name, (text + "\n").encode())
 
     def write_text(self, name: str, text: str) -> None:
         atomic_write_bytes(self.path / name, text.encode())
@@ -164,7 +195,7 @@ class RunFolder:
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Rewrite metrics.jsonl atomically (small: one line per epoch)."""
-        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        text = "".join(json.dumps(strict_json(r), sort_keys=True, allow_nan=False) + "\n" for r in rows)
         atomic_write_bytes(self.path / METRICS, text.encode())
 
     # checkpoints ---------------------------------------------------------------------------------

@@ -254,6 +254,12 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
     test = _align_test(test, train)
     _check(test, "test")
     train = _first_of_permutation(train, train_size)
+    missing = [train.class_names[c] for c in np.flatnonzero(np.bincount(train.labels, minlength=train.num_classes) == 0)]
+    if missing and (train_size or kind == "holdout"):  # classes the source had and the subset lost
+        raise UserError(f"the training set has no sample of class(es) {', '.join(map(repr, missing[:5]))}"
+                        f"{' and more' if len(missing) > 5 else ''} after "
+                        f"{'--train-size ' + str(train_size) if train_size else 'the held-out split'}; a model cannot "
+                        "learn a class it never sees: give more samples (a larger --train-size) or drop the class")
     name = spec if ":" not in spec else f"{spec.split(':', 1)[0]}:{Path(spec.split(':', 1)[1]).stem}"
     return DataSplits(train=train, test=test, test_kind=kind, name=name)
 
@@ -322,11 +328,14 @@ def _holdout(ds: ArrayDataset, fraction: float, seed: int) -> tuple[ArrayDataset
     from sklearn.model_selection import train_test_split
 
     counts = np.bincount(ds.labels, minlength=ds.num_classes)
-    stratify = ds.labels if counts[counts > 0].min() >= 2 else None
+    single = counts[ds.labels] == 1  # a class's only image stays in training: a class never trained is unknown
+    pool = np.flatnonzero(~single)
+    pool_counts = counts[(counts >= 2)]
+    stratify = ds.labels[pool] if len(pool_counts) and pool_counts.min() >= 2 else None
     n_test = max(1, int(round(fraction * len(ds))))
     if stratify is not None:
-        n_test = max(n_test, int((counts > 0).sum()))
-    if n_test >= len(ds):
+        n_test = max(n_test, int((counts >= 2).sum()))
+    if n_test >= len(pool):
         raise UserError(f"too few samples ({len(ds)}) to hold out a test set; give --test-data")
-    tr, te = train_test_split(np.arange(len(ds)), test_size=n_test, stratify=stratify, random_state=seed)
-    return ds.subset(np.sort(tr)), ds.subset(np.sort(te))
+    tr, te = train_test_split(pool, test_size=n_test, stratify=stratify, random_state=seed)
+    return ds.subset(np.sort(np.concatenate([tr, np.flatnonzero(single)]))), ds.subset(np.sort(te))
