@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from noisylabels.runs import RunFolder
-from tests.helpers import cli, one_line_error, snapshot
+from tests.helpers import TINY, cli, one_line_error, snapshot
 
 
 def test_summary_json_is_standard_json_with_null_for_undefined_figures(tmp_path):
@@ -37,3 +37,54 @@ def test_overwrite_removes_the_old_runs_detection(earlier_run):
     assert cli("detect", "--run", run)[0] == 0 and (run / "detect" / "label_issues.csv").is_file()
     RunFolder(run).clear()  # what train --overwrite does first
     assert not (run / "detect" / "label_issues.csv").exists() and not (run / "detect" / "summary.json").exists()
+
+
+def test_a_second_writer_of_one_run_folder_is_refused_and_writes_nothing(tmp_path):
+    """Two train commands into one new --out: the second is refused while the first holds the folder
+    (the lock lives outside the user's tree, so the refusal writes nothing there)."""
+    import multiprocessing as mp
+
+    from noisylabels.errors import UserError
+    from noisylabels.runs import writer_lock
+
+    out = tmp_path / "run"
+    ctx = mp.get_context("spawn")
+    ready, done = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(out), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        line = one_line_error("train", "--dataset", "digits", "--epochs", "1", "--quiet", "--out", out)
+        assert "another noisylabels process is writing there" in line and not out.exists()
+        try:
+            with writer_lock(out):
+                raise AssertionError("the lock was granted twice")
+        except UserError:
+            pass
+    finally:
+        done.set()
+        holder.join(60)
+    with writer_lock(out):  # released when its holder ends
+        pass
+
+
+def _hold(out: str, ready, done) -> None:
+    from noisylabels.runs import writer_lock
+
+    with writer_lock(out):
+        ready.set()
+        done.wait(60)
+
+
+def test_resume_with_fewer_epochs_than_finished_or_with_overwrite_is_refused(earlier_run):
+    run, before = earlier_run  # one finished epoch
+    assert "not both" in one_line_error("train", "--resume", "--overwrite", "--out", run)
+    assert snapshot(run) == before
+
+
+def test_resume_with_fewer_epochs_than_finished_is_refused(tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", "--dataset", "digits", "--epochs", "2", *TINY, "--out", out)[0] == 0
+    before = snapshot(out)
+    line = one_line_error("train", "--resume", "--epochs", "1", "--out", out)
+    assert "finished 2 epochs, more than --epochs 1" in line and snapshot(out) == before

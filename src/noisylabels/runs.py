@@ -7,6 +7,7 @@ kill at any moment leaves either the old or the new file, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -14,7 +15,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -86,6 +87,35 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | Path) -> Iterator[None]:
+    """Hold the one-writer lock of the run folder ``path`` inside (an exclusive ``flock`` on a file named by
+    the folder's resolved path in the system's temporary folder, so that a refused command writes nothing
+    into the user's tree); a second process that asks for it while held gets a UserError. Released when
+    the process ends, however it ends. No-op where ``fcntl`` is missing and on ranks other than 0."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    if not is_main():
+        yield
+        return
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
+    folder = Path(tempfile.gettempdir()) / "noisylabels-locks"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{key}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"--out {path}: another noisylabels process is writing there; wait for it to finish "
+                            "or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def labels_sha256(labels: np.ndarray) -> str:

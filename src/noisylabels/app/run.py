@@ -14,7 +14,7 @@ from ..data.noise import describe_noise
 from ..engine import train
 from ..errors import UserError
 from ..report import plot_curves
-from ..runs import CONFIG, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256
+from ..runs import CONFIG, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256, writer_lock
 from .build import prepare
 from .summary import build_summary, write_issues
 
@@ -31,6 +31,15 @@ def run_train(
     :class:`~noisylabels.config.RunConfig`, or a mapping of the options given (checked into one in
     :func:`~noisylabels.app.build.prepare`). With ``resume``, the options given must match the saved run's
     (``epochs`` may change); a RunConfig states every option, a mapping only those given."""
+    with writer_lock(out):
+        return _run_train(config, out, resume=resume, overwrite=overwrite, log=log)
+
+
+def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume: bool, overwrite: bool,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`run_train` inside the folder's writer lock."""
+    if resume and overwrite:
+        raise UserError("give --resume (continue the run in --out) or --overwrite (replace it), not both")
     run = RunFolder(out)
     run.check_writable(resume=resume, overwrite=overwrite)
     ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
@@ -39,6 +48,10 @@ def run_train(
         saved = read_saved_config(run)
         _check_resume_matches(run, saved, given)
         config = {**saved, **{k: v for k, v in given.items() if k in ("epochs", "progress")}}
+        done = _finished_epochs(run)
+        if given.get("epochs") is not None and done > int(config["epochs"]):
+            raise UserError(f"--resume: the run in {run.path} has finished {done} epochs, more than --epochs "
+                            f"{config['epochs']}; give --epochs {done} or more (or start a new run)")
     prep = prepare(config)  # a RunConfig is used as built; a mapping is built into one there
     sha = labels_sha256(prep.noisy)
     if resume and (run.path / NOISY_LABELS).exists():
@@ -70,6 +83,17 @@ def run_train(
     plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
     run.write_json(SUMMARY, summary)
     return summary
+
+
+def _finished_epochs(run: RunFolder) -> int:
+    """Epochs a single-phase run's metrics log records as finished (0 without one, and for a multi-phase
+    run, whose phases count their own epochs)."""
+    if any(run.path.glob("phase-*")):
+        return 0
+    try:
+        return max((int(r.get("epoch", 0)) for r in run.read_metrics()), default=0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
 
 
 def read_saved_config(run: RunFolder) -> dict[str, Any]:
