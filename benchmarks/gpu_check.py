@@ -1,7 +1,8 @@
-"""The one-GPU check (issue 19): every method one epoch, kill -9 and resume, and a TCL throughput table.
+"""The one-GPU check: a TCL throughput table, every method one epoch, kill -9 and resume.
 
 Prints markdown sections as it goes; each part fails loudly and on its own, so a short device lease
-still returns the parts that ran. ``benchmarks/gpu_check.sh`` runs it under a time limit.
+still returns the parts that ran, and the exit status is 1 when anything failed (0 only when every
+row passed). ``benchmarks/gpu_check.sh`` runs it under a time limit, the throughput table first.
 
     python benchmarks/gpu_check.py --device cuda --data-dir fmnist/ --out /tmp/gpu_check
     python benchmarks/gpu_check.py --device cpu --quick --out /tmp/gpu_check   # the CPU dry run
@@ -9,10 +10,14 @@ still returns the parts that ran. ``benchmarks/gpu_check.sh`` runs it under a ti
 Parts:
   methods     ``noisylabels train`` one epoch per method (Fashion-MNIST from --data-dir, or, without
               it, synthetic CIFAR-shaped 32 x 32 x 3 arrays through ``npz:``), seconds and accuracy.
-  resume      a 3-epoch run SIGKILLed after its first checkpoint, resumed, against an uninterrupted one.
+  resume      a 3-epoch run SIGKILLed after its first checkpoint, resumed, against an uninterrupted one:
+              equal to the last bit on the CPU, within RESUME_TOLERANCE on CUDA (its kernels are not
+              bitwise deterministic); anything else is a failure.
   throughput  TCL training steps (PreAct ResNet-18, 32 x 32 x 3, bf16 autocast on CUDA) at each batch,
               eager and compiled: images/s over the 6 views a sample (x_w, 3 mixed, x_1, x_2), the share
-              of the bf16 peak at 3 x 1.11 GFLOP per image (forward + backward), and peak memory.
+              of the bf16 peak at 3 x 1.11 GFLOP per image (forward + backward), and peak memory; on
+              CUDA one more eager step under ``torch.cuda.set_sync_debug_mode("error")``: a host sync
+              inside a training step is a failure.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "
            "framework", "cleanlab-retrain")
 EXTRA = {"framework": ["--pretrain-epochs", "1", "--finetune-epochs", "1"], "cleanlab-retrain": ["--folds", "2"]}
 CLI = [sys.executable, "-m", "noisylabels"]
+RESUME_TOLERANCE = {"cpu": 0.0, "cuda": 2e-2}  # max |diff| of test accuracy and loss, resumed vs uninterrupted
+FAILURES: list[str] = []  # every failed row; main exits 1 when any
+
+
+def failed(what: str) -> str:
+    """Record a failure (for the exit status) and return its text for the report."""
+    FAILURES.append(what)
+    return f"FAILED {what}"
 
 
 def synthetic_npz(path: Path, n: int, seed: int = 0) -> Path:
@@ -88,7 +101,7 @@ def part_methods(args: argparse.Namespace, out: Path) -> None:
             print(f"| {m} | {seconds:.0f} | {100 * s['test_accuracy']:.1f} | ok ({s['device']}) |", flush=True)
         else:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
-            print(f"| {m} | {seconds:.0f} | – | FAILED rc={proc.returncode}: {tail[0][:200]} |", flush=True)
+            print(f"| {m} | {seconds:.0f} | – | {failed(f'{m} rc={proc.returncode}')}: {tail[0][:200]} |", flush=True)
 
 
 def part_resume(args: argparse.Namespace, out: Path) -> None:
@@ -107,15 +120,21 @@ def part_resume(args: argparse.Namespace, out: Path) -> None:
     proc.wait()
     res = subprocess.run(CLI + ["train", "--resume", "--quiet", "--out", str(part)], capture_output=True, text=True)
     if res.returncode != 0:
-        print(f"resume FAILED rc={res.returncode}: {(res.stderr or '').strip().splitlines()[-1:]}", flush=True)
+        print(f"{failed(f'resume rc={res.returncode}')}: {(res.stderr or '').strip().splitlines()[-1:]}", flush=True)
         return
     rows = {k: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()] for k, d in
             (("full", full), ("part", part))}
-    print(f"killed mid-run: {killed}; epochs after resume: {[r['epoch'] for r in rows['part']]}", flush=True)
+    epochs = [r["epoch"] for r in rows["part"]]
+    print(f"killed mid-run: {killed}; epochs after resume: {epochs}", flush=True)
+    if epochs != [1, 2, 3]:
+        print(failed(f"resume: epochs {epochs}, not [1, 2, 3]"), flush=True)
+    tolerance = RESUME_TOLERANCE["cuda" if args.device.startswith("cuda") else "cpu"]
     for key in ("test_accuracy", "loss"):
         a, b = [r[key] for r in rows["full"]], [r[key] for r in rows["part"]]
+        diff = float(np.max(np.abs(np.subtract(a, b)))) if len(a) == len(b) else float("inf")
+        verdict = "ok" if diff <= tolerance else failed(f"resume: {key} differs by {diff:.2e} > {tolerance:g}")
         print(f"{key}: uninterrupted {np.round(a, 5).tolist()} resumed {np.round(b, 5).tolist()} "
-              f"max |diff| {float(np.max(np.abs(np.subtract(a, b)))):.2e}", flush=True)
+              f"max |diff| {diff:.2e} (tolerance {tolerance:g}): {verdict}", flush=True)
 
 
 def _tcl_steps(device: torch.device, batch: int, compiled: bool, steps: int, image: int) -> dict[str, float]:
@@ -143,7 +162,18 @@ def _tcl_steps(device: torch.device, batch: int, compiled: bool, steps: int, ima
 
     warm, seconds = time_training_steps(method, data, opt, gen, indices, steps)  # warm-up includes compilation
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    return {"img_s": 6 * batch * steps / seconds, "warm_s": warm, "peak_gib": peak}
+    sync_free = "–"
+    if device.type == "cuda" and not compiled:  # one more step: no host sync may happen inside it
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            time_training_steps(method, data, opt, gen, indices, 1)
+            sync_free = "yes"
+        except RuntimeError as e:
+            sync_free = failed(f"host sync in a TCL step at batch {batch}: {str(e).splitlines()[0][:120]}")
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return {"img_s": 6 * batch * steps / seconds, "warm_s": warm, "peak_gib": peak, "sync_free": sync_free}
 
 
 def part_throughput(args: argparse.Namespace) -> None:
@@ -152,19 +182,19 @@ def part_throughput(args: argparse.Namespace) -> None:
     peak = next((v for k, v in BF16_PEAK.items() if k in name), None)
     image = 32 if not args.quick else 16
     print(f"\n## TCL throughput, PreAct ResNet-18, {image} x {image} x 3, {name}\n\n"
-          "| batch | mode | images/s (6 views) | share of bf16 peak | peak memory GiB | first 3 steps s |\n"
-          "|---|---|---|---|---|---|", flush=True)
+          "| batch | mode | images/s (6 views) | share of bf16 peak | peak memory GiB | first 3 steps s | sync-free |\n"
+          "|---|---|---|---|---|---|---|", flush=True)
     for batch in args.batches:
         for compiled in (False, True):
             try:
                 r = _tcl_steps(device, batch, compiled, args.steps, image)
             except Exception as e:  # report and go on: the table is what the lease is for
-                print(f"| {batch} | {'compiled' if compiled else 'eager'} | FAILED: {type(e).__name__}: "
-                      f"{str(e).splitlines()[0][:160]} | | | |", flush=True)
+                print(f"| {batch} | {'compiled' if compiled else 'eager'} | {failed(type(e).__name__)}: "
+                      f"{str(e).splitlines()[0][:160]} | | | | |", flush=True)
                 continue
             share = f"{r['img_s'] * FLOP_PER_IMAGE / peak:.1%}" if peak else "–"
             print(f"| {batch} | {'compiled' if compiled else 'eager'} | {r['img_s']:.0f} | {share} | "
-                  f"{r['peak_gib']:.1f} | {r['warm_s']:.1f} |", flush=True)
+                  f"{r['peak_gib']:.1f} | {r['warm_s']:.1f} | {r['sync_free']} |", flush=True)
             torch.cuda.empty_cache() if device.type == "cuda" else None
 
 
@@ -175,7 +205,8 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=5000)
     p.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--parts", default="methods,resume,throughput")
+    p.add_argument("--parts", default="throughput,methods,resume", help="comma list of methods, resume, "
+                   "throughput (default: the throughput table first, then the rest)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU dry run of every part")
     p.add_argument("--out", default="/tmp/gpu_check")
     args = p.parse_args()
@@ -190,10 +221,14 @@ def main() -> None:
     for part in args.parts.split(","):
         t0 = time.perf_counter()
         try:
+            if part not in parts:
+                raise KeyError(f"no part {part!r}; parts: {', '.join(parts)}")
             parts[part]()
         except Exception as e:
-            print(f"\n{part} FAILED: {type(e).__name__}: {e}", flush=True)
+            print(f"\n{failed(part)}: {type(e).__name__}: {e}", flush=True)
         print(f"\n({part}: {time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"\n# gpu_check: {'FAILED: ' + '; '.join(FAILURES) if FAILURES else 'every part passed'}", flush=True)
+    sys.exit(1 if FAILURES else 0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one-GPU check of issue 19, in at most 8 minutes: every method one epoch on CUDA, kill -9 and
-# resume on CUDA, and TCL's throughput table (PreAct ResNet-18, 32 x 32, batch 256 and 1,024, eager and
+# The one-GPU check, in at most 8 minutes: TCL's throughput table first, every method one epoch on CUDA, kill -9 and
+# resume on CUDA (PreAct ResNet-18, 32 x 32, batch 256 and 1,024, eager and
 # compiled). Run from the repository root on the GPU machine:
 #   bash benchmarks/gpu_check.sh [FASHION_MNIST_DIR] [OUT_DIR]
 # FASHION_MNIST_DIR holds the four idx .gz files (copy /usr/share/datasets/fashion-mnist into an
