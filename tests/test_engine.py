@@ -231,3 +231,26 @@ def test_compile_on_a_torch_without_set_stance_is_refused_before_training(monkey
 
     with pytest.raises(UserError, match="--compile needs torch >= 2.6"):
         validate_config({**TRAIN_DEFAULTS, **digits_config(), "compile": True})
+
+
+def test_the_epoch_order_is_drawn_on_the_host_and_moved_once():
+    """On an accelerator the order comes from a CPU generator and is copied once ('meta' stands in for
+    CUDA); on the CPU it is the epoch generator's permutation, as before."""
+    from noisylabels.engine import epoch_order
+    from noisylabels.schedule import epoch_indices
+
+    labels = torch.arange(50) % 5
+    cfg = FitConfig(epochs=1, batch_size=8)
+    gen = torch.Generator().manual_seed(3)
+    on_cpu = epoch_order(labels, 5, torch.device("cpu"), gen, 3, cfg)
+    assert on_cpu.tolist() == epoch_indices(labels, 5, torch.Generator().manual_seed(3)).tolist()
+    moved = epoch_order(labels, 5, torch.device("meta"), torch.Generator().manual_seed(0), 3, cfg)
+    assert moved.device.type == "meta" and moved.shape == (50,)
+
+
+def test_bench_under_torchrun_is_refused(monkeypatch, tmp_path):
+    from tests.helpers import one_line_error
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    line = one_line_error("bench", "--protocol", "digits-mini", "--out", tmp_path / "b")
+    assert "under torchrun" in line and not (tmp_path / "b").exists()

@@ -467,6 +467,9 @@ def cmd_apply_review(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_grid
 
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # every rank would train the whole grid on one GPU
+        raise UserError("bench trains its grid cell by cell in one process; under torchrun run each cell with "
+                        "'noisylabels train' (or bench without torchrun)")
     extra: dict[str, Any] = {}
     method_options: dict[str, Any] = {}
     option_names = _method_option_fields()

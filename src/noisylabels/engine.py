@@ -93,6 +93,17 @@ def restore_rng(saved: dict[str, Any] | None) -> None:
             torch.cuda.set_rng_state(state.cpu(), device)
 
 
+def epoch_order(labels_cpu: Tensor, num_classes: int, device: torch.device, gen: torch.Generator, seed: int,
+                cfg: FitConfig) -> Tensor:
+    """One epoch's sample order (:func:`~noisylabels.schedule.epoch_indices`) on ``device``, drawn on the
+    host and copied once: on the CPU from the epoch's generator ``gen`` (as always), elsewhere from a CPU
+    generator seeded with the epoch's ``seed``, so that no step waits for the device to hand indices back.
+    labels_cpu: int64 (N,) on the CPU."""
+    order_gen = gen if device.type == "cpu" else torch.Generator().manual_seed(seed)
+    perm = epoch_indices(labels_cpu, num_classes, order_gen, samples=cfg.epoch_samples, balanced=cfg.class_balanced)
+    return perm.to(device, non_blocking=True)
+
+
 def make_optimizer(method: Method[Any], cfg: FitConfig) -> torch.optim.Optimizer:
     """SGD over all trainable parameters; no weight decay on biases and norm layers."""
     decay, no_decay = [], []
@@ -235,18 +246,21 @@ def _fit_epochs(
             log(f"resumed from epoch {state['epoch']} of {cfg.epochs}")
 
     ddp.broadcast_state(method)
+    labels_cpu = data.labels.cpu()  # the epoch order is drawn on the host: no sync inside an epoch
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest convolutions once
     with eager(compiled):
         method.on_fit_start(cfg.epochs, data)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         gen = torch.Generator(device=device).manual_seed(epoch_seed(cfg.seed, epoch))
-        torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1)
+        # the global stream (dropout masks, ...): per rank, rank 0's as a single process's
+        torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1 + 7_777_777 * (ctx.rank if ctx.enabled else 0))
         method.train()
         t0 = time.perf_counter()
         record: dict[str, Any] = {"epoch": epoch}
         with eager(compiled):
             record.update(method.epoch_start(epoch, cfg.epochs, data, gen))
-        perm = epoch_indices(data.labels, data.num_classes, gen, samples=cfg.epoch_samples,
-                             balanced=cfg.class_balanced)
+        perm = epoch_order(labels_cpu, data.num_classes, device, gen, epoch_seed(cfg.seed, epoch), cfg)
         # a store (streamed from disk) decodes this epoch's batches ahead; tensors need nothing
         prefetch(data.images, [ddp.shard(perm[s * batch:(s + 1) * batch]) for s in range(steps_per_epoch)])
         # augmentations: one stream per rank (ranks see different samples), the shared one alone
