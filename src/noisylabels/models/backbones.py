@@ -7,7 +7,6 @@ Every encoder maps (B, C, H, W) -> (B, feature_dim) and exposes ``feature_dim``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -15,6 +14,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .inception_resnet_v2 import MIN_SIZE as IRV2_MIN_SIZE
+from .inputs import PretrainedInput
 from .inception_resnet_v2 import InceptionResNetV2
 from .resnet import RESNETS, ResNet
 from .timm_backbone import PREFIX as TIMM_PREFIX
@@ -106,15 +106,6 @@ BACKBONES = ("small-cnn", "preact-resnet18", *RESNETS, "inception-resnet-v2")
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-
-
-@dataclass(frozen=True)
-class PretrainedInput:
-    """What a network's published ImageNet weights expect: side in px, per-channel mean and std (RGB)."""
-
-    size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
 
 
 # torchvision's ResNet weights: 224 px, ImageNet statistics; timm's inception_resnet_v2: 299 px, (0.5, 0.5)

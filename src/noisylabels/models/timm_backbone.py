@@ -9,14 +9,12 @@ timm is not a dependency of noisylabels: without it, ``timm:NAME`` is a UserErro
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING
+
 
 import torch.nn as nn
 
 from ..errors import UserError
-
-if TYPE_CHECKING:
-    from .backbones import PretrainedInput
+from .inputs import PretrainedInput
 
 PREFIX = "timm:"
 
@@ -43,7 +41,6 @@ def build_timm(name: str, in_channels: int) -> nn.Module:
 
 def timm_input(name: str) -> PretrainedInput | None:
     """The input size and normalisation of timm's default pretrained configuration of ``name``, if any."""
-    from .backbones import PretrainedInput
 
     timm = _timm(name)
     cfg = timm.models.get_pretrained_cfg(name)
