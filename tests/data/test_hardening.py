@@ -240,3 +240,30 @@ def test_streaming_decodes_odd_non_square_images_as_in_memory(tmp_path, image_si
     assert mem.train.images.shape[1:] == (side, side, 3)
     assert np.array_equal(st.train.images[np.arange(len(st.train))], mem.train.images)
     assert np.array_equal(st.test.images[np.arange(len(st.test))], mem.test.images)
+
+
+@pytest.mark.parametrize("mode, values, expected", [
+    ("F", [0.0, 0.5, 1.0], [0, 128, 255]),          # float in [0, 1]: not black
+    ("F", [-2.0, 0.0, 2.0], [0, 128, 255]),         # float beyond [0, 1]: by its range
+    ("I;16", [0, 32768, 65535], [0, 128, 255]),     # 16-bit: by 1/256
+    ("I", [0, 100, 255], [0, 100, 255]),            # 32-bit integers within 8 bits: as they are
+])
+def test_wide_grey_images_are_scaled_by_what_their_values_mean(mode, values, expected):
+    from noisylabels.data._images import image_to_array
+
+    arr = np.array([values] * 3, dtype={"F": np.float32, "I;16": np.uint16, "I": np.int32}[mode])
+    im = Image.fromarray(arr, mode=mode) if mode != "I;16" else Image.fromarray(arr)
+    got = image_to_array(im, 1, None)[0, :, 0].tolist()
+    assert np.allclose(got, expected, atol=1), got
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from noisylabels.data._images import image_to_array
+
+    im = Image.new("L", (4, 2), 0)
+    im.putpixel((0, 0), 255)  # top left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display rotated 90 degrees clockwise
+    im.save(tmp_path / "a.jpg", exif=exif.tobytes(), quality=100)
+    arr = image_to_array(Image.open(tmp_path / "a.jpg"), 1, None)[..., 0]
+    assert arr.shape == (4, 2) and arr[0, -1] > 128  # upright: the bright corner is now at the top right

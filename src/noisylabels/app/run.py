@@ -72,8 +72,9 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
     cfg = prep.config
     noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"], cfg.get("labels"))
+    h, w, c = prep.splits.train.images.shape[1:]
     log(f"{cfg['method']} on {prep.splits.name}: {len(prep.splits.train)} train / {len(prep.splits.test)} test "
-        f"({prep.splits.test_kind}), noise {noise}, {cfg['backbone']} on {cfg['device']}")
+        f"({prep.splits.test_kind}), {h}x{w}x{c} images, noise {noise}, {cfg['backbone']} on {cfg['device']}")
     result = train(prep.method, prep.data, prep.fit_config, run, resume=resume, pretrained=bool(cfg["pretrained"]),
                    log=log)
     summary = build_summary(prep, result, sha)

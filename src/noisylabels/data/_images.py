@@ -55,12 +55,37 @@ def _resize_crop(im, size: tuple[int, int]):
     return im.crop((left, top, left + tw, top + th))
 
 
+def wide_gray_to_8bit(im):
+    """A 16-bit, 32-bit or float grey Pillow image -> mode "L", scaled by what its values mean: 16-bit
+    integers by 1/256; floats in [0, 1] by 255; 32-bit integers within 0..255 as they are; anything else
+    (floats or integers beyond those ranges) by its own range, min -> 0 and max -> 255. (``convert`` alone
+    clips at 255, so that float images in [0, 1] decode black.)"""
+    lo, hi = im.getextrema()
+    if im.mode.startswith("I;16"):
+        scale, offset = 1 / 256, 0.0
+    elif im.mode == "F" and lo >= 0 and hi <= 1:
+        scale, offset = 255.0, 0.0
+    elif im.mode == "I" and lo >= 0 and hi <= 255:
+        scale, offset = 1.0, 0.0
+    elif hi > lo:
+        scale, offset = 255.0 / (hi - lo), -lo * 255.0 / (hi - lo)
+    else:
+        scale, offset = 0.0, 0.0 if hi <= 0 else 255.0
+    if im.mode.startswith("I;16"):
+        im = im.convert("I")
+    return im.point(lambda v: v * scale + offset).convert("L")
+
+
 def image_to_array(im, channels: int, size: tuple[int, int] | None) -> np.ndarray:
-    """A Pillow image -> uint8 (H, W, channels): grey (16-bit and float modes scaled to 8 bits) or RGB,
-    then scaled to cover ``size`` (W, H) and centre-cropped when it is not that size already. The one
-    decoder of in-memory and streamed files alike."""
-    if im.mode in WIDE_GRAY_MODES:  # 16-bit / 32-bit grey: scale to 8 bits (convert alone clips at 255)
-        im = im.point(lambda v: v / 256).convert("L")
+    """A Pillow image -> uint8 (H, W, channels): turned upright by its EXIF orientation, grey (16-bit,
+    32-bit and float modes scaled to 8 bits, :func:`wide_gray_to_8bit`) or RGB, then scaled to cover
+    ``size`` (W, H) and centre-cropped when it is not that size already. The one decoder of in-memory
+    and streamed files alike."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)  # a phone photo stored sideways, with the rotation in its EXIF tag
+    if im.mode in WIDE_GRAY_MODES:
+        im = wide_gray_to_8bit(im)
     im = im.convert("L" if channels == 1 else "RGB")
     if size is not None and im.size != size:
         im = _resize_crop(im, size)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-
 import torch.nn as nn
 
 from ..errors import UserError
