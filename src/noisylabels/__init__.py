@@ -6,3 +6,7 @@ shared/PROTOCOL.md.
 """
 
 __version__ = "0.1.0"
+
+from .api import LabelIssueReport, find_label_issues  # noqa: E402
+
+__all__ = ["LabelIssueReport", "__version__", "find_label_issues"]

@@ -100,12 +100,12 @@ def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: in
     labels = np.asarray(labels)
     if features is None or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0 \
             or labels.min() < 0:
-        raise UserError("--features without --pred-probs needs --labels as 1-D non-negative integer class indices")
+        raise UserError("features without pred_probs need labels as 1-D non-negative integer class indices")
     f = np.asarray(features)
     if f.ndim != 2 or len(f) != len(labels) or not np.issubdtype(f.dtype, np.number) or not np.all(np.isfinite(f)):
-        raise UserError(f"--features must be a finite 2-D numeric array with one row per label, got shape {f.shape}")
+        raise UserError(f"features must be a finite 2-D numeric array with one row per label, got shape {f.shape}")
     if k < 1:
-        raise UserError(f"--k must be at least 1, got {k}")
+        raise UserError(f"k (neighbours) must be at least 1, got {k}")
     c = max(2, int(labels.max()) + 1)
     probs = knn_probs(torch.from_numpy(f.astype(np.float32)), torch.from_numpy(labels.astype(np.int64)), c, k=k)
     return probs.double().numpy(), {"probe": "knn", "k": int(k)}

@@ -1,0 +1,92 @@
+"""The Python door to the label-issue detector: arrays in, a ranked verdict out (no files written).
+
+``find_label_issues(labels, pred_probs, *, features=None, in_sample=False)`` is what ``noisylabels detect
+--labels --pred-probs [--features] [--in-sample]`` computes; errors name the parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+from .issues import detect_issues, feature_vote_probs, validate_predictions
+from .labelquality import CountEvidence, LabelIssues
+
+
+@dataclass(frozen=True)
+class LabelIssueReport:
+    """The detector's verdict on N labels.
+
+    labels: int64 (N,) the given labels; pred_probs: float64 (N, C) the probabilities it read (rows sum
+    to 1; kNN votes when only features were given); issues: quality, flags and suggestions
+    (``labelquality.LabelIssues``)."""
+
+    labels: np.ndarray
+    pred_probs: np.ndarray
+    issues: LabelIssues
+
+    @property
+    def is_label_issue(self) -> np.ndarray:
+        """bool (N,): the flagged labels."""
+        return self.issues.flags
+
+    @property
+    def label_quality(self) -> np.ndarray:
+        """float (N,) in [0, 1], higher = more likely right."""
+        return self.issues.quality
+
+    @property
+    def suggested_label(self) -> np.ndarray:
+        """int (N,): the best other class on a flagged row, the most probable class elsewhere."""
+        return self.issues.suggested
+
+    @property
+    def evidence(self) -> CountEvidence | None:
+        """What the flag count rests on, with its warnings."""
+        return self.issues.evidence
+
+    def ranked(self) -> np.ndarray:
+        """Indices (N,) most suspect first (lowest quality; ties by index)."""
+        return np.lexsort((np.arange(len(self.labels)), self.issues.quality))
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per sample in the input order, with cleanlab's column names
+        (``is_label_issue``, ``label_score``, ``given_label``, ``predicted_label``) and
+        ``suggested_label``. Needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise UserError("to_frame needs pandas: pip install pandas") from None
+        return pd.DataFrame({"is_label_issue": self.issues.flags, "label_score": self.issues.quality,
+                             "given_label": self.labels, "predicted_label": self.pred_probs.argmax(1),
+                             "suggested_label": self.issues.suggested})
+
+
+def find_label_issues(labels: Any, pred_probs: Any = None, *, features: Any = None, in_sample: bool = False,
+                      k: int = 20) -> LabelIssueReport:
+    """Find the wrong labels among N given labels.
+
+    Args:
+        labels: (N,) int class indices in [0, C).
+        pred_probs: (N, C) predicted probabilities, out-of-sample (K-fold or held-out predictions, as
+            cleanlab asks) unless ``in_sample``; None to vote with ``features`` alone.
+        features: (N, D) embeddings: with ``pred_probs`` they add their context to the ranking; alone,
+            leave-one-out votes of the ``k`` most similar samples' labels are the probabilities
+            (SimiFeat-style, Zhu et al., ICML 2022).
+        in_sample: ``pred_probs`` are a model's predictions of its own training images: counted with
+            anchor points, as a training run counts (README "How label issues are found").
+    Returns:
+        a :class:`LabelIssueReport`. Bad input raises ``noisylabels.errors.UserError`` naming the parameter.
+    """
+    if pred_probs is None:
+        if features is None:
+            raise UserError("find_label_issues needs pred_probs, features or both")
+        if in_sample:
+            raise UserError("in_sample describes pred_probs; give pred_probs or drop in_sample")
+        pred_probs, _ = feature_vote_probs(np.asarray(labels), np.asarray(features), k=k)
+    y, p = validate_predictions(labels, pred_probs, features)
+    issues = detect_issues(y, p, features=features, provenance="in-sample" if in_sample else "out-of-sample")
+    return LabelIssueReport(y, p, issues)
