@@ -47,7 +47,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from noisylabels.data.sources import load_run_splits
-from noisylabels.issues import detect_issues, run_context_ranking
+from noisylabels.issues import detect_issues, run_context_ranking, run_provenance
 from noisylabels.probe import knn_probs, knn_votes
 from noisylabels.runs import RunFolder
 
@@ -131,8 +131,8 @@ def run_case(path: Path) -> Case:
     m = np.load(path / "margins.npy") if (path / "margins.npy").exists() else None
     size = int(cfg.get("train_size") or len(labels))
     return Case(f"{cfg.get('method')}/{path.name}", "run", "choose" if size == 3000 else "confirm", labels,
-                p / p.sum(1, keepdims=True), labels != true, features=z, provenance="in-sample", true=true, cfg=cfg,
-                margins=m)
+                p / p.sum(1, keepdims=True), labels != true, features=z, provenance=run_provenance(cfg), true=true,
+                cfg=cfg, margins=m)
 
 
 Verdict = tuple[np.ndarray, np.ndarray]  # (quality (N,), higher = more likely right; flags (N,) bool)
@@ -262,6 +262,39 @@ def print_halves(rows: list[dict[str, Any]], peer: str = "cleanlab") -> None:
         print(f"clean {r['case']}: {r['detector']} flags {r['flagged_share']:.2%}")
 
 
+def print_grid(rows: list[dict[str, Any]]) -> None:
+    """Per grid cell (case and size): ours on the ce and tcl runs against the best peer on the same cell:
+    cleanlab's defaults on cleanlab-retrain's K-fold probabilities, AUM on the ce run's recorded margins,
+    and the kNN vote on the ce run's features. F1 and AUPRC, and whether ours reaches the best peer's."""
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        if r["kind"] != "run" or "/" not in r["case"]:
+            continue
+        method, cell = r["case"].split("/", 1)
+        cells.setdefault(cell, {})[f"{r['detector']}@{method}"] = r
+    peers = ("cleanlab@cleanlab-retrain", "aum@ce", "knn-vote@ce")
+    print("\n| cell | ours ce F1 / AUPRC | ours tcl F1 / AUPRC | best peer F1 / AUPRC (which) | ce >= best | tcl >= best |")
+    print("|---|---|---|---|---|---|")
+    for cell, by in sorted(cells.items()):
+        if "f1" not in by.get("ours@ce", {"f1": None}) and "ours@ce" in by:
+            flagged = {k: v["flagged_share"] for k, v in by.items() if k.startswith("ours")}
+            print(f"| {cell} (clean) | flagged {flagged} | | | | |")
+            continue
+        found = [(by[p]["f1"], by[p]["auprc"], p) for p in peers if p in by and "f1" in by[p]]
+        best_f1 = max((f for f, _, _ in found), default=float("nan"))
+        best_ap = max((a for _, a, _ in found), default=float("nan"))
+        which = "/".join(p for f, a, p in found if f == best_f1 or a == best_ap)
+
+        def mine(m: str) -> tuple[str, str]:
+            r = by.get(f"ours@{m}")
+            if r is None or "f1" not in r:
+                return "–", "–"
+            return f"{r['f1']:.3f} / {r['auprc']:.3f}", str(r["f1"] >= best_f1 and r["auprc"] >= best_ap)
+
+        (ce, ce_ok), (tcl, tcl_ok) = mine("ce"), mine("tcl")
+        print(f"| {cell} | {ce} | {tcl} | {best_f1:.3f} / {best_ap:.3f} ({which}) | {ce_ok} | {tcl_ok} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--published", help="a local checkout of cleanlab/label-error-detection-benchmarks (or its "
@@ -284,6 +317,7 @@ def main() -> None:
     print_table(rows)
     print()
     print_halves(rows)
+    print_grid(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -357,3 +357,10 @@ def test_cleanlab_retrain_predicts_a_streamed_fold_as_a_store(monkeypatch):
     next(phases)
     next(phases)
     assert seen and all(isinstance(s, ImageStore) for s in seen)
+
+
+def test_a_runs_probabilities_are_counted_as_where_they_come_from():
+    from noisylabels.issues import run_provenance
+
+    assert run_provenance({"method": "cleanlab-retrain"}) == "out-of-sample"  # its K-fold probabilities
+    assert {run_provenance({"method": m}) for m in ("ce", "tcl", "framework")} == {"in-sample"}

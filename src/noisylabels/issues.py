@@ -47,6 +47,11 @@ def detect_issues(
     return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking, provenance=provenance)
 
 
+def run_provenance(cfg: dict[str, Any]) -> str:
+    """Where a run's pred_probs.npy come from: out-of-sample (K-fold) for cleanlab-retrain, else in-sample."""
+    return "out-of-sample" if str(cfg.get("method")) == "cleanlab-retrain" else "in-sample"
+
+
 def run_context_ranking(cfg: dict[str, Any]) -> ContextRanking:
     """The context ranking the run with config.yaml ``cfg`` used (its method's ``context_ranking``)."""
     from .config import resolve_method_options
@@ -221,4 +226,4 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     true = train.labels if true_labels_known(cfg) else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
                             source_index=train.source_index, paths=train.paths, class_names=train.class_names,
-                            ranking=run_context_ranking(cfg), provenance="in-sample")
+                            ranking=run_context_ranking(cfg), provenance=run_provenance(cfg))
