@@ -375,7 +375,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     print(f"test accuracy {summary['test_accuracy']:.4f} (best {summary['best_test_accuracy']:.4f}), "
           f"{summary['train_seconds']:.1f}s, {summary['images_per_second']:.0f} img/s -> {args.out}")
+    if "num_label_issues" in summary:
+        print_issue_report(Path(args.out), summary)
+        print(f"next: noisylabels review {args.out}   (look at the suspects, decide, then apply-review)")
     return 0
+
+
+def print_issue_report(folder: Path, summary: dict[str, Any], top: int = 5) -> None:
+    """The flagged count and share, the count's warnings and the ``top`` most suspect labels of a folder
+    holding label_issues.csv."""
+    n = int(summary.get("num_train") or summary.get("num_samples") or 0)
+    flagged = int(summary["num_label_issues"])
+    print(f"label issues: {flagged} of {n} labels flagged ({flagged / max(1, n):.1%}); ranked list in "
+          f"{folder / 'label_issues.csv'}")
+    for warning in summary.get("count_warnings") or []:
+        print(f"note: {warning}")
+    with open(folder / "label_issues.csv", newline="") as f:
+        rows = [r for _, r in zip(range(top), csv.DictReader(f))]
+    if rows:
+        print("most suspect (index: given -> suggested, quality):")
+    for r in rows:
+        given, suggested = (r.get(f"{k}_name") or r[f"{k}_label"] for k in ("given", "suggested"))
+        where = f"  {r['path']}" if r.get("path") else ""
+        print(f"  #{r['index']}: {given} -> {suggested}  ({float(r['label_quality']):.3f}){where}")
 
 
 def _silent(line: str) -> None:

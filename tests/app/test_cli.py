@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from noisylabels.cli import main
-from tests.helpers import ROOT, TINY, cli, one_line_error, snapshot
+from tests.helpers import FAST, ROOT, TINY, cli, one_line_error, snapshot
 
 
 @pytest.mark.slow
@@ -208,3 +208,14 @@ def test_an_option_of_another_method_is_refused_by_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "method 'ce' has no option(s) temperature" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_train_ends_with_the_label_issue_report_and_the_next_command(tmp_path):
+    out = tmp_path / "run"
+    rc, stdout, err = cli("train", "--dataset", "digits", *FAST, "--noise", "symmetric", "--noise-rate", "0.3",
+                          "--out", out)
+    assert rc == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"label issues: {summary['num_label_issues']} of {summary['num_train']} labels flagged" in stdout
+    assert "most suspect (index: given -> suggested, quality):" in stdout and stdout.count("  #") == 5
+    assert f"next: noisylabels review {out}" in stdout
