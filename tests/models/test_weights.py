@@ -125,3 +125,14 @@ def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):
     torch.save(source.state_dict(), tmp_path / "w.pt")
     load_weights(target, "~/w.pt", "resnet18")
     assert _same(source, target)
+
+
+def test_a_checkpoint_without_batchnorm_counters_loads_as_torch_loads_it(tmp_path):
+    """Older checkpoints have no ``num_batches_tracked``; torch's strict load_state_dict accepts them."""
+    source = build_backbone("resnet18", in_channels=3, image_size=32)
+    state = {k: v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, tmp_path / "old.pth")
+    target = build_backbone("resnet18", in_channels=3, image_size=32)
+    load_weights(target, tmp_path / "old.pth", "resnet18")
+    key = next(k for k in state if k.endswith("running_mean"))
+    assert torch.equal(target.state_dict()[key], state[key])

@@ -119,6 +119,9 @@ def load_weights(encoder: nn.Module, path: str | Path, backbone: str) -> None:
     state = read_state_dict(path)
     expected = encoder.state_dict()
     state = {k: v for k, v in state.items() if k in expected or not k.startswith(HEAD_PREFIXES)}
+    for k in expected:  # older checkpoints lack BatchNorm's counter, which torch's own strict loading allows
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = torch.zeros_like(expected[k])
     problem = mismatch(expected, state)
     if problem:
         raise UserError(f"--weights {path} does not fit --backbone {backbone}: {problem}")
