@@ -88,3 +88,20 @@ def test_resume_with_fewer_epochs_than_finished_is_refused(tmp_path):
     before = snapshot(out)
     line = one_line_error("train", "--resume", "--epochs", "1", "--out", out)
     assert "finished 2 epochs, more than --epochs 1" in line and snapshot(out) == before
+
+
+def test_a_run_started_with_relative_paths_reads_the_same_files_from_any_folder(tmp_path, monkeypatch):
+    import yaml
+
+    from tests.helpers import image_folder
+
+    monkeypatch.chdir(tmp_path)
+    image_folder(tmp_path / "data", per_class=10)
+    assert cli("train", "--dataset", "folder:data", *TINY, "--epochs", "1", "--out", "run")[0] == 0
+    cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert cfg["dataset"] == f"folder:{tmp_path / 'data'}"
+    (tmp_path / "elsewhere" / "data").mkdir(parents=True)  # a folder of the same name, empty, where we now are
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    rc, _, err = cli("detect", "--run", tmp_path / "run", "--out", tmp_path / "det")
+    assert rc == 0, err
+    assert (tmp_path / "det" / "label_issues.csv").read_text().count("\n") == 19  # 20 images, 2 held out + header

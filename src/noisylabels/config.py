@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -201,6 +202,37 @@ def check_config(cfg: dict[str, Any]) -> None:
     every option in place (:func:`validate_config`): ``train`` and ``noise`` alike; raises UserError."""
     cfg["noise_rate"] = resolve_rate(str(cfg["noise"]), cfg["noise_rate"])
     validate_config(cfg)
+
+
+PATH_OPTIONS = ("data_dir", "imagenet_val", "pretrained", "weights", "exclude", "labels")  # a plain path each
+SOURCE_OPTIONS = ("dataset", "test_data")  # KIND:PATH for file sources
+SOURCE_KINDS = ("folder", "csv", "npz", "webvision", "clothing1m")
+
+
+def absolute_paths(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` with every path it names made absolute (against the current folder): the dataset's and
+    test set's ``KIND:PATH``, ``--noise file:PATH[#key]`` and the plain path options, so that a saved run
+    reads the same files from any folder (``--resume``, ``review``, ``apply-review``, ``detect --run``)."""
+    out = dict(cfg)
+
+    def absolute(p: str) -> str:
+        return str(Path(p).expanduser().absolute())
+
+    for key in PATH_OPTIONS:
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = absolute(out[key])
+    for key in SOURCE_OPTIONS:
+        kind, sep, rest = str(out.get(key) or "").partition(":")
+        if sep and kind in SOURCE_KINDS and rest:
+            out[key] = f"{kind}:{absolute(rest)}"
+    noise = out.get("noise")
+    if isinstance(noise, str) and noise.startswith("file:"):
+        path, hash_, entry = noise[len("file:"):].partition("#")
+        if not Path(noise[len("file:"):]).is_file() and hash_:
+            out["noise"] = f"file:{absolute(path)}#{entry}"
+        else:
+            out["noise"] = f"file:{absolute(noise[len('file:'):])}"
+    return out
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig
+from ..config import RunConfig, absolute_paths
 from ..data.sources import load_examined_set, true_labels_known
 from ..errors import UserError
 from ..inference import map_images
@@ -114,6 +114,6 @@ def detect_with_encoder(
     folder = RunFolder(out)
     folder.write_npy(PRED_PROBS, p.astype(np.float32))
     folder.write_npy(FEATURES, features.astype(np.float16))
-    folder.write_yaml(DETECT_CONFIG, {k: cfg[k] for k in (*DATA_OPTIONS, "pretrained", "weights") if k in cfg})
+    folder.write_yaml(DETECT_CONFIG, absolute_paths({k: cfg[k] for k in (*DATA_OPTIONS, "pretrained", "weights") if k in cfg}))
     return summary
 

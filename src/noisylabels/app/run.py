@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import distributed as ddp
-from ..config import RunConfig, _flag
+from ..config import RunConfig, _flag, absolute_paths
 from ..data.noise import describe_noise
 from ..engine import train
 from ..errors import UserError
@@ -19,8 +19,9 @@ from .build import prepare
 from .summary import build_summary, write_issues
 
 def saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The configuration as written to config.yaml (plain YAML types, no runtime-only keys)."""
-    return {k: v for k, v in cfg.items() if k not in ("progress",)}
+    """The configuration as written to config.yaml (plain YAML types, no runtime-only keys, every path
+    absolute: :func:`absolute_paths`)."""
+    return {k: v for k, v in absolute_paths(cfg).items() if k not in ("progress",)}
 
 
 def run_train(
@@ -44,8 +45,8 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     run.check_writable(resume=resume, overwrite=overwrite)
     ddp.barrier()  # every rank has seen the folder as it was before rank 0 clears or writes it
     if resume:  # the saved run's options, with the given epochs: a new mapping, checked once by prepare
-        given = config.to_dict() if isinstance(config, RunConfig) else dict(config)
-        saved = read_saved_config(run)
+        given = absolute_paths(config.to_dict() if isinstance(config, RunConfig) else dict(config))
+        saved = absolute_paths(read_saved_config(run))
         _check_resume_matches(run, saved, given)
         config = {**saved, **{k: v for k, v in given.items() if k in ("epochs", "progress")}}
         done = _finished_epochs(run)
