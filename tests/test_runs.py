@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from noisylabels.runs import RunFolder
 from tests.helpers import TINY, cli, one_line_error, snapshot
@@ -105,3 +106,16 @@ def test_a_run_started_with_relative_paths_reads_the_same_files_from_any_folder(
     rc, _, err = cli("detect", "--run", tmp_path / "run", "--out", tmp_path / "det")
     assert rc == 0, err
     assert (tmp_path / "det" / "label_issues.csv").read_text().count("\n") == 19  # 20 images, 2 held out + header
+
+
+@pytest.mark.parametrize("content, needle", [
+    (bytes(range(256)) * 4, "not a UTF-8 text file"),                                   # a binary file
+    (b"a: &x [1, 1, 1]\nb: &y [*x, *x, *x]\nc: [*y, *y, *y]\n", "aliases"),            # an alias bomb's seed
+    (b"epochs: [1\n", "cannot read"),                                                    # broken YAML
+    (b"# " + b"x" * (2 << 20), "over 1 MB"),                                             # not a configuration
+    (b"- 1\n- 2\n", "mapping"),
+])
+def test_bad_config_files_are_one_line_refusals(tmp_path, content, needle):
+    (tmp_path / "c.yaml").write_bytes(content)
+    line = one_line_error("train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "run")
+    assert needle in line and not (tmp_path / "run").exists()

@@ -296,12 +296,9 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _read_yaml_config(path: str) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"--config: file {path} not found") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"--config: cannot read {path}: {str(e).splitlines()[0]}") from None
+    from .runs import load_yaml_file
+
+    loaded = load_yaml_file(Path(path), "--config")
     if not isinstance(loaded, dict):
         raise UserError(f"--config: {path} must hold a mapping of option: value")
     option_names = set(_method_option_fields())

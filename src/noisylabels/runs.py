@@ -89,6 +89,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+MAX_YAML_BYTES = 1 << 20  # a configuration is a page of options; larger files are something else
+
+
+def load_yaml_file(path: Path, what: str) -> Any:
+    """The YAML document in ``path`` (``what`` names it in errors): UserError, one line, for a missing,
+    binary or oversized file, a YAML error, or anchors and aliases (which let a small file expand into an
+    unbounded structure; a configuration has no use for them)."""
+    try:
+        raw = Path(path).read_bytes()[:MAX_YAML_BYTES + 1]
+    except FileNotFoundError:
+        raise UserError(f"{what}: file {path} not found") from None
+    except OSError as e:
+        raise UserError(f"{what}: cannot read {path} ({e.strerror or type(e).__name__})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise UserError(f"{what}: {path} is over {MAX_YAML_BYTES >> 20} MB; a configuration is a short YAML mapping")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what}: {path} is not a UTF-8 text file; give a YAML mapping of option: value") from None
+    try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise UserError(f"{what}: {path} uses YAML aliases (*name); write the values out")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UserError(f"{what}: cannot read {path}: {str(e).splitlines()[0]}") from None
+
+
 @contextlib.contextmanager
 def writer_lock(path: str | Path) -> Iterator[None]:
     """Hold the one-writer lock of the run folder ``path`` inside (an exclusive ``flock`` on a file named by
@@ -208,7 +235,8 @@ class RunFolder:
         atomic_write_bytes(self.path / name, buf.getvalue())
 
     def read_yaml(self, name: str) -> dict:
-        return yaml.safe_load((self.path / name).read_text()) or {}
+        """A YAML file of the folder (:func:`load_yaml_file`); {} when empty."""
+        return load_yaml_file(self.path / name, str(self.path / name)) or {}
 
     # metrics.jsonl -----------------------------------------------------------------------------
     def read_metrics(self) -> list[dict]:

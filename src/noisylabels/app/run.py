@@ -100,11 +100,9 @@ def _finished_epochs(run: RunFolder) -> int:
 
 def read_saved_config(run: RunFolder) -> dict[str, Any]:
     """A run folder's config.yaml as a mapping; UserError when it is damaged."""
-    import yaml
-
     try:
         saved = run.read_yaml(CONFIG)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    except UserError:
         saved = None
     if not isinstance(saved, dict):
         raise UserError(f"--resume: {run.path / CONFIG} is damaged (not a mapping of options); "
