@@ -119,3 +119,14 @@ def test_bad_config_files_are_one_line_refusals(tmp_path, content, needle):
     (tmp_path / "c.yaml").write_bytes(content)
     line = one_line_error("train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "run")
     assert needle in line and not (tmp_path / "run").exists()
+
+
+def test_bench_checks_every_cell_before_training_any_and_keeps_out_of_a_run(tmp_path, earlier_run):
+    line = one_line_error("bench", "--protocol", "digits-mini", "--methods", "ce,tcl", "--cases", "none",
+                          "--epochs", "1", "--set", "temperature=-1", "--out", tmp_path / "grid")
+    assert "cell tcl none seed 0" in line and "temperature" in line
+    assert not (tmp_path / "grid" / "ce").exists()  # the good cell did not train first
+    run, before = earlier_run
+    assert "holds a training run" in one_line_error("bench", "--protocol", "digits-mini", "--methods", "ce",
+                                                    "--out", run)
+    assert snapshot(run) == before

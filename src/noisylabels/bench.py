@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .config import RunConfig
 from .errors import UserError
 from .methods import METHODS
 from .methods.tcl import OFFICIAL_TARGETS_AND_VIEWS
@@ -220,11 +221,14 @@ def run_grid(
         raise UserError(f"--set {', '.join(unused)}: no method in --methods has this option")
     noises = {c: parse_case(c, dataset=proto.dataset, data_dir=data_dir) for c in cases}
     root = Path(out)
+    if RunFolder(root).holds_run():
+        raise UserError(f"--out {root} holds a training run; give a folder of its own for the grid")
     # precedence: protocol < the method's protocol settings < --set (extra)
     base = {"dataset": proto.dataset.format(data_dir=data_dir), "data_dir": data_dir, "progress": False,
             "epochs": int(proto.epochs if epochs is None else epochs), **proto.train}
     extra = extra or {}
     rows = []
+    planned = []
     for size in (train_sizes or [None]):
         sized = base if size is None else {**base, "train_size": int(size)}
         tag = "" if size is None else f"-n{int(size)}"
@@ -237,16 +241,24 @@ def run_grid(
                     cfg = {**sized, **own, **extra, "method": name, "noise": noise, "noise_rate": rate,
                            "seed": seed, "method_options": {**own.get("method_options", {}),
                                                             **_options_of(name, extra), **options}}
-                    if report_only:
-                        if (cell.path / SUMMARY).exists():
-                            rows.append(_cell_row(cell))
-                        continue
-                    if name == "framework":
-                        pre = {**sized, **extra, "method_options": _options_of("simclr", extra),
-                               "imagenet_val": None}  # SimCLR has no classifier to evaluate there
-                        cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log, tag))
-                        cfg.pop("weights", None)  # the shared pre-training started from them; its encoder goes on
-                    rows.append(_run_cell(cell, cfg, run_train, log))
+                    planned.append((cell, cfg, name, sized, seed, tag))
+    if not report_only:  # every cell's options checked before any cell trains
+        for cell, cfg, *_ in planned:
+            try:
+                RunConfig.from_dict({k: v for k, v in cfg.items() if k != "progress"})
+            except UserError as e:
+                raise UserError(f"cell {cell.method} {cell.case} seed {cell.seed}: {e}") from None
+    for cell, cfg, name, sized, seed, tag in planned:
+        if report_only:
+            if (cell.path / SUMMARY).exists():
+                rows.append(_cell_row(cell))
+            continue
+        if name == "framework":
+            pre = {**sized, **extra, "method_options": _options_of("simclr", extra),
+                   "imagenet_val": None}  # SimCLR has no classifier to evaluate there
+            cfg["pretrained"] = str(_pretraining(root, pre, seed, run_train, log, tag))
+            cfg.pop("weights", None)  # the shared pre-training started from them; its encoder goes on
+        rows.append(_run_cell(cell, cfg, run_train, log))
     if not rows:
         raise UserError(f"no finished cells in {root} for these methods, cases and seeds")
     write_results(root, protocol, rows)
