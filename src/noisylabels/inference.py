@@ -15,6 +15,7 @@ from torch import Tensor
 
 from . import distributed as ddp
 from .data.augment import ViewConfig, plain_view
+from .data.store import prefetch
 from .precision import autocast_for
 from .probe import knn_votes
 
@@ -48,16 +49,27 @@ def map_images(
 ) -> tuple[Tensor, ...]:
     """``fn`` on the plain views of all ``images`` (N, H, W, C) in eval mode -> its outputs, each (N, ...).
 
-    Data-parallel ranks each compute one row range and gather the rest (``distributed.gather_rows``).
+    A store (streamed from disk) is told the batches first, so that its workers decode ahead of the
+    forward passes; on CUDA the passes run under bf16 autocast, as the training steps do (outputs in the
+    dtype ``fn`` gives). Data-parallel ranks each compute one row range and gather the rest
+    (``distributed.gather_rows``).
     """
     was_training = module.training
     module.eval()
     start, stop = ddp.row_range(len(images))
-    outs = [fn(plain_view(images[s:min(s + batch_size, stop)], views)) for s in range(start, stop, batch_size)]
+    starts = range(start, stop, batch_size)
+    prefetch(images, [torch.arange(s, min(s + batch_size, stop)) for s in starts])
+    with autocast_for(_device_of(images)):
+        outs = [fn(plain_view(images[s:min(s + batch_size, stop)], views)) for s in starts]
     if not outs:  # more ranks than rows: an empty share of the right shape
         outs = [tuple(t[:0] for t in fn(plain_view(images[:1], views)))]
     module.train(was_training)
     return tuple(ddp.gather_rows(torch.cat([o[i] for o in outs]), len(images)) for i in range(len(outs[0])))
+
+
+def _device_of(images: Any) -> torch.device:
+    device = getattr(images, "device", None)
+    return device if isinstance(device, torch.device) else torch.device("cpu")
 
 
 def predict_probs(method: Classifies, images: Any, views: ViewConfig, batch_size: int = 1024) -> Tensor:
