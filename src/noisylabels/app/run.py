@@ -73,6 +73,10 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
     cfg = prep.config
     noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"], cfg.get("labels"))
+    unseen = prep.splits.unseen_classes
+    if unseen:  # a --train-size smaller than the classes: the model cannot learn those
+        log(f"note: the training set has no sample of {len(unseen)} class(es) ({', '.join(map(repr, unseen[:5]))}"
+            f"{', ...' if len(unseen) > 5 else ''}); the model cannot learn them: a larger --train-size includes them")
     h, w, c = prep.splits.train.images.shape[1:]
     log(f"{cfg['method']} on {prep.splits.name}: {len(prep.splits.train)} train / {len(prep.splits.test)} test "
         f"({prep.splits.test_kind}), {h}x{w}x{c} images, noise {noise}, {cfg['backbone']} on {cfg['device']}")

@@ -55,6 +55,7 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "backbone": cfg["backbone"],
         "num_train": len(prep.splits.train),
         "image_shape": [int(v) for v in prep.splits.train.images.shape[1:]],  # H, W, C as decoded
+        "classes_without_training_samples": list(prep.splits.unseen_classes),
         "num_test": len(prep.splits.test),
         "test_kind": prep.splits.test_kind,
         "test_accuracy": result["test_accuracy"],

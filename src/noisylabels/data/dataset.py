@@ -67,10 +67,12 @@ class DataSplits:
 
     ``test_kind`` is ``"builtin"`` (the source's own test split), ``"given"`` (``--test-data``) or
     ``"holdout"`` (a stratified fraction of the training source; its accuracy is measured against
-    the given, possibly noisy, labels).
+    the given, possibly noisy, labels). ``unseen_classes``: names of the source's classes that the
+    training set (after ``--train-size``) holds no sample of; a run says so at its start and in its summary.
     """
 
     train: ArrayDataset
     test: ArrayDataset
     test_kind: str
     name: str
+    unseen_classes: tuple[str, ...] = ()

@@ -254,14 +254,10 @@ def load_splits(spec: str, *, data_dir: str | None = None, train_size: int | Non
     test = _align_test(test, train)
     _check(test, "test")
     train = _first_of_permutation(train, train_size)
-    missing = [train.class_names[c] for c in np.flatnonzero(np.bincount(train.labels, minlength=train.num_classes) == 0)]
-    if missing and (train_size or kind == "holdout"):  # classes the source had and the subset lost
-        raise UserError(f"the training set has no sample of class(es) {', '.join(map(repr, missing[:5]))}"
-                        f"{' and more' if len(missing) > 5 else ''} after "
-                        f"{'--train-size ' + str(train_size) if train_size else 'the held-out split'}; a model cannot "
-                        "learn a class it never sees: give more samples (a larger --train-size) or drop the class")
+    counts = np.bincount(train.labels, minlength=train.num_classes)
+    unseen = tuple(train.class_names[c] for c in np.flatnonzero(counts == 0)) if train_size or kind == "holdout" else ()
     name = spec if ":" not in spec else f"{spec.split(':', 1)[0]}:{Path(spec.split(':', 1)[1]).stem}"
-    return DataSplits(train=train, test=test, test_kind=kind, name=name)
+    return DataSplits(train=train, test=test, test_kind=kind, name=name, unseen_classes=unseen)
 
 
 def _check_training(train: ArrayDataset, spec: str) -> None:
