@@ -96,21 +96,24 @@ def shutdown() -> None:
 
 def launch(argv: list[str], nproc: int) -> int:
     """``noisylabels train --nproc K``: start K ranks of ``python -m noisylabels ARGV`` on this machine
-    (torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), show rank 0's output,
-    stop every rank when one fails, and return the first non-zero exit code (else 0)."""
+    (torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), show rank 0's output and
+    the error output of any other rank that fails (prefixed with its rank), stop every rank when one
+    fails, and return the first non-zero exit code (else 0)."""
     import socket
     import subprocess
     import sys
+    import tempfile
     import time
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    procs = []
+    procs, errors = [], []
     for rank in range(nproc):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(nproc),
                "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        quiet = {} if rank == 0 else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        errors.append(None if rank == 0 else tempfile.TemporaryFile())
+        quiet = {} if rank == 0 else {"stdout": subprocess.DEVNULL, "stderr": errors[-1]}
         procs.append(subprocess.Popen([sys.executable, "-m", "noisylabels", *argv], env=env, **quiet))
     try:
         while True:
@@ -125,6 +128,13 @@ def launch(argv: list[str], nproc: int) -> int:
                 p.terminate()
         for p in procs:
             p.wait()
+        for rank, (p, err) in enumerate(zip(procs, errors)):
+            if err is not None:
+                err.seek(0)
+                text = err.read().decode(errors="replace").strip()
+                err.close()
+                if p.returncode not in (0, None, -15) and text:  # a rank that failed on its own, not one stopped
+                    print("\n".join(f"rank {rank}: {line}" for line in text.splitlines()[-20:]), file=sys.stderr)
     return failed[0] if failed else 0
 
 

@@ -170,3 +170,20 @@ def test_npz_counts_must_match_and_one_class_is_refused(tmp_path):
         write_png(tmp_path / "only" / "cat" / f"{i}.png", (6, 6), "L", 40 * i)
     with pytest.raises(UserError, match="single class \\('cat'\\)"):
         load_splits(f"folder:{tmp_path / 'only'}", test_fraction=0.25)
+
+
+def test_the_streaming_threshold_follows_the_devices_free_memory(monkeypatch):
+    """4 GiB on the CPU; on a CUDA machine half the smaller of the device's and the host's free memory
+    (mini-WebVision at 299 px, 17.7 GB, stays in memory on an 80 GB card with the host to match)."""
+    import torch
+
+    from noisylabels.data import streaming
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert streaming.memory_budget() == 4 * 2**30
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (78 * 2**30, 80 * 2**30))
+    monkeypatch.setattr(streaming.os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": 100 * 2**18, "SC_PAGE_SIZE": 4096}[name])
+    assert streaming.memory_budget() == 39 * 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2 * 2**30, 80 * 2**30))
+    assert streaming.memory_budget() == 4 * 2**30  # never below the CPU's budget

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import UserError
 from ._images import GRAY_MODES, bad_images_message, decode_images
 from .dataset import ArrayDataset
-from .streaming import DEFAULT_MEMORY_BUDGET, StreamingImages, check_readable, estimated_bytes
+from .streaming import StreamingImages, check_readable, estimated_bytes, memory_budget
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 WEBVISION_MINI_CLASSES = 50
@@ -82,14 +82,15 @@ class FileList:
                             source_index=kept, skipped_paths=[str(self.paths[i]) for i in bad])
 
     def load(self, image_size: int | None, skip_bad: bool, stream: str,
-             budget: int = DEFAULT_MEMORY_BUDGET) -> ArrayDataset:
+             budget: int | None = None) -> ArrayDataset:
         """In memory or streamed: ``stream`` is ``on``, ``off`` or ``auto`` (stream when the decoded
-        images would exceed ``budget`` bytes)."""
+        images would exceed ``budget`` bytes; by default :func:`~noisylabels.data.streaming.memory_budget`)."""
         if stream not in ("auto", "on", "off"):
             raise UserError(f"--stream must be auto, on or off, got {stream!r}")
         if stream == "auto":
             side, channels = self.probe(image_size, count=8)
-            stream = "on" if estimated_bytes(len(self), side, channels) > budget else "off"
+            limit = memory_budget() if budget is None else budget
+            stream = "on" if estimated_bytes(len(self), side, channels) > limit else "off"
         return self.stream(image_size, skip_bad) if stream == "on" else self.decode(image_size, skip_bad)
 
 

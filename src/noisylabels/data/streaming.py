@@ -25,6 +25,22 @@ from .store import ImageStore
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes of decoded training images above which --stream auto streams
 
 
+def memory_budget() -> int:
+    """Bytes of decoded images that ``--stream auto`` keeps in memory: ``DEFAULT_MEMORY_BUDGET`` on the
+    CPU; with a CUDA device, half of the smaller of its free memory and the host's available memory (the
+    images pass through the host on their way), and never less than the CPU's budget."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return DEFAULT_MEMORY_BUDGET
+    free_device = int(torch.cuda.mem_get_info()[0])
+    try:
+        free_host = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free_host = free_device
+    return max(DEFAULT_MEMORY_BUDGET, min(free_device, free_host) // 2)
+
+
 def decode_file(path: Path, size: int, channels: int) -> np.ndarray:
     """One image file -> uint8 (size, size, channels), decoded as the in-memory sources decode it
     (:func:`~noisylabels.data._images.image_to_array`); raises OSError/ValueError on a bad file."""
