@@ -228,3 +228,41 @@ def corrected_labels(folder: Path) -> dict[int, str]:
 def by_source_index(labels: np.ndarray, source_index: np.ndarray) -> dict[int, str]:
     """Labels (N,) in training order as {source index: label text}, as corrected_labels.csv keys them."""
     return {int(s): str(int(y)) for s, y in zip(source_index, labels)}
+
+
+def memory_store(images: torch.Tensor, max_batch: int | None = None):
+    """An ImageStore (bound to the CPU) over ``images`` (N, H, W, C) uint8, standing in for a streamed folder:
+    it records the batches announced (``announced``, by ``prefetch``) and asked for (``asked``), and refuses
+    a request of more than ``max_batch`` images at once (a whole set decoded in one piece)."""
+    from noisylabels.data.store import ImageStore
+
+    class Store(ImageStore):
+        device = torch.device("cpu")
+
+        def __init__(self, data: torch.Tensor) -> None:
+            self.data, self.announced, self.asked = data, [], []
+
+        @property
+        def shape(self):
+            return tuple(self.data.shape)
+
+        def __len__(self) -> int:
+            return len(self.data)
+
+        def __getitem__(self, key):
+            idx = torch.arange(len(self.data))[key] if isinstance(key, slice) else torch.as_tensor(key).reshape(-1)
+            if max_batch is not None and len(idx) > max_batch:
+                raise AssertionError(f"{len(idx)} images decoded at once")
+            self.asked.append(idx.tolist())
+            return self.data[idx]
+
+        def to(self, device):
+            return self
+
+        def subset(self, idx):
+            return Store(self.data[torch.as_tensor(idx)])
+
+        def prefetch(self, batches) -> None:
+            self.announced += [b.tolist() for b in batches]
+
+    return Store(images)

@@ -70,38 +70,10 @@ def test_topk_totals_are_the_last_and_the_highest_epoch():
 def test_a_full_pass_announces_its_batches_to_a_store_first():
     """A streamed set decodes ahead of the forward passes: the store hears every batch of the pass before
     the first is asked for, in the order they are asked for."""
-    from noisylabels.data.store import ImageStore
-    from noisylabels.data.augment import ViewConfig
     from noisylabels.inference import map_images
+    from tests.helpers import memory_store
 
-    class Store(ImageStore):
-        device = torch.device("cpu")
-
-        def __init__(self, images):
-            self.images, self.announced, self.asked = images, [], []
-
-        @property
-        def shape(self):
-            return tuple(self.images.shape)
-
-        def __len__(self):
-            return len(self.images)
-
-        def __getitem__(self, key):
-            idx = torch.arange(len(self.images))[key]
-            self.asked.append(idx.tolist())
-            return self.images[idx]
-
-        def to(self, device):
-            return self
-
-        def subset(self, idx):
-            return Store(self.images[torch.as_tensor(idx)])
-
-        def prefetch(self, batches):
-            self.announced += [b.tolist() for b in batches]
-
-    store = Store(torch.randint(0, 256, (10, 4, 4, 1), dtype=torch.uint8))
+    store = memory_store(torch.randint(0, 256, (10, 4, 4, 1), dtype=torch.uint8))
     module = torch.nn.Identity()
     (out,) = map_images(module, lambda x: (x.flatten(1),), store, ViewConfig(crop_pad=0, flip=False, mean=(0.5,),
                                                                              std=(0.5,)), batch_size=4)

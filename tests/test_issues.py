@@ -316,39 +316,13 @@ def test_cleanlab_retrain_predicts_a_streamed_fold_as_a_store(monkeypatch):
     from noisylabels.data.augment import ViewConfig
     from noisylabels.models.backbones import build_backbone
     from noisylabels.schedule import FitConfig
-
-    class Store(ImageStore):
-        device = torch.device("cpu")
-
-        def __init__(self, images):
-            self.images = images
-
-        @property
-        def shape(self):
-            return tuple(self.images.shape)
-
-        def __len__(self):
-            return len(self.images)
-
-        def __getitem__(self, key):
-            if not isinstance(key, slice) and len(torch.as_tensor(key).reshape(-1)) > 64:
-                raise AssertionError("a whole fold decoded at once")
-            return self.images[key]
-
-        def to(self, device):
-            return self
-
-        def subset(self, idx):
-            return Store(self.images[torch.as_tensor(idx)])
-
-        def prefetch(self, batches):
-            pass
+    from tests.helpers import memory_store
 
     n = 120
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, 8, 8, 1), dtype=torch.uint8, generator=g)
     labels = torch.arange(n) % 3
-    data = TrainData(images=Store(images), labels=labels, true_labels=labels.clone(), test_images=images[:8],
+    data = TrainData(images=memory_store(images, max_batch=64), labels=labels, true_labels=labels.clone(), test_images=images[:8],
                      test_labels=labels[:8], num_classes=3, views=ViewConfig(crop_pad=1, flip=False, mean=(0.3,), std=(0.3,)))
     seen = []
     monkeypatch.setattr(cr, "predict_probs", lambda model, imgs, views: (seen.append(imgs), torch.full((len(imgs), 3), 1 / 3))[1])
