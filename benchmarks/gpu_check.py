@@ -13,6 +13,10 @@ Parts:
   resume      a 3-epoch run SIGKILLed after its first checkpoint, resumed, against an uninterrupted one:
               equal to the last bit on the CPU, within RESUME_TOLERANCE on CUDA (its kernels are not
               bitwise deterministic); anything else is a failure.
+  paths       the training paths a first GPU run must see, one epoch each: ``--compile`` in training (CUDA
+              only: on the CPU it needs minutes of compilation), a folder of PNG files streamed from disk
+              (``--stream on``), and with two or more GPUs two processes over NCCL (``--nproc 2``) and a
+              resume of that run with one GPU visible.
   throughput  TCL training steps (PreAct ResNet-18, 32 x 32 x 3, bf16 autocast on CUDA) at each batch,
               eager and compiled: images/s over the 6 views a sample (x_w, 3 mixed, x_1, x_2), the share
               of the bf16 peak at 3 x 1.11 GFLOP per image (forward + backward), and peak memory; on
@@ -137,6 +141,53 @@ def part_resume(args: argparse.Namespace, out: Path) -> None:
               f"max |diff| {diff:.2e} (tolerance {tolerance:g}): {verdict}", flush=True)
 
 
+def _cli_row(what: str, argv: list[str], env: dict[str, str] | None = None) -> bool:
+    """Run ``noisylabels ARGV``; print one table row; record a failure. True when it passed."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(CLI + argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - t0
+    if proc.returncode == 0:
+        print(f"| {what} | {seconds:.0f} | ok |", flush=True)
+        return True
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+    print(f"| {what} | {seconds:.0f} | {failed(f'{what} rc={proc.returncode}')}: {tail[0][:200]} |", flush=True)
+    return False
+
+
+def png_folder(root: Path, n: int) -> str:
+    """``n`` 32 x 32 RGB PNGs in 10 class folders under ``root``; returns the --dataset value."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        (root / f"c{i % 10}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / f"c{i % 10}" / f"{i}.png")
+    return f"folder:{root}"
+
+
+def part_paths(args: argparse.Namespace, out: Path) -> None:
+    print("\n## Training paths, one epoch each\n\n| path | seconds | result |\n|---|---|---|", flush=True)
+    base = ["--noise", "symmetric", "--noise-rate", "0.4", "--method", "ce", "--quiet", "--overwrite"] + (
+        ["--batch-size", "32"] if args.quick else [])
+    common = [*base, "--epochs", "1"]
+    cuda = args.device.startswith("cuda")
+    if cuda:
+        _cli_row("--compile", ["train", *dataset_args(args, out), *common, "--device", args.device, "--compile",
+                               "--out", str(out / "paths" / "compile")])
+    folder = png_folder(out / "paths" / "pngs", 400 if args.quick else 4000)
+    _cli_row("--stream on (PNG folder)", ["train", "--dataset", folder, "--stream", "on", *common, "--device",
+                                          args.device, "--out", str(out / "paths" / "stream")])
+    if cuda and torch.cuda.device_count() >= 2:
+        run = out / "paths" / "nccl"
+        two = {"CUDA_VISIBLE_DEVICES": "0,1"}
+        if _cli_row("--nproc 2 (NCCL)", ["train", *dataset_args(args, out), *base, "--epochs", "2", "--device",
+                                         "cuda", "--nproc", "2", "--out", str(run)], two):
+            _cli_row("--resume on 1 GPU of a 2-GPU run", ["train", "--resume", "--epochs", "3", "--quiet",
+                                                          "--out", str(run)], {"CUDA_VISIBLE_DEVICES": "0"})
+    else:
+        print("| --nproc 2 (NCCL), resume on fewer GPUs | – | skipped: fewer than 2 GPUs |", flush=True)
+
+
 def _tcl_steps(device: torch.device, batch: int, compiled: bool, steps: int, image: int) -> dict[str, float]:
     torch.manual_seed(0)
     n = batch * 2
@@ -205,8 +256,8 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=5000)
     p.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--parts", default="throughput,methods,resume", help="comma list of methods, resume, "
-                   "throughput (default: the throughput table first, then the rest)")
+    p.add_argument("--parts", default="throughput,methods,resume,paths", help="comma list of methods, resume, "
+                   "paths, throughput (default: the throughput table first, then the rest)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU dry run of every part")
     p.add_argument("--out", default="/tmp/gpu_check")
     args = p.parse_args()
@@ -217,7 +268,7 @@ def main() -> None:
     print(f"# gpu_check: torch {torch.__version__}, device {args.device}, "
           f"{'Fashion-MNIST' if args.data_dir else 'synthetic 32x32x3'} {args.train_size} images", flush=True)
     parts = {"methods": lambda: part_methods(args, out), "resume": lambda: part_resume(args, out),
-             "throughput": lambda: part_throughput(args)}
+             "paths": lambda: part_paths(args, out), "throughput": lambda: part_throughput(args)}
     for part in args.parts.split(","):
         t0 = time.perf_counter()
         try:

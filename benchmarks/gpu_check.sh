@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The one-GPU check, in at most 8 minutes: TCL's throughput table first, every method one epoch on CUDA, kill -9 and
-# resume on CUDA (PreAct ResNet-18, 32 x 32, batch 256 and 1,024, eager and
-# compiled). Run from the repository root on the GPU machine:
+# The one-GPU check, in at most 8 minutes: TCL's throughput table first (PreAct ResNet-18, 32 x 32, batch 256
+# and 1,024, eager and compiled, with a sync-free check), every method one epoch on CUDA, kill -9 and resume,
+# and the training paths (--compile, a streamed PNG folder, --nproc 2 and a resume on fewer GPUs where two
+# are visible). Exit status 1 when any row failed, 124 when the time limit cut it off. Run from the
+# repository root on the GPU machine:
 #   bash benchmarks/gpu_check.sh [FASHION_MNIST_DIR] [OUT_DIR]
 # FASHION_MNIST_DIR holds the four idx .gz files (copy /usr/share/datasets/fashion-mnist into an
 # ignored folder and carry it; 30 MB); without it the methods run on synthetic CIFAR-shaped arrays.

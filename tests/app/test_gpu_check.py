@@ -28,3 +28,12 @@ def test_gpu_check_exits_non_zero_when_a_part_fails(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
     assert "FAILED resume" in proc.stdout and "FAILED nosuchpart" in proc.stdout
     assert "gpu_check: FAILED" in proc.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_paths_part_trains_a_streamed_png_folder_on_the_cpu(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
+                           "--parts", "paths", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "| --stream on (PNG folder) |" in proc.stdout and "| ok |" in proc.stdout
+    assert "skipped: fewer than 2 GPUs" in proc.stdout and "every part passed" in proc.stdout
