@@ -261,6 +261,10 @@ class RunFolder:
         return (self.path / CHECKPOINT).exists()
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Serialise ``state`` and write it atomically; rank 0 alone (the other ranks' writes are no-ops, so
+        they skip the serialisation too)."""
+        if not is_main():
+            return
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.path / CHECKPOINT, buf.getvalue())

@@ -86,8 +86,9 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     summary.update(result.get("extra", {}))
     if prep.method.has_classifier:
         summary.update(write_issues(prep, run))
-    plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
-    run.write_json(SUMMARY, summary)
+    if ddp.is_main():  # the other ranks write nothing: they need not draw or serialise either
+        plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
+        run.write_json(SUMMARY, summary)
     return summary
 
 

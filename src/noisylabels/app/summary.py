@@ -11,6 +11,7 @@ import torch
 
 from ..data.store import ImageStore
 from ..engine import is_topk
+from .. import distributed as ddp
 from ..inference import predict_probs_and_embeddings
 from ..issues import export_label_issues
 from ..runs import FEATURES, MARGINS, PRED_PROBS, RunFolder
@@ -20,7 +21,9 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     """Write pred_probs.npy, features.npy and the label issues of the final model
     (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does); return the detection figures."""
     data, train = prep.data, prep.splits.train
-    probs, z = predict_probs_and_embeddings(prep.method, data.images, data.views)
+    probs, z = predict_probs_and_embeddings(prep.method, data.images, data.views)  # every rank: rows gathered
+    if not ddp.is_main():  # rank 0 alone ranks, writes and plots the label issues
+        return {}
     z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
     issues = prep.method.label_issues(data, probs, z)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
