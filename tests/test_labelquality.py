@@ -141,7 +141,7 @@ def test_out_of_sample_count_is_the_geometric_mean_of_the_two_counts():
     given[moved] = (given[moved] + 1) % 3
     issues = lq.find_issues(given, p, provenance="out-of-sample")
     ev = issues.evidence
-    expected = np.sqrt(lq.confident_joint_count(given, p) * lq.disagreement_count(given, p))
+    expected = np.sqrt(lq.confident_joint_count(given, p) * lq.disagreement_count(given, lq.normalised_probs(given, p)))
     assert issues.flags.sum() == int(round(expected)) - ev.unseparated
     assert ev.provenance == "out-of-sample" and set(ev.estimates) == {"confident_joint", "disagreement"}
     assert 0.9 < issues.flags.sum() / moved.sum() < 1.1 and np.mean(issues.flags[moved]) > 0.9

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import UserError
 from .issues import detect_issues, feature_vote_probs, validate_predictions
-from .labelquality import CountEvidence, LabelIssues
+from .labelquality import CountEvidence, LabelIssues, rank_lowest
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class LabelIssueReport:
 
     def ranked(self) -> np.ndarray:
         """Indices (N,) most suspect first (lowest quality; ties by index)."""
-        return np.lexsort((np.arange(len(self.labels)), self.issues.quality))
+        return rank_lowest(self.issues.quality)
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per sample in the input order, with cleanlab's column names

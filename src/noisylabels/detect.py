@@ -263,11 +263,6 @@ def detection_metrics(label_quality: np.ndarray, is_issue: np.ndarray, truly_noi
     }
 
 
-def rank_by_quality(label_quality: np.ndarray) -> np.ndarray:
-    """Indices (N,) ordered most suspect first (lowest quality; ties by index)."""
-    return rank_lowest(label_quality)
-
-
 def write_label_issues(
     path: Path,
     *,
@@ -287,7 +282,7 @@ def write_label_issues(
     """
     import io
 
-    order = rank_by_quality(issues.quality)
+    order = rank_lowest(issues.quality)  # most suspect first
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     header = ["index", "given_label", "predicted_label", "label_quality", "is_label_issue", "suggested_label",

@@ -150,9 +150,9 @@ def rank_lowest(quality: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(quality)), np.asarray(quality)))
 
 
-def disagreement_count(labels: np.ndarray, probs: np.ndarray) -> int:
-    """Samples whose class-normalised argmax (:func:`normalised_probs`) is not the given label."""
-    return int(np.sum(normalised_probs(labels, probs).argmax(1) != labels))
+def disagreement_count(labels: np.ndarray, q: np.ndarray) -> int:
+    """Samples whose class-normalised argmax is not the given label; q (N, C) from :func:`normalised_probs`."""
+    return int(np.sum(q.argmax(1) != labels))
 
 
 def confident_joint_count(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -283,7 +283,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     """Confident learning on ``probs`` (N, C), ranked and counted as ``provenance`` (one of PROVENANCES)
     says: in-sample by :func:`label_quality` (step 3 of the module docstring), out-of-sample by the
     self-confidence p_{i, y~_i} (cleanlab's default score; on held-out predictions the class-normalised
-    quality ranked no better, docs/RESULTS.md "Label issues on published model outputs"); counted by step 4.
+    quality ranked no better, docs/RESULTS.md "Label issues on data nobody here made"); counted by step 4.
     ``quality`` (N,) and ``flags`` (N,) bool replace the ranking and the flags where a method brings its
     own (cleanlab's, for cleanlab-retrain)."""
     if provenance not in PROVENANCES:
@@ -304,7 +304,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         agreement = float(np.mean(probs.argmax(1) == labels))
         if provenance == "out-of-sample":
             estimates = {"confident_joint": confident_joint_count(labels, probs),
-                         "disagreement": float(disagreement_count(labels, probs))}
+                         "disagreement": float(disagreement_count(labels, q))}
             flags = np.zeros(n, dtype=bool)
             flags[rank_lowest(score)[:int(round(np.sqrt(np.prod(list(estimates.values())))))]] = True
         else:

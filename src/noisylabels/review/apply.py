@@ -31,7 +31,6 @@ from .exclude import kept, run_excluded
 
 DECISIONS = ("keep", "relabel", "exclude", "unsure")
 CORRECTED_CSV = "corrected_labels.csv"
-CORRECTED_NPY = "corrected_labels.npy"
 EXCLUDED = "excluded.txt"
 
 
@@ -102,9 +101,10 @@ def label_space(folder: str | Path) -> LabelSpace:
 
     train, cfg, held = found
     labels, _ = noisy_training_labels(cfg, train, held)  # every sample, before a run's own --exclude
+    keys = sample_keys(cfg, train, held)
     run = run_folder_of(folder)
     if run is not None:
-        excluded = run_excluded(cfg, sample_keys(cfg, train, held))
+        excluded = run_excluded(cfg, keys)
         if not np.array_equal(labels[kept(train, excluded)], np.load(run / NOISY_LABELS)):
             raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data "
                             "or labels file changed since); review a run of the data as it is now")
@@ -114,7 +114,6 @@ def label_space(folder: str | Path) -> LabelSpace:
         if len(given) != len(train) or any(given.get(int(i)) != int(y) for i, y in zip(train.source_index, labels)):
             raise UserError(f"{folder}: the labels it examined cannot be rebuilt from its {DETECT_CONFIG} (the data or "
                             "labels file changed since); run 'noisylabels detect' again")
-    keys = sample_keys(cfg, train, held)
     return LabelSpace(labels, np.asarray(train.source_index), excluded, list(train.class_names), keys.paths, cfg,
                       keys.held_index, np.zeros(0, dtype=np.int64) if held is None else np.asarray(held.labels),
                       keys.held_paths or [])
@@ -223,8 +222,9 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
 def _label(text: str, names: dict[str, int], num_classes: int) -> int | None:
     if text in names and not is_number(text):
         return names[text]
-    if as_index(text) is not None and as_index(text) < num_classes:
-        return as_index(text)
+    index = as_index(text)
+    if index is not None and index < num_classes:
+        return index
     return names.get(text)
 
 
@@ -247,17 +247,15 @@ def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path
         elif decision == "exclude":
             excluded.add(idx)
     numeric = any(is_number(n) for n in space.class_names)  # '3' would read back as class index 3
-    rows = sorted(zip(np.concatenate([space.source_index, space.held_index]).tolist(),
-                      (space.paths or []) + space.held_paths if space.paths is not None else [None] * (
-                          len(space.source_index) + len(space.held_index)),
-                      np.concatenate([corrected, space.held_labels]).tolist()))
+    index = np.concatenate([space.source_index, space.held_index]).tolist()
+    label = [y if numeric else space.class_names[y] for y in np.concatenate([corrected, space.held_labels]).tolist()]
+    if space.paths is None:  # keyed by index alone
+        key_header, keys = ["index"], {i: [i] for i in index}
+    else:
+        key_header, keys = ["index", "path"], {i: [i, p] for i, p in zip(index, space.paths + space.held_paths)}
     labels_path = out / CORRECTED_CSV
-    atomic_write_bytes(labels_path, _csv(["index", "path", "label"] if space.paths is not None else ["index", "label"],
-                                         ([i, *([p] if p is not None else []),
-                                           y if numeric else space.class_names[int(y)]] for i, p, y in rows)))
-    path_of = dict(zip(space.source_index.tolist(), space.paths or []))
-    atomic_write_bytes(out / EXCLUDED, _csv(["index", "path"] if space.paths is not None else ["index"],
-                                            ([i, *([path_of[i]] if i in path_of else [])] for i in sorted(excluded))))
+    atomic_write_bytes(labels_path, _csv([*key_header, "label"], sorted([*keys[i], y] for i, y in zip(index, label))))
+    atomic_write_bytes(out / EXCLUDED, _csv(key_header, (keys[i] for i in sorted(excluded))))
     return {"counts": counts, "labels_file": labels_path, "exclude_file": out / EXCLUDED,
             "num_excluded": len(excluded), "num_changed": int(np.sum(corrected != space.labels)),
             "config": space.config}
