@@ -267,3 +267,17 @@ def test_exif_orientation_is_applied(tmp_path):
     im.save(tmp_path / "a.jpg", exif=exif.tobytes(), quality=100)
     arr = image_to_array(Image.open(tmp_path / "a.jpg"), 1, None)[..., 0]
     assert arr.shape == (4, 2) and arr[0, -1] > 128  # upright: the bright corner is now at the top right
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"class_names": np.array("cat,dog")}, "1-D array of 2 or more names"),       # one string, not a list
+    ({"class_names": np.array(["cat", "Cat"])}, "one class written twice"),
+    ({"labels": np.array([0, 1, 0, 99999999999])}, "some classes have no samples"),  # before 10^11 names
+])
+def test_bad_npz_class_lists_are_one_line_refusals(tmp_path, extra, needle):
+    from noisylabels.data.sources import load_npz
+
+    np.savez(tmp_path / "d.npz", **{"images": np.zeros((4, 4, 4), np.uint8), "labels": np.array([0, 1, 0, 1]), **extra})
+    with pytest.raises(UserError, match=needle) as e:
+        load_npz(str(tmp_path / "d.npz"))
+    assert "\n" not in str(e.value)

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import UserError
 from ._images import resize_all
-from .files import FileList, check_classes_present, list_clothing1m, list_csv, list_folder, list_webvision
+from .files import (FileList, check_class_names, check_classes_present, list_clothing1m, list_csv, list_folder,
+                    list_webvision)
 from .imagenet_val import list_imagenet_val
 from .streaming import StreamingImages
 from .dataset import ArrayDataset, DataSplits
@@ -158,7 +159,11 @@ def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
     labels = _int_labels(arrays["labels"], path, "labels")
     test_labels = _int_labels(arrays["test_labels"], path, "test_labels") if "test_labels" in arrays else None
     top = int(max(labels.max(initial=0), test_labels.max(initial=0) if test_labels is not None else 0))
-    names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else [str(i) for i in range(top + 1)]
+    if top >= len(labels) + (0 if test_labels is None else len(test_labels)):  # before listing top + 1 names
+        raise UserError(f"{path}: class index {top} with {len(labels)} labels: some classes have no samples; "
+                        "number the classes 0..C-1 without gaps")
+    names = _class_names(arrays["class_names"], top + 1, path) if "class_names" in arrays else \
+        [str(i) for i in range(top + 1)]
     for images_key, labels_key in (("images", "labels"), ("test_images", "test_labels")):
         if images_key in arrays and labels_key in arrays and len(arrays[images_key]) != len(arrays[labels_key]):
             raise UserError(f"{path}: '{images_key}' holds {len(arrays[images_key])} images but '{labels_key}' "
@@ -168,6 +173,17 @@ def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
     if "test_images" in arrays and test_labels is not None:
         test = ArrayDataset(_as_uint8_images(arrays["test_images"], path, "test_images"), test_labels, names)
     return train, test
+
+
+def _class_names(arr: np.ndarray, at_least: int, path: str) -> list[str]:
+    """An npz's ``class_names``: a 1-D array of at least ``at_least`` distinct names (not one string)."""
+    arr = np.asarray(arr)
+    if arr.ndim != 1 or arr.dtype.kind not in "USO" or len(arr) < at_least:
+        raise UserError(f"{path}: 'class_names' must be a 1-D array of {at_least} or more names, one per class "
+                        f"(got shape {arr.shape}); save it as numpy.array(['cat', 'dog', ...])")
+    names = [str(n) for n in arr]
+    check_class_names(names, np.ones(len(names)), path)
+    return names
 
 
 def _int_labels(arr: np.ndarray, path: str, key: str) -> np.ndarray:
