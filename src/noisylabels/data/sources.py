@@ -159,7 +159,7 @@ def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
     labels = _int_labels(arrays["labels"], path, "labels")
     test_labels = _int_labels(arrays["test_labels"], path, "test_labels") if "test_labels" in arrays else None
     top = int(max(labels.max(initial=0), test_labels.max(initial=0) if test_labels is not None else 0))
-    if top >= len(labels) + (0 if test_labels is None else len(test_labels)):  # before listing top + 1 names
+    if len(labels) and top >= len(labels) + (0 if test_labels is None else len(test_labels)):  # before top + 1 names
         raise UserError(f"{path}: class index {top} with {len(labels)} labels: some classes have no samples; "
                         "number the classes 0..C-1 without gaps")
     names = _class_names(arrays["class_names"], top + 1, path) if "class_names" in arrays else \
