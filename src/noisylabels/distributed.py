@@ -96,10 +96,10 @@ def shutdown() -> None:
 
 def launch(argv: list[str], nproc: int) -> int:
     """``noisylabels train --nproc K``: start K ranks of ``python -m noisylabels ARGV`` on this machine
-    (torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), show rank 0's output and,
-    when rank 0 did not fail with an error of its own, the error output of any other rank that failed
-    (prefixed with its rank), stop every rank when one fails, and return the first non-zero exit code
-    (else 0)."""
+    (torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), show rank 0's output and
+    the error output of any other rank that crashed (prefixed with its rank; a one-line user error is
+    every rank's alike, rank 0 shows it), stop every rank when one fails, and return the first non-zero
+    exit code (else 0)."""
     import socket
     import subprocess
     import sys
@@ -134,9 +134,10 @@ def launch(argv: list[str], nproc: int) -> int:
                 err.seek(0)
                 text = err.read().decode(errors="replace").strip()
                 err.close()
-                rank0_failed = procs[0].returncode not in (0, None, -15)  # it said why, for every rank alike
-                if p.returncode not in (0, None, -15) and text and not rank0_failed:
-                    print("\n".join(f"rank {rank}: {line}" for line in text.splitlines()[-20:]), file=sys.stderr)
+                lines = text.splitlines()
+                user_error = len(lines) == 1 and lines[0].startswith("noisylabels: error:")
+                if p.returncode not in (0, None, -15) and lines and not user_error:
+                    print("\n".join(f"rank {rank}: {line}" for line in lines[-20:]), file=sys.stderr)
     return failed[0] if failed else 0
 
 
