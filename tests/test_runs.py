@@ -91,6 +91,17 @@ def test_resume_with_fewer_epochs_than_finished_is_refused(tmp_path):
     assert "finished 2 epochs, more than --epochs 1" in line and snapshot(out) == before
 
 
+def test_resume_removes_the_temporaries_a_kill_left_in_every_folder_of_the_run(tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", "--dataset", "digits", "--epochs", "1", *TINY, "--out", out)[0] == 0
+    left = [out / ".summary.json.x1.tmp", out / "plots" / ".curves.png.x2.tmp", out / "detect" / ".a.csv.x3.tmp"]
+    for p in left:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"cut off")
+    assert cli("train", "--resume", "--epochs", "2", "--out", out)[0] == 0
+    assert not any(p.exists() for p in left)
+
+
 def test_a_run_started_with_relative_paths_reads_the_same_files_from_any_folder(tmp_path, monkeypatch):
     import yaml
 

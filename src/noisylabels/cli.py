@@ -82,7 +82,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-size", type=int, help="use the PROTOCOL subset rule: first N of permutation(seed 0)")
     p.add_argument("--test-data", help="evaluation source for data without a test split (same formats)")
     p.add_argument("--test-fraction", type=float, help="stratified held-out fraction when no test data (0.1)")
-    p.add_argument("--image-size", type=int, help="resize file images to this square size (webvision/clothing1m: 224)")
+    p.add_argument("--image-size", type=int, help="square side in px that file images are decoded at (default: folder:/csv: 32, webvision:/clothing1m: 224, --weights: the network's input size)")
     p.add_argument("--skip-bad-images", action="store_true", default=None,
                    help="leave unreadable image files out (listed in RUN/skipped_images.txt) instead of stopping")
     p.add_argument("--stream", choices=("auto", "on", "off"), default=None,

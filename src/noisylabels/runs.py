@@ -23,6 +23,7 @@ import yaml
 
 from .distributed import is_main
 from .errors import UserError
+from .safeload import UnsafePickle, torch_load
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -189,9 +190,10 @@ class RunFolder:
             )
 
     def remove_stale_temporaries(self) -> None:
-        """Delete the temporary files of writes that a kill cut off (``.NAME.*.tmp``; never read)."""
+        """Delete the temporary files of writes that a kill cut off (``.NAME.*.tmp`` in the run folder and its
+        sub-folders; never read)."""
         if is_main():
-            for tmp in self.path.glob(".*.tmp"):
+            for tmp in self.path.rglob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
 
     def clear(self) -> None:
@@ -272,6 +274,9 @@ class RunFolder:
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         path = self.path / CHECKPOINT
         try:
-            return torch.load(path, map_location=map_location, weights_only=False)
+            return torch_load(path, map_location=map_location)
+        except UnsafePickle as e:
+            raise UserError(f"checkpoint {path} holds pickled objects other than tensors and arrays ({e}), which could "
+                            "run code; refused: start again with --overwrite") from None
         except Exception as e:  # a corrupt file is a user-facing problem, not a crash
             raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); start again with --overwrite") from None

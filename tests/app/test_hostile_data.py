@@ -141,7 +141,7 @@ def _folder(root, kind):
     else:
         for c in ("a", "b"):
             for i in range(4):
-                write_png(root / c / f"{i}.png", size=(1, 1) if kind == "all-1x1" else (8, 8))
+                write_png(root / c / f"{i}.png", size=(8, 8))
         if kind == "class-without-images":
             (root / "c").mkdir()
             (root / "c" / "notes.txt").write_text("no images")
@@ -156,8 +156,7 @@ def _folder(root, kind):
 
 FOLDER_CASES = {"no-class": "no class sub-folders", "loose-images-only": "no class sub-folders",
                 "one-class": "single class", "class-without-images": "without images",
-                "non-image-named-png": "cannot be read", "truncated-jpeg": "cannot be read",
-                "all-1x1": "too small"}
+                "non-image-named-png": "cannot be read", "truncated-jpeg": "cannot be read"}
 
 
 @pytest.mark.parametrize("kind", list(FOLDER_CASES))

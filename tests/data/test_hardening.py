@@ -236,10 +236,55 @@ def test_streaming_decodes_odd_non_square_images_as_in_memory(tmp_path, image_si
     spec = f"folder:{tmp_path / 'data'}"
     mem = load_splits(spec, stream="off", test_fraction=0.2, image_size=image_size)
     st = load_splits(spec, stream="on", test_fraction=0.2, image_size=image_size)
-    side = image_size or 32  # mixed sizes without --image-size: 32 x 32
+    side = image_size or 32  # without --image-size: the documented 32 x 32
     assert mem.train.images.shape[1:] == (side, side, 3)
     assert np.array_equal(st.train.images[np.arange(len(st.train))], mem.train.images)
     assert np.array_equal(st.test.images[np.arange(len(st.test))], mem.test.images)
+
+
+def test_one_size_and_channel_rule_streamed_or_not(tmp_path):
+    """40 grey files first, then colour ones, all 24 px: both paths decode RGB at the documented 32 px
+    (not the files' own size, not the first files' mode), and the run's normalisation statistics agree."""
+    from noisylabels.app.build import view_config
+    from noisylabels.data.files import FILE_IMAGE_SIZE
+
+    rng = np.random.default_rng(0)
+    for k in range(48):
+        p = tmp_path / "data" / f"c{k % 2}" / f"{k:03d}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        arr = rng.integers(0, 256, (24, 24) if k < 40 else (24, 24, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(p)
+    spec = f"folder:{tmp_path / 'data'}"
+    mem = load_splits(spec, stream="off", test_fraction=0.25).train
+    st = load_splits(spec, stream="on", test_fraction=0.25).train
+    assert mem.images.shape[1:] == st.images.shape[1:] == (FILE_IMAGE_SIZE, FILE_IMAGE_SIZE, 3)
+    a, b = view_config(mem.images, spec, "auto", None), view_config(st.images, spec, "auto", None)
+    assert a.mean == b.mean and a.std == b.std
+
+
+def test_jpegs_are_decoded_reduced_and_still_match_a_full_decode(tmp_path, monkeypatch):
+    """A 1600 x 1200 photo is read at a power-of-two reduction that covers the size (Pillow's draft),
+    and its pixels stay within a few levels of a full decode scaled the same way."""
+    from PIL import JpegImagePlugin
+
+    from noisylabels.data._images import _resize_crop, decode_file
+
+    yy, xx = np.mgrid[0:1200, 0:1600]
+    arr = np.stack([xx * 255 // 1600, yy * 255 // 1200, (xx + yy) * 255 // 2800], -1).astype(np.uint8)
+    Image.fromarray(arr).save(tmp_path / "big.jpg", quality=95)
+    sizes = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        out = real(self, mode, size)
+        sizes.append(self.size)
+        return out
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    got = decode_file(tmp_path / "big.jpg", 64, 3)
+    assert got.shape == (64, 64, 3) and sizes and max(sizes[-1]) <= 1600 // 8  # read at 1/8, not 1600 px
+    full = np.asarray(_resize_crop(Image.open(tmp_path / "big.jpg").convert("RGB"), (64, 64)))
+    assert np.abs(got.astype(int) - full.astype(int)).mean() < 3
 
 
 @pytest.mark.parametrize("mode, values, expected", [

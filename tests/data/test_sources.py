@@ -98,7 +98,8 @@ def test_folder_grayscale_mixed_modes_and_resize(tmp_path):
         for i in range(10):
             write_png(tmp_path / "g" / cls / f"{i}.png", (12, 12), "L", 10 * i)
     s = load_splits(f"folder:{tmp_path / 'g'}", test_fraction=0.2)
-    assert s.train.images.shape[1:] == (12, 12, 1) and s.test_kind == "holdout"
+    assert s.train.images.shape[1:] == (32, 32, 1) and s.test_kind == "holdout"  # the default, not the files' size
+    assert load_splits(f"folder:{tmp_path / 'g'}", image_size=12).train.images.shape[1:] == (12, 12, 1)
     assert len(s.train) == 16 and np.bincount(s.test.labels).tolist() == [2, 2]
     assert s.train.paths and all(p.endswith(".png") for p in s.train.paths)
     assert not set(s.train.source_index) & set(s.test.source_index)
@@ -107,7 +108,7 @@ def test_folder_grayscale_mixed_modes_and_resize(tmp_path):
     write_png(tmp_path / "m" / "b" / "0.png", (16, 16), "RGB", (5, 0, 0))
     write_png(tmp_path / "m" / "b" / "1.png", (16, 16), "RGB", (5, 0, 0))
     s = load_splits(f"folder:{tmp_path / 'm'}", test_fraction=0.5)
-    assert s.train.images.shape[1:] == (32, 32, 3)  # mixed sizes -> 32 px, mixed modes -> RGB
+    assert s.train.images.shape[1:] == (32, 32, 3)  # mixed modes -> RGB
 
 
 def test_csv_names_ints_relative_paths_and_test_data(tmp_path):

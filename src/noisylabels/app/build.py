@@ -20,7 +20,8 @@ from ..data.augment import ViewConfig
 from ..data.dataset import ArrayDataset, DataSplits
 from ..data.keyed import held_out, sample_keys
 from ..data.noise import load_label_file, make_noisy_labels, noise_report
-from ..data.sources import imagenet_val_listing, load_like_test, load_run_splits, true_labels_known
+from ..data.sources import (FILE_SOURCE_PREFIXES, imagenet_val_listing, load_like_test, load_run_splits,
+                            true_labels_known)
 from ..data.store import ImageStore
 from ..errors import UserError
 from ..methods import Method, TrainData, get_method
@@ -67,7 +68,8 @@ def resolve_device(name: str) -> torch.device:
 
 def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: int | None) -> ViewConfig:
     """Augmentation recipe: padding 1/8 of the side (TCL), flips off for digits, per-channel mean/std
-    (from at most 10,000 evenly spaced images, so CIFAR-sized sets cost little memory)."""
+    (from at most 10,000 evenly spaced images of an array source, 2,000 of an image-file source, streamed
+    or not: a streamed image costs a decode each, and a file source gives the same statistics either way)."""
     if isinstance(flip, str):
         if flip not in ("auto", "true", "false"):
             raise UserError(f"--flip must be auto, true or false, got {flip!r}")
@@ -76,9 +78,10 @@ def view_config(images: np.ndarray, dataset: str, flip: str | bool, crop_pad: in
     if pad > images.shape[1]:
         raise UserError(f"--crop-pad {pad} exceeds the image side ({images.shape[1]} px); use at most "
                         f"{images.shape[1]} (default side/8)")
-    limit = 2_000 if isinstance(images, ImageStore) else 10_000  # streamed images cost a decode each
+    files = isinstance(images, ImageStore) or dataset.startswith(FILE_SOURCE_PREFIXES)
+    limit = 2_000 if files else 10_000
     sample = images[np.linspace(0, len(images) - 1, min(len(images), limit)).astype(np.int64)]
-    x = sample.reshape(-1, images.shape[-1]).astype(np.float32) / 255.0  # per-channel stats of <= 10k images
+    x = sample.reshape(-1, images.shape[-1]).astype(np.float32) / 255.0  # per-channel stats of the sample
     std = np.maximum(x.std(0), 1e-3)
     return ViewConfig(crop_pad=pad, flip=bool(flip), mean=tuple(x.mean(0).tolist()), std=tuple(std.tolist()))
 

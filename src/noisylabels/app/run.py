@@ -78,8 +78,9 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
         log(f"note: the training set has no sample of {len(unseen)} class(es) ({', '.join(map(repr, unseen[:5]))}"
             f"{', ...' if len(unseen) > 5 else ''}); the model cannot learn them: a larger --train-size includes them")
     h, w, c = prep.splits.train.images.shape[1:]
+    sized = " (decoded at this size; --image-size N to change)" if prep.splits.train.paths else ""
     log(f"{cfg['method']} on {prep.splits.name}: {len(prep.splits.train)} train / {len(prep.splits.test)} test "
-        f"({prep.splits.test_kind}), {h}x{w}x{c} images, noise {noise}, {cfg['backbone']} on {cfg['device']}")
+        f"({prep.splits.test_kind}), {h}x{w}x{c} images{sized}, noise {noise}, {cfg['backbone']} on {cfg['device']}")
     result = train(prep.method, prep.data, prep.fit_config, run, resume=resume, pretrained=bool(cfg["pretrained"]),
                    log=log)
     summary = build_summary(prep, result, sha)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +13,23 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 WIDE_GRAY_MODES = {"I", "I;16", "I;16B", "I;16L", "F"}
 
 
-def _open_all(paths: list[Path], skip_bad: bool) -> tuple[list, list[int]]:
-    """Open every image -> (images that opened, positions of those that did not).
-
-    Without ``skip_bad`` any unreadable file is a UserError naming the files.
-    """
+def scan_headers(paths: list[Path], workers: int = 8) -> tuple[list[int], int]:
+    """(positions of the files Pillow cannot identify, channels: 1 when every readable file is grey, else
+    3), from each file's header only (fast on large sets): the one rule of streamed and in-memory files."""
     from PIL import Image
 
-    images, bad = [], []
-    for i, p in enumerate(paths):
+    def mode(p: Path) -> str | None:
         try:
             with Image.open(p) as im:
-                im.load()
-                images.append(im.copy())
-        except Exception:  # noqa: BLE001 - truncated, corrupt, not an image, unreadable: all the same to us
-            bad.append(i)
-    if bad and not skip_bad:
-        raise UserError(bad_images_message([str(paths[i]) for i in bad]))
-    if len(bad) == len(paths):
-        raise UserError(f"none of the {len(paths)} image files can be read, e.g. {paths[0]}")
-    return images, bad
+                return im.mode
+        except Exception:  # noqa: BLE001 - bad files are reported by the caller
+            return None
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        modes = list(pool.map(mode, paths, chunksize=256))
+    bad = [i for i, m in enumerate(modes) if m is None]
+    good = {m for m in modes if m is not None}
+    return bad, (1 if good and good <= GRAY_MODES else 3)
 
 
 def bad_images_message(bad: list[str]) -> str:
@@ -93,20 +90,42 @@ def image_to_array(im, channels: int, size: tuple[int, int] | None) -> np.ndarra
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def decode_images(paths: list[Path], image_size: int | None,
-                  skip_bad: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 (N', H, W, C) images, int64 (N',) positions in ``paths`` of the images kept).
+def decode_file(path: Path, size: int, channels: int) -> np.ndarray:
+    """One image file -> uint8 (size, size, channels) (:func:`image_to_array`), the one decoder of in-memory
+    and streamed files. A JPEG is decoded at the smallest power-of-two reduction that still covers
+    ``size`` (Pillow's draft mode), so a photo is never held at full resolution; raises OSError or
+    ValueError on a bad file."""
+    from PIL import Image
 
-    1 channel if every image is grayscale, else RGB; sizes: ``image_size`` x ``image_size`` when
-    given; else the images' own size when they all share one; else 32 x 32. Unreadable files stop
-    with their list, or are left out with ``skip_bad``.
-    """
-    images, bad = _open_all(paths, skip_bad)
-    kept = np.setdiff1d(np.arange(len(paths)), np.asarray(bad, dtype=np.int64))
-    channels = 1 if all(im.mode in GRAY_MODES for im in images) else 3
-    sizes = Counter(im.size for im in images)
-    size = (image_size, image_size) if image_size else (None if len(sizes) == 1 else (32, 32))
-    return np.stack([image_to_array(im, channels, size) for im in images]), kept
+    with Image.open(path) as im:
+        if im.format == "JPEG":
+            im.draft(im.mode, (size, size))
+        return image_to_array(im, channels, (size, size))
+
+
+def decode_all(paths: list[Path], size: int, channels: int, skip_bad: bool = False,
+               workers: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (N', size, size, channels) images, int64 (N',) positions in ``paths`` of the images kept),
+    decoded one file at a time into one array (:func:`decode_file`). A file that fails to decode stops
+    with the list of such files or, with ``skip_bad``, is left out."""
+    out = np.empty((len(paths), size, size, channels), dtype=np.uint8)
+
+    def one(i: int) -> bool:
+        try:
+            out[i] = decode_file(paths[i], size, channels)
+            return True
+        except Exception:  # noqa: BLE001 - truncated, corrupt, not an image, unreadable: all the same to us
+            return False
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        ok = np.fromiter(pool.map(one, range(len(paths))), dtype=bool, count=len(paths))
+    bad = np.flatnonzero(~ok)
+    if len(bad) and not skip_bad:
+        raise UserError(bad_images_message([str(paths[i]) for i in bad]))
+    if len(bad) == len(paths):
+        raise UserError(f"none of the {len(paths)} image files can be read, e.g. {paths[0]}")
+    kept = np.flatnonzero(ok)
+    return (out if len(bad) == 0 else out[kept]), kept
 
 
 def resize_all(images: np.ndarray, size: int, channels: int) -> np.ndarray:

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ._images import GRAY_MODES, bad_images_message, decode_images
+from ._images import bad_images_message, decode_all, scan_headers
 from .dataset import ArrayDataset
-from .streaming import StreamingImages, check_readable, estimated_bytes, memory_budget
+from .streaming import StreamingImages, estimated_bytes, memory_budget
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 WEBVISION_MINI_CLASSES = 50
+FILE_IMAGE_SIZE = 32  # default side of folder:/csv: images (CIFAR's; fast on a CPU; --image-size to change)
 CLOTHING1M_CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket",
                       "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear"]
 
@@ -43,55 +44,35 @@ class FileList:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def decode(self, image_size: int | None, skip_bad: bool = False) -> ArrayDataset:
-        """All images in memory; unreadable files stop the run or, with ``skip_bad``, are left out
-        (recorded in ``skipped_paths``; ``source_index`` keeps every kept sample's original position)."""
-        images, kept = decode_images(self.paths, image_size, skip_bad)
-        skipped = sorted(set(range(len(self.paths))) - set(kept.tolist()))
-        return ArrayDataset(images, self.labels[kept], list(self.class_names), paths=[str(self.paths[i]) for i in kept],
-                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in skipped])
-
-    def probe(self, image_size: int | None, count: int = 32) -> tuple[int, int]:
-        """(side, channels) for streaming, from the first ``count`` readable files: ``image_size`` or
-        their common square side (else 32); 1 channel when all are grayscale, else 3."""
-        from PIL import Image
-
-        sizes, modes = set(), set()
-        for p in self.paths[:count]:
-            try:
-                with Image.open(p) as im:
-                    sizes.add(im.size)
-                    modes.add(im.mode)
-            except Exception:  # noqa: BLE001 - bad files are reported by the readability check
-                continue
-        side = image_size or (next(iter(sizes))[0] if len(sizes) == 1 and len(set(next(iter(sizes)))) == 1 else 32)
-        return int(side), (1 if modes and modes <= GRAY_MODES else 3)
-
-    def stream(self, image_size: int | None, skip_bad: bool = False) -> ArrayDataset:
-        """A dataset whose images stay on disk (:class:`StreamingImages`), after a header check of
-        every file (unreadable ones stop the run or, with ``skip_bad``, are left out)."""
-        bad = check_readable(self.paths)
+    def load(self, image_size: int | None, skip_bad: bool, stream: str,
+             budget: int | None = None) -> ArrayDataset:
+        """The images at ``image_size`` px (default ``FILE_IMAGE_SIZE``), 1 channel when every file is grey
+        (else RGB; both read from every file's header), in memory or streamed: ``stream`` is ``on``, ``off``
+        or ``auto`` (stream when the decoded images would exceed ``budget`` bytes; by default
+        :func:`~noisylabels.data.streaming.memory_budget`). Both decode alike (one decoder, one size, one
+        channel rule). Unreadable files stop the run or, with ``skip_bad``, are left out (recorded in
+        ``skipped_paths``; ``source_index`` keeps every kept sample's original position)."""
+        if stream not in ("auto", "on", "off"):
+            raise UserError(f"--stream must be auto, on or off, got {stream!r}")
+        side = int(image_size or FILE_IMAGE_SIZE)
+        bad, channels = scan_headers(self.paths)
         if bad and not skip_bad:
             raise UserError(bad_images_message([str(self.paths[i]) for i in bad]))
         if len(bad) == len(self.paths):
             raise UserError(f"none of the {len(self.paths)} image files in {self.origin} can be read")
         kept = np.setdiff1d(np.arange(len(self.paths)), np.asarray(bad, dtype=np.int64))
-        side, channels = self.probe(image_size)
-        images = StreamingImages([self.paths[i] for i in kept], side, channels)
-        return ArrayDataset(images, self.labels[kept], list(self.class_names), paths=[str(self.paths[i]) for i in kept],
-                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in bad])
-
-    def load(self, image_size: int | None, skip_bad: bool, stream: str,
-             budget: int | None = None) -> ArrayDataset:
-        """In memory or streamed: ``stream`` is ``on``, ``off`` or ``auto`` (stream when the decoded
-        images would exceed ``budget`` bytes; by default :func:`~noisylabels.data.streaming.memory_budget`)."""
-        if stream not in ("auto", "on", "off"):
-            raise UserError(f"--stream must be auto, on or off, got {stream!r}")
         if stream == "auto":
-            side, channels = self.probe(image_size, count=8)
             limit = memory_budget() if budget is None else budget
-            stream = "on" if estimated_bytes(len(self), side, channels) > limit else "off"
-        return self.stream(image_size, skip_bad) if stream == "on" else self.decode(image_size, skip_bad)
+            stream = "on" if estimated_bytes(len(kept), side, channels) > limit else "off"
+        paths = [self.paths[i] for i in kept]
+        if stream == "on":
+            images = StreamingImages(paths, side, channels)
+        else:
+            images, decoded = decode_all(paths, side, channels, skip_bad)
+            kept = kept[decoded]
+        skipped = sorted(set(range(len(self.paths))) - set(kept.tolist()))
+        return ArrayDataset(images, self.labels[kept], list(self.class_names), paths=[str(self.paths[i]) for i in kept],
+                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in skipped])
 
 
 def check_classes_present(labels: np.ndarray, class_names: list[str], origin: str) -> None:

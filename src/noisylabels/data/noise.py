@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..safeload import UnsafePickle, torch_load
 from ._text import is_number
 from .keyed import SampleKeys, read_keyed_csv, to_class_indices
 
@@ -281,10 +282,14 @@ def _read_entries(file: Path) -> dict[str, np.ndarray]:
     if suffix == ".npz":
         with np.load(file, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    if suffix in (".pt", ".pth"):  # CIFAR-N: a dict saved with torch.save (holds numpy arrays -> full unpickling)
-        import torch
-
-        obj = torch.load(file, map_location="cpu", weights_only=False)
+    if suffix in (".pt", ".pth"):  # CIFAR-N: a dict of numpy arrays saved with torch.save
+        try:
+            obj = torch_load(file)
+        except UnsafePickle as e:
+            raise UserError(f"labels file {file} holds pickled objects other than arrays ({e}), which could run code; "
+                            "save the labels as .npy or .csv") from None
+        except Exception as e:  # noqa: BLE001 - not a torch file, truncated, ...
+            raise UserError(f"cannot read labels file {file} ({type(e).__name__}); save the labels as .npy or .csv") from None
         items = obj.items() if isinstance(obj, dict) else [("", obj)]
         return {str(k): np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in items}
     raise UserError(f"labels file {file} must end in .npy, .npz, .csv, .pt or .pth")

@@ -10,7 +10,6 @@ and ``clothing1m:ROOT``. File-based sources are decoded into memory or streamed 
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..safeload import UnsafePickle, unpickle_arrays
 from ._images import resize_all
 from .files import (FileList, check_class_names, check_classes_present, list_clothing1m, list_csv, list_folder,
                     list_webvision)
@@ -26,6 +26,7 @@ from .streaming import StreamingImages
 from .dataset import ArrayDataset, DataSplits
 
 SOURCE_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
+FILE_SOURCE_PREFIXES = ("folder:", "csv:", "webvision:", "clothing1m:")  # sources of image files
 SOURCE_PREFIXES = ("folder:", "csv:", "npz:", "webvision:", "clothing1m:")
 LIST_SOURCE_SIZE = 224  # default side of mini-WebVision / Clothing1M images (the papers' crop size)
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -95,8 +96,10 @@ def _unpickle(path: Path) -> dict:
         raise UserError(f"CIFAR file {path} not found; unpack the 'python version' archive from {CIFAR_URL} "
                         "into the folder given with --data-dir")
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
+        return unpickle_arrays(path)
+    except UnsafePickle as e:
+        raise UserError(f"CIFAR file {path} holds pickled objects other than arrays ({e}), which could run code; "
+                        "refused: download it again") from None
     except Exception as e:
         raise UserError(f"cannot read CIFAR file {path} ({type(e).__name__}); download it again") from None
 

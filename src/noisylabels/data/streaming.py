@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
-from ._images import bad_images_message, image_to_array
+from ._images import bad_images_message, decode_file
 from .store import ImageStore
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes of decoded training images above which --stream auto streams
@@ -39,15 +39,6 @@ def memory_budget() -> int:
     except (ValueError, OSError, AttributeError):
         free_host = free_device
     return max(DEFAULT_MEMORY_BUDGET, min(free_device, free_host) // 2)
-
-
-def decode_file(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image file -> uint8 (size, size, channels), decoded as the in-memory sources decode it
-    (:func:`~noisylabels.data._images.image_to_array`); raises OSError/ValueError on a bad file."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return image_to_array(im, channels, (size, size))
 
 
 class _BatchFiles(torch.utils.data.Dataset):
@@ -152,23 +143,6 @@ class StreamingImages(ImageStore):
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.permutation(len(self))[:limit])
         return self._decode_now(idx)
-
-
-def check_readable(paths: list[Path], workers: int = 8) -> list[int]:
-    """Positions of files Pillow cannot identify (header check only: fast on large sets)."""
-    from PIL import Image
-
-    def ok(p: Path) -> bool:
-        try:
-            with Image.open(p) as im:
-                im.size  # noqa: B018 - parsing the header is the check
-            return True
-        except Exception:  # noqa: BLE001
-            return False
-
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        flags = list(pool.map(ok, paths, chunksize=256))
-    return [i for i, good in enumerate(flags) if not good]
 
 
 def estimated_bytes(n: int, size: int, channels: int) -> int:

@@ -1,0 +1,61 @@
+"""Pickled inputs (a run's checkpoint, CIFAR's python batches, CIFAR-N .pt label files) are read without
+running code: a file that names anything beyond tensors, arrays and containers is one line, exit 2."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from noisylabels.safeload import UnsafePickle, torch_load, unpickle_arrays
+from tests.helpers import FAST, cli, one_line_error
+
+
+class _Payload:
+    """Unpickling this runs ``Path.touch(target)``: what a hostile pickle would do."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_arrays_and_tensors_load_and_code_is_refused(tmp_path: Path):
+    ok = {"a": np.arange(3), "t": torch.ones(2), "rng": np.random.get_state(), "x": [1, (2.5, "s")]}
+    torch.save(ok, tmp_path / "ok.pt")
+    got = torch_load(tmp_path / "ok.pt")
+    assert np.array_equal(got["a"], ok["a"]) and got["rng"][0] == "MT19937"
+    torch.save({"a": _Payload(tmp_path / "ran")}, tmp_path / "bad.pt")
+    with pytest.raises(UnsafePickle):
+        torch_load(tmp_path / "bad.pt")
+    (tmp_path / "bad.pkl").write_bytes(pickle.dumps({b"data": _Payload(tmp_path / "ran")}))
+    with pytest.raises(UnsafePickle, match="touch"):
+        unpickle_arrays(tmp_path / "bad.pkl")
+    (tmp_path / "ok.pkl").write_bytes(pickle.dumps({b"data": np.zeros((2, 3), np.uint8), b"labels": [0, 1]}))
+    assert unpickle_arrays(tmp_path / "ok.pkl")[b"labels"] == [0, 1]
+    assert not (tmp_path / "ran").exists()
+
+
+def test_hostile_checkpoint_and_label_file_are_refused_without_running(tmp_path: Path):
+    run = tmp_path / "run"
+    assert cli("train", "--dataset", "digits", *FAST, "--epochs", "1", "--out", run)[0] == 0
+    torch.save({"model": _Payload(tmp_path / "ran")}, run / "checkpoint.pt")
+    msg = one_line_error("train", "--dataset", "digits", *FAST, "--epochs", "2", "--resume", "--out", run)
+    assert "could run code" in msg and "--overwrite" in msg
+    torch.save({"worse_label": _Payload(tmp_path / "ran")}, tmp_path / "labels.pt")
+    msg = one_line_error("train", "--dataset", "digits", *FAST, "--noise", f"file:{tmp_path / 'labels.pt'}",
+                         "--out", tmp_path / "r2")
+    assert "could run code" in msg and ".npy" in msg
+    assert not (tmp_path / "ran").exists()
+
+
+def test_hostile_cifar_batch_is_refused(tmp_path: Path):
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    (d / "data_batch_1").write_bytes(pickle.dumps({b"data": _Payload(tmp_path / "ran")}))
+    msg = one_line_error("train", "--dataset", "cifar10", "--data-dir", tmp_path, *FAST, "--out", tmp_path / "r")
+    assert "could run code" in msg and not (tmp_path / "ran").exists()
