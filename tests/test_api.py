@@ -44,3 +44,57 @@ def test_bad_arguments_name_the_parameter(kwargs, needle):
     with pytest.raises(UserError) as e:
         noisylabels.find_label_issues(np.array([0, 1, 0, 1]), **kwargs)
     assert needle in str(e.value) and "--" not in str(e.value)
+
+
+def test_train_load_run_and_predict_from_python(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (120, 8, 8), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 40)
+    images[labels == 1, :4] = 255  # learnable classes
+    images[labels == 2, 4:] = 0
+    run = noisylabels.train((images, labels), epochs=2, out=tmp_path / "run", width=4, batch_size=16)
+    assert run.noise_rate_actual == 0.0 and run.class_names == ["0", "1", "2"]  # no noise added to the given labels
+    issues = run.label_issues()
+    assert len(issues) == 108 and issues[0]["label_quality"] <= issues[-1]["label_quality"]
+    probs = run.predict(images)
+    assert probs.shape == (120, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.allclose(run.predict(np.repeat(images[..., None], 3, -1)), probs, atol=1e-5)  # RGB -> the run's grey
+    again = noisylabels.load_run(tmp_path / "run")
+    assert again.num_flagged == run.num_flagged and again.test_accuracy == run.test_accuracy
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"epochs": 0}, "epochs must be at least 1"),
+    ({"batchsize": 8}, "no option(s) batchsize"),
+    ({"noise": "symmetric", "noise_rate": 2.0}, "noise_rate must be"),
+    ({"method": "nope"}, "unknown method"),
+])
+def test_train_errors_name_parameters_and_write_nothing(tmp_path, kwargs, needle):
+    with pytest.raises(UserError) as e:
+        noisylabels.train("digits", out=tmp_path / "run", **kwargs)
+    assert needle in str(e.value) and "--" not in str(e.value) and not (tmp_path / "run").exists()
+
+
+def test_train_refuses_a_folder_holding_a_run_before_writing(tmp_path, earlier_run):
+    from tests.helpers import snapshot
+
+    run, before = earlier_run
+    with pytest.raises(UserError, match="already holds a run"):
+        noisylabels.train((np.zeros((10, 8, 8), np.uint8), np.arange(10) % 2), out=run)
+    assert snapshot(run) == before
+
+
+def test_make_noisy_labels_and_losses_by_name():
+    y = np.repeat(np.arange(4), 50)
+    noisy = noisylabels.make_noisy_labels(y, "symmetric", 0.5, seed=3)
+    assert np.array_equal(noisy, noisylabels.make_noisy_labels(y, "symmetric", 0.5, seed=3))
+    assert 0.3 < np.mean(noisy != y) < 0.55
+    with pytest.raises(UserError, match=r"^rate must be"):
+        noisylabels.make_noisy_labels(y, "symmetric", 1.5)
+    import torch
+
+    logits, targets = torch.randn(6, 4), torch.arange(6) % 4
+    assert noisylabels.get_loss("gce")(logits, targets, q=0.7).ndim == 0
+    with pytest.raises(UserError, match="unknown loss"):
+        noisylabels.get_loss("nope")
+    assert "tcl" in noisylabels.METHODS

@@ -1,7 +1,8 @@
-"""The Python door to the label-issue detector: arrays in, a ranked verdict out (no files written).
+"""The Python door to the label-issue detector and the noise models: arrays in, arrays out (no files written).
 
 ``find_label_issues(labels, pred_probs, *, features=None, in_sample=False)`` is what ``noisylabels detect
---labels --pred-probs [--features] [--in-sample]`` computes; errors name the parameters.
+--labels --pred-probs [--features] [--in-sample]`` computes; ``make_noisy_labels(labels, kind, rate, *, seed)``
+what ``noisylabels noise`` writes. Errors name the parameters.
 """
 
 from __future__ import annotations
@@ -90,3 +91,32 @@ def find_label_issues(labels: Any, pred_probs: Any = None, *, features: Any = No
     y, p = validate_predictions(labels, pred_probs, features)
     issues = detect_issues(y, p, features=features, provenance="in-sample" if in_sample else "out-of-sample")
     return LabelIssueReport(y, p, issues)
+
+
+def make_noisy_labels(labels: Any, kind: str, rate: float, *, seed: int = 0, num_classes: int | None = None,
+                      dataset: str | None = None, images: Any = None) -> np.ndarray:
+    """Labels int (N,) -> noisy labels int64 (N,) under the noise model ``kind`` at ``rate``.
+
+    Args:
+        labels: (N,) int true labels in [0, C).
+        kind: symmetric, symmetric-exclusive, asymmetric, pairflip, instance or lookalike (README "Noise").
+        rate: the noise rate in [0, 1]; seed: the draw's seed (the same seed, the same labels).
+        num_classes: C (default: the largest label + 1); dataset: the dataset name that picks the asymmetric
+            map (fashion-mnist, cifar10, ...); images: uint8 (N, H, W[, C]) for instance and lookalike noise.
+    Bad input raises ``noisylabels.errors.UserError`` naming the parameter."""
+    from .data.noise import make_noisy_labels as _make
+    from .trained import as_parameters
+
+    y = np.asarray(labels)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"labels must be a 1-D array of integers, got {y.dtype} {y.shape}")
+    if isinstance(kind, str) and kind.startswith("file:"):
+        raise UserError("kind names a noise model; labels from a file are your own labels, read them yourself")
+    c = int(y.max()) + 1 if num_classes is None and y.size else num_classes
+    x = None if images is None else np.asarray(images)
+    if x is not None and x.ndim == 3:
+        x = x[..., None]
+    try:
+        return _make(y, noise=kind, rate=rate, num_classes=c, seed=seed, dataset=dataset, images=x)
+    except UserError as e:
+        raise UserError(as_parameters(str(e)).replace("noise_rate", "rate")) from None

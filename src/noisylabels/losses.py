@@ -1,4 +1,4 @@
-"""Loss functions: plain functions of tensors, the device taken from the inputs (DESIGN.md rule 2).
+"""Loss functions: plain functions of tensors, the device taken from the inputs.
 
 Shapes: B = batch, C = classes, D = embedding dimension.
 """
@@ -6,10 +6,13 @@ Shapes: B = batch, C = classes, D = embedding dimension.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .errors import UserError
 
 
 def similarities(a: Tensor, b: Tensor, temperature: float) -> Tensor:
@@ -187,3 +190,18 @@ def weighted_supcon(
     vw = torch.where(positive, v, torch.zeros_like(v))
     mean_log_prob = (vw * torch.where(positive, log_prob, torch.zeros_like(log_prob))).sum(1) / vw.sum(1).clamp_min(1e-12)
     return -(temperature / SUPCON_BASE_TEMPERATURE) * mean_log_prob.mean()
+
+
+LOSSES: dict[str, Any] = {
+    "ce": F.cross_entropy, "gce": generalized_cross_entropy, "sce": symmetric_cross_entropy,
+    "nce": normalized_cross_entropy, "rce": reverse_cross_entropy, "focal": focal_loss, "nfl": normalized_focal_loss,
+}
+"""The per-batch classification losses by name, each ``(logits (B, C), targets (B,) int, **options) -> scalar``,
+for a training loop of one's own (the methods combine them: ``--method gce``, ``sce``, ``nce-rce``, ``nfl-rce``)."""
+
+
+def get_loss(name: str) -> Any:
+    """The loss registered under ``name`` in :data:`LOSSES`; UserError naming the choices otherwise."""
+    if name not in LOSSES:
+        raise UserError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
+    return LOSSES[name]

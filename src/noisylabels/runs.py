@@ -38,8 +38,9 @@ MARGINS = "margins.npy"  # AUM: the mean logit margin of each given label over t
 SKIPPED_IMAGES = "skipped_images.txt"
 PLOTS = "plots"
 _WRITE_DELAY = float(os.environ.get("NOISYLABELS_TEST_WRITE_DELAY") or 0)  # test hook, see atomic_write_bytes
+MODEL = "model.pt2"  # the exported classifier (noisylabels.export)
 _RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, MARGINS,
-              SKIPPED_IMAGES)
+              SKIPPED_IMAGES, MODEL)
 
 
 def _process_umask() -> int:
@@ -230,6 +231,9 @@ class RunFolder:
 
     def write_yaml(self, name: str, obj: Any) -> None:
         atomic_write_bytes(self.path / name, yaml.safe_dump(obj, sort_keys=False).encode())
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        atomic_write_bytes(self.path / name, data)
 
     def write_npy(self, name: str, arr: np.ndarray) -> None:
         buf = io.BytesIO()

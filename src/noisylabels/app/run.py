@@ -12,9 +12,10 @@ from .. import distributed as ddp
 from ..config import RunConfig, _flag, absolute_paths
 from ..data.noise import describe_noise
 from ..engine import train
+from ..export import export_model
 from ..errors import UserError
 from ..report import plot_curves
-from ..runs import CONFIG, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256, writer_lock
+from ..runs import CONFIG, MODEL, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256, writer_lock
 from .build import prepare
 from .summary import build_summary, write_issues
 
@@ -88,9 +89,24 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     if prep.method.has_classifier:
         summary.update(write_issues(prep, run))
     if ddp.is_main():  # the other ranks write nothing: they need not draw or serialise either
+        if prep.method.has_classifier:
+            _export(prep, run, log)
         plot_curves(result["history"], run.path / "plots" / "curves.png", _title(summary))
         run.write_json(SUMMARY, summary)
     return summary
+
+
+def _export(prep: Any, run: RunFolder, log: Callable[[str], None]) -> None:
+    """Write the run's classifier as model.pt2 (:func:`~noisylabels.export.export_model`); a model that
+    ``torch.export`` cannot capture is a note, not a failed run (predict then says the file is missing)."""
+    train_set = prep.splits.train
+    try:
+        data = export_model(prep.method, prep.data.views, tuple(train_set.images.shape[1:]),
+                            list(train_set.class_names), saved_config(prep.config))
+    except Exception as e:  # noqa: BLE001 - a tracing limitation of one model must not lose the finished run
+        log(f"note: the trained model could not be exported for predict ({type(e).__name__}: {str(e)[:120]})")
+        return
+    run.write_bytes(MODEL, data)
 
 
 def _finished_epochs(run: RunFolder) -> int:

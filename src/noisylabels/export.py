@@ -1,0 +1,94 @@
+"""The trained classifier as one file another program can load: images in, probabilities out.
+
+``model.pt2`` in a run folder is a ``torch.export`` program (``torch.export.load(path).module()``, no
+noisylabels needed) that takes uint8 images (B, H, W, C) at the run's decoded size and channels (any batch
+size B) and returns softmax probabilities (B, K) over the run's classes: the un-augmented test view
+(per-channel normalisation, the network's input size), then the method's classifier, in fp32. The archive
+also holds ``noisylabels.json``: the class names, the image shape, the normalisation and the run's
+configuration (enough to rebuild the method with this package and load the program's ``state_dict``).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .data.augment import ViewConfig, plain_view
+from .errors import UserError
+
+MODEL_FILE = "model.pt2"
+META_FILE = "noisylabels.json"
+FORMAT = "noisylabels-model/1"
+
+
+class _Predictor(nn.Module):
+    """uint8 (B, H, W, C) -> probabilities (B, K): the plain view, then ``method.logits``."""
+
+    def __init__(self, method: nn.Module, views: ViewConfig) -> None:
+        super().__init__()
+        self.method, self.views = method, views
+
+    def forward(self, images: Tensor) -> Tensor:
+        return torch.softmax(self.method.logits(plain_view(images, self.views)).float(), dim=1)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an exported model expects and means: image_shape (H, W, C) of its uint8 inputs, class_names
+    (index = output column), the views' normalisation, and the run's configuration."""
+
+    image_shape: tuple[int, int, int]
+    class_names: list[str]
+    views: dict[str, Any]
+    config: dict[str, Any]
+    format: str = FORMAT
+
+
+def export_model(method: nn.Module, views: ViewConfig, image_shape: tuple[int, int, int], class_names: list[str],
+                 config: dict[str, Any]) -> bytes:
+    """The ``torch.export`` archive (bytes) of ``method``'s classifier on the CPU in fp32, exported on two images of
+    ``image_shape`` (H, W, C); the method itself is left as it was (a copy is traced)."""
+    model = _Predictor(copy.deepcopy(method).float().cpu().eval(), views).eval()
+    example = torch.zeros((2, *image_shape), dtype=torch.uint8)
+    with torch.no_grad():
+        program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
+    info = ModelInfo(tuple(int(v) for v in image_shape), list(class_names), asdict(views), config)
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={META_FILE: json.dumps(asdict(info))})
+    return buf.getvalue()
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
+    """(the exported classifier on the CPU, its :class:`ModelInfo`) from ``path``: a model file or a run
+    folder holding ``model.pt``; UserError when there is none or it is not one of ours."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_FILE
+    if not p.is_file():
+        raise UserError(f"no trained model at {p}: give a finished run's folder (it holds {MODEL_FILE}) or the file")
+    extra = {META_FILE: ""}
+    try:
+        module = torch.export.load(str(p), extra_files=extra).module()
+        raw = json.loads(extra[META_FILE] or "{}")
+    except Exception as e:  # noqa: BLE001 - not an exported program, truncated, foreign
+        raise UserError(f"{p} is not a model exported by noisylabels ({type(e).__name__}); give a run's {MODEL_FILE}") from None
+    if raw.get("format") != FORMAT:
+        raise UserError(f"{p} is not a model exported by noisylabels (no {META_FILE} of format {FORMAT})")
+    raw["image_shape"] = tuple(raw["image_shape"])
+    return module, ModelInfo(**raw)
+
+
+@torch.no_grad()
+def predict_with(module: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Probabilities float32 (N, K) of uint8 images (N, H, W, C) already at the model's shape."""
+    out = [module(torch.from_numpy(np.ascontiguousarray(images[s:s + batch_size]))).numpy()
+           for s in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
