@@ -254,3 +254,9 @@ def test_bench_under_torchrun_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     line = one_line_error("bench", "--protocol", "digits-mini", "--out", tmp_path / "b")
     assert "under torchrun" in line and not (tmp_path / "b").exists()
+
+
+def test_durations_read_as_a_person_writes_them():
+    from noisylabels.engine import format_duration
+
+    assert [format_duration(s) for s in (0, 41.6, 185, 7620, -3)] == ["0s", "42s", "3m05s", "2h07m", "0s"]

@@ -251,6 +251,7 @@ def _fit_epochs(
         torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest convolutions once
     with eager(compiled):
         method.on_fit_start(cfg.epochs, data)
+    wall_start, first_epoch = time.perf_counter(), state["epoch"] + 1
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         gen = torch.Generator(device=device).manual_seed(epoch_seed(cfg.seed, epoch))
         # the global stream (dropout masks, ...): per rank, rank 0's as a single process's
@@ -318,7 +319,9 @@ def _fit_epochs(
                                  "optimizer": opt.state_dict(), "history": history, "rng": rng_state(), **state})
             run.write_metrics(history)
         if ctx.is_main:
-            log(_epoch_line(record, cfg.epochs))
+            per_epoch = (time.perf_counter() - wall_start) / (epoch - first_epoch + 1)  # steps, hooks, evaluation
+            log(_epoch_line(record, cfg.epochs) + (f", {format_duration(per_epoch * (cfg.epochs - epoch))} to go"
+                                                   if epoch < cfg.epochs else ""))
 
     return {
         "test_accuracy": history[-1].get("test_accuracy", float("nan")) if history else float("nan"),
@@ -348,6 +351,16 @@ def topk_totals(history: list[dict[str, Any]]) -> dict[str, float]:
         out[key] = history[-1].get(key, float("nan"))
         out[f"best_{key}"] = max(r[key] for r in history if key in r)
     return out
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as '42s', '3m05s' or '2h07m'."""
+    s = int(round(max(0.0, seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _epoch_line(r: dict[str, Any], epochs: int) -> str:
