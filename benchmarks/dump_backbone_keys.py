@@ -1,4 +1,4 @@
-"""Key and numeric compatibility of our ImageNet backbones with torchvision's and timm's (issue 21, item 4).
+"""Key and numeric compatibility of our ImageNet backbones with torchvision's and timm's.
 
 Needs torchvision and timm, which the package never depends on: run it once, in a separate venv
 that has them, with this tree first on the path.
@@ -43,7 +43,7 @@ from noisylabels.models.backbones import build_backbone
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 HEADS = {"resnet18": "fc.", "resnet34": "fc.", "resnet50": "fc.", "inception-resnet-v2": "classif."}
-TIMM_NAMES = ("resnet18", "convnext_atto", "efficientnet_b0")  # --backbone timm:NAME, item 3
+TIMM_NAMES = ("resnet18", "convnext_atto", "efficientnet_b0")  # --backbone timm:NAME
 SIZES = {"resnet18": 224, "resnet34": 224, "resnet50": 224, "inception-resnet-v2": 299}
 
 

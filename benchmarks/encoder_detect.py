@@ -1,6 +1,6 @@
 """Label issues without training (``detect --dataset --weights``) against training runs, by wall time.
 
-For each noise case of fmnist-mini (10k Fashion-MNIST training images; PROTOCOL.md), times
+For each noise case of fmnist-mini (10k Fashion-MNIST training images; README "Benchmarks"), times
 ``noisylabels detect --dataset fashion-mnist --train-size 10000 --noise ... --weights ENCODER`` with
 each probe, then trains CE for ``--ce-epochs`` epochs (about the same wall time) and prints every
 detector's ROC-AUC, AUPRC, F1 and flagged/actual share with its seconds. With ``--grid DIR`` (a

@@ -1,6 +1,6 @@
 """Issue table of the contrastive framework (Ciortan et al. 2021): loss x {scratch, pre-trained, full}.
 
-Protocol fmnist-mini (shared/PROTOCOL.md) with ``symmetric-exclusive`` noise (the paper's convention),
+Protocol fmnist-mini (README "Benchmarks") with ``symmetric-exclusive`` noise (the paper's convention),
 one SimCLR pre-training shared by every pre-trained run. Runs go to OUT/<name> (finished runs are
 skipped, interrupted ones resumed); prints a markdown table of measured figures.
 

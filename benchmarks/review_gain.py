@@ -1,4 +1,4 @@
-"""The review round trip with the suggestions of the most suspect rows accepted automatically (issue 22):
+"""The review round trip with the suggestions of the most suspect rows accepted automatically:
 train -> relabel the top FRACTION of label_issues.csv to their suggestions -> apply-review -> train again.
 
     PYTHONPATH=src python benchmarks/review_gain.py --top 0.1 --out bench/review-gain -- \\

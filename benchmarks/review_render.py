@@ -1,4 +1,4 @@
-"""Time to first render of the review page of a 50,000-row run in headless Chromium (issue 22).
+"""Time to first render of the review page of a 50,000-row run in headless Chromium.
 
     PYTHONPATH=src python benchmarks/review_render.py [--rows 50000] [--repeats 3]
 

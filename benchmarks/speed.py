@@ -1,4 +1,4 @@
-"""Training speed (issue 19): images/s of every method's step, and TCL against an official-style pipeline.
+"""Training speed: images/s of every method's step, and TCL against an official-style pipeline.
 
 Part 1 times each single-phase method's training step (views, forward, backward, optimiser) on
 Fashion-MNIST images on the training device, as ``engine.fit`` runs it. Part 2 drives the same TCL

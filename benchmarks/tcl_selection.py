@@ -8,7 +8,7 @@ Two commands:
     # offline: how well the scores of a finished TCL run rank, and what the GMM's cut keeps
     python benchmarks/tcl_selection.py analyse bench/x/truth-12
 
-Variants of w (shared/papers/tcl.md, E-step 4-5, with gamma_y = gamma_{i, y~_i}):
+Variants of w (Huang et al. 2023, the E-step's selection, with gamma_y = gamma_{i, y~_i}):
     official    GMM posterior over min-max(-gamma_y)
     truth       1 where the given label is right, else 0 (a perfect selector; needs known truth)
     log         GMM posterior over min-max(-log gamma_y)

@@ -1,4 +1,4 @@
-"""The shipped YAML configs (issue 19, defect 5): the paper's TCL settings at the official global batch
+"""The shipped YAML configs: the paper's TCL settings at the official global batch
 for one large GPU, and the small-GPU variant at the same lr per sample; the cifar-paper protocols use
 the large one."""
 

@@ -151,7 +151,7 @@ def test_resume_reads_the_checkpoint_onto_the_cpu_so_rng_states_stay_byte_tensor
 
 @pytest.mark.slow
 def test_compile_trains_the_steps_compiled_and_matches_eager(tmp_path, monkeypatch):
-    """--compile (issue 19): the training steps run through torch.compile (here the aot_eager backend:
+    """--compile: the training steps run through torch.compile (here the aot_eager backend:
     Dynamo + AOTAutograd without a C++ toolchain), the per-epoch hooks and evaluation eagerly, and the
     figures and checkpoint keys equal an eager run's; afterwards the modules are eager again."""
     import torch._dynamo

@@ -1,4 +1,4 @@
-"""The framework's own bench protocol (issue 19, defect 11): CIFAR-10 symmetric-exclusive 0.2-0.8, CE,
+"""The framework's own bench protocol: CIFAR-10 symmetric-exclusive 0.2-0.8, CE,
 ELR and NFL+RCE in the columns Base / Pre-trained / Fine-tuned (Ciortan et al. poster)."""
 
 import json

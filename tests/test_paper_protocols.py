@@ -1,4 +1,4 @@
-"""The real-noise bench protocols (issue 21, item 7): webvision-paper (Inception-ResNet-v2 from scratch, WebVision
+"""The real-noise bench protocols: webvision-paper (Inception-ResNet-v2 from scratch, WebVision
 and ImageNet validation sets) and clothing1m-paper (an ImageNet ResNet-50 from --set weights=PATH, class-balanced
 epochs), end to end on tiny trees in each dataset's layout, every reported figure present."""
 

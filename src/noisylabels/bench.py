@@ -1,4 +1,4 @@
-"""``noisylabels bench``: a grid of runs (method x case x seed) under one protocol (shared/PROTOCOL.md).
+"""``noisylabels bench``: a grid of runs (method x case x seed) under one protocol (README "Benchmarks").
 
 Each cell trains into OUT/<method>/<case>-s<seed>/; a cell with summary.json is skipped and an
 interrupted one resumed, so a long grid can be finished over several sittings (run it under nohup).

@@ -179,7 +179,7 @@ def tcl_clean_probability(
     z: Tensor, probs: Tensor, given: Tensor, *, temperature: float, per_class: bool = False,
     selection: str = "gmm", prior_probs: Tensor | None = None,
 ) -> tuple[np.ndarray, Tensor]:
-    """TCL's noisy-label detector (Sec. 3.2; shared/papers/tcl.md E-step 2-5).
+    """TCL's noisy-label detector (Huang et al., CVPR 2023, Sec. 3.2: the E-step).
 
     Args:
         z: (N, D) L2-normalised embeddings; probs: (N, C) classifier probabilities;

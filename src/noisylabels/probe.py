@@ -1,4 +1,4 @@
-"""Out-of-sample class probabilities from fixed embeddings (``detect --dataset --weights``, issue 21).
+"""Out-of-sample class probabilities from fixed embeddings (``detect --dataset --weights``).
 
 Confident learning needs each sample's class probabilities from a model that never saw its label
 (Northcutt et al., JAIR 2021, Sec. 2: cross-validated ``pred_probs``). On a pretrained encoder's

@@ -1,4 +1,4 @@
-"""The kill loop (issue 23): SIGKILL a real training process 12 times (during the first epoch, while a
+"""The kill loop: SIGKILL a real training process 12 times (during the first epoch, while a
 checkpoint's temporary file exists, after the checkpoint's rename but before metrics.jsonl's, and at
 random moments), resume after each kill, and check that metrics.jsonl holds every epoch exactly once
 and that the figures equal an uninterrupted run's on the CPU.

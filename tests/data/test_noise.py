@@ -1,4 +1,4 @@
-"""Noise generators against exact rates, the label-file readers, and noise_report (shared/PROTOCOL.md)."""
+"""Noise generators against exact rates, the label-file readers, and noise_report."""
 
 from __future__ import annotations
 

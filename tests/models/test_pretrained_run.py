@@ -1,4 +1,4 @@
-"""A run started from --weights (issue 21, item 2): the network's ImageNet normalisation and input size
+"""A run started from --weights : the network's ImageNet normalisation and input size
 by default, grey images as 3 channels, and --freeze-encoder (a linear probe) keeping the encoder as
 loaded while the head trains. Tiny settings: resnet18 at width 4 on 32 px digits."""
 

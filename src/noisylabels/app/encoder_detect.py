@@ -1,4 +1,4 @@
-"""``noisylabels detect --dataset SRC --weights W``: label issues without training (issue 21 item 8).
+"""``noisylabels detect --dataset SRC --weights W``: label issues without training.
 
 A pretrained encoder embeds every sample of the source once (the un-augmented view); out-of-sample
 class probabilities come from a probe on those embeddings (:mod:`noisylabels.probe`: a cross-fitted

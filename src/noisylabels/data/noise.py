@@ -1,6 +1,6 @@
 """Label-noise generators (pure numpy, seeded) and readers for the user's own noisy-label files.
 
-The definitions are those of shared/PROTOCOL.md ("Noise definitions"). Every generator maps the true
+The definitions are those of the README ("Label noise"). Every generator maps the true
 labels ``(N,)`` to noisy labels ``(N,)`` int64 and draws only from ``numpy.random.default_rng(seed)``,
 never from the global RNG. With rate 0 every generator returns the input unchanged.
 """
@@ -70,7 +70,7 @@ def cifar100_superclass_map() -> dict[int, int]:
 
     Many public codes (Co-teaching, ELR, TCL, DivideMix) instead map class c to the next index inside
     consecutive blocks of 5 (0-4, 5-9, ...), which are NOT the superclasses since fine labels are
-    alphabetical; we follow the dataset's own taxonomy, as PROTOCOL.md defines it.
+    alphabetical; we follow the dataset's own taxonomy, as the README's label-noise table defines it.
     """
     mapping: dict[int, int] = {}
     for _, members in CIFAR100_SUPERCLASSES:

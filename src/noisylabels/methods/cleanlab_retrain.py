@@ -1,4 +1,4 @@
-"""The practitioner's baseline (shared/PROTOCOL.md): cleanlab on out-of-sample CE probabilities, then retrain.
+"""The practitioner's baseline: cleanlab on out-of-sample CE probabilities, then retrain.
 
 K-fold cross-validation (stratified by given label, seeded): CE is trained on K-1 folds and predicts
 the held-out fold, giving out-of-sample probabilities for every training sample;

@@ -1,4 +1,4 @@
-"""The contrastive pre-training framework of Ciortan et al. 2021 (shared/papers/contrastive-framework.md).
+"""The contrastive pre-training framework of Ciortan et al. 2021 (Data 6(6), 61).
 
 Phases, each a separate training with its own SGD optimiser, cosine schedule and checkpoint
 (``DIR/phase-<name>/checkpoint.pt``), chosen with ``--phases`` (a comma list):

@@ -1,8 +1,8 @@
 """Robust-loss baselines on the weak view: GCE, SCE, NCE+RCE, NFL+RCE, and ELR.
 
-Each is :class:`~noisylabels.methods.standard.CrossEntropy` with another loss (DESIGN.md: one
+Each is :class:`~noisylabels.methods.standard.CrossEntropy` with another loss (one
 method per loss, small parts). Defaults are the CIFAR-10 values of the papers (and of
-shared/papers/contrastive-framework.md for NFL+RCE and ELR).
+of the contrastive framework paper, Ciortan et al. 2021, for NFL+RCE and ELR).
 """
 
 from __future__ import annotations

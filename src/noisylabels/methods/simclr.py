@@ -1,6 +1,6 @@
 """SimCLR: unsupervised contrastive pre-training on the training images alone (Chen et al., ICML 2020).
 
-Phase (a1) of the contrastive framework of Ciortan et al. 2021 (shared/papers/contrastive-framework.md):
+Phase (a1) of the contrastive framework of Ciortan et al. 2021:
 NT-Xent between two strong views (RandomResizedCrop 0.2..1, colour jitter p=0.8, grayscale p=0.2,
 flip; no solarize), projection head d-d-ReLU-128, temperature 0.5. Labels are never used for
 training. The monitor is a kNN classifier on the test set with the TRAINING features as memory
