@@ -19,9 +19,10 @@ import yaml
 
 from .app.run import run_train
 from .bench import PROTOCOLS
-from .config import TRAIN_DEFAULTS, check_config
+from .config import TRAIN_DEFAULTS, RunConfig, check_config
 from .errors import UserError
 from .methods import METHODS
+from .options import GROUPS, OPTIONS_BY_NAME, TRAIN_OPTIONS, TrainOption
 
 DEMO_CONFIG: dict[str, Any] = {
     "dataset": "digits", "noise": "symmetric", "noise_rate": 0.4, "method": "tcl", "epochs": 20, "batch_size": 64,
@@ -74,22 +75,34 @@ def _method_option_fields() -> dict[str, dataclasses.Field]:
     return fields
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", help="digits | fashion-mnist | cifar10 | cifar100 | folder:PATH | csv:PATH | npz:PATH "
-                   "| webvision:ROOT (mini-WebVision) | clothing1m:ROOT")
-    p.add_argument("--data-dir", help="folder holding the dataset files (fashion-mnist default: "
-                   "/usr/share/datasets/fashion-mnist)")
-    p.add_argument("--train-size", type=int, help="use the PROTOCOL subset rule: first N of permutation(seed 0)")
-    p.add_argument("--test-data", help="evaluation source for data without a test split (same formats)")
-    p.add_argument("--test-fraction", type=float, help="stratified held-out fraction when no test data (0.1)")
-    p.add_argument("--image-size", type=int, help="square side in px that file images are decoded at (default: folder:/csv: 32, webvision:/clothing1m: 224, --weights: the network's input size)")
-    p.add_argument("--skip-bad-images", action="store_true", default=None,
-                   help="leave unreadable image files out (listed in RUN/skipped_images.txt) instead of stopping")
-    p.add_argument("--stream", choices=("auto", "on", "off"), default=None,
-                   help="file images: decode on the fly from disk (on), all into memory (off), or by size (auto)")
-    p.add_argument("--noise", help="none | symmetric | symmetric-exclusive | asymmetric | pairflip | instance | file:PATH")
-    p.add_argument("--noise-rate", type=float, help="noise rate r in [0, 1]")
-    p.add_argument("--seed", type=int, help="run seed; also seeds the noise (default 0)")
+def _add_option(container: Any, option: TrainOption, *, help: str | None = None, note: str | None = None) -> None:
+    """The flag of one declared training option on ``container`` (a parser or an argument group): typed as
+    declared, its help ending in ``note`` (by default the default it stands for: "default: ..."). The parsed
+    value is None when the flag is left out, so that a --config YAML and the method's defaults apply."""
+    text = f"{help or option.help} ({note or 'default: ' + option.shown_default()})"
+    text = argparse.SUPPRESS if help == argparse.SUPPRESS else text.replace("%", "%%")
+    if option.type is bool and not option.choices:  # a bare flag means true
+        container.add_argument(option.flag, dest=option.name, action="store_true", default=None, help=text)
+        return
+    kind = {int: int, float: float}.get(option.type, str)
+    choices = option.choices if option.choices and option.type is str else None  # --flip's words: the check's
+    container.add_argument(option.flag, dest=option.name, type=kind, choices=choices, default=None, help=text,
+                           metavar=option.metavar)
+
+
+def _add_options(p: argparse.ArgumentParser, command: str, *, into: Any = None, helps: dict[str, str] | None = None,
+                 notes: dict[str, str] | None = None) -> dict[str, Any]:
+    """The flags of the declared training options that ``command`` has, in one argument group per option
+    group that has any (:data:`~noisylabels.options.GROUPS`' order), or all in ``into``; returns the groups by
+    name. ``helps`` and ``notes``: other texts for some flags' help and its closing note (:func:`_add_option`)."""
+    helps, notes = helps or {}, notes or {}
+    mine = [o for o in TRAIN_OPTIONS if command in o.commands]
+    groups = {name: into or p.add_argument_group(name, about) for name, about in GROUPS.items()
+              if any(o.group == name for o in mine)}
+    for option in mine:
+        note = notes.get(option.name, "required" if command in option.required else None)
+        _add_option(groups[option.group], option, help=helps.get(option.name), note=note)
+    return groups
 
 
 def _chosen_method(argv: Sequence[str]) -> str | None:
@@ -102,17 +115,24 @@ def _chosen_method(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _shown(value: Any) -> str:
+    """A method option's default as help shows it."""
+    if value is None:
+        return "set by the method"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _one_paragraph(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
 def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
     """One flag per method option name. With a known ``method``: only its options, with its defaults
-    (and its own train defaults); otherwise every option, naming the methods that have it."""
-    owners: dict[str, list[str]] = {}
+    (and its own train defaults); otherwise every option, naming the methods that have it and their defaults."""
+    owners: dict[str, dict[str, str]] = {}  # option -> method -> its default, as shown
     for cls in METHODS.values():
-        for f in dataclasses.fields(cls.Options):
-            owners.setdefault(f.name, []).append(cls.name)
+        for name, value in dataclasses.asdict(cls.Options()).items():
+            owners.setdefault(name, {})[cls.name] = _shown(value)
     chosen = METHODS.get(method) if method else None
     if chosen is None:
         group = p.add_argument_group("method options", "each method's options and defaults: "
@@ -133,11 +153,13 @@ def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
         kind = _option_type(f)
         flag = {"nargs": "?", "const": True} if kind is _bool else {}  # a bare --per-class-gmm means true
         if chosen is None:
-            text = f"option of {', '.join(owners[name])}"
+            by_default: dict[str, list[str]] = {}
+            for m, v in owners[name].items():
+                by_default.setdefault(v, []).append(m)
+            text = "option of " + "; ".join(f"{', '.join(ms)} (default: {v})" for v, ms in by_default.items())
         elif name in defaults:
-            value = defaults[name]
-            shown = f"{value:g}" if isinstance(value, float) else value
-            text = "(default: set by the method, see above)" if value is None else f"(default {shown})"
+            text = f"(default: {_shown(defaults[name])})" if defaults[name] is not None else \
+                "(default: set by the method, see above)"
         else:
             text = argparse.SUPPRESS  # another method's option: accepted, and refused by name if given
         metavar = {_bool: "BOOL", int: "N", float: "X", _float_or_word: "X|WORD"}.get(kind, "TEXT")
@@ -145,92 +167,94 @@ def _add_method_options(p: argparse.ArgumentParser, method: str | None) -> None:
                            help=text, metavar=metavar, **flag)
 
 
+def _add_train_parser(sub: Any, method: str | None) -> None:
+    """``train``: the declared options by group, the run's own flags, then the method's options."""
+    p = sub.add_parser("train", help="train a model on noisy labels into a run folder",
+                       description="Train a model on noisy labels into a run folder. Options come from their "
+                       "defaults < --config FILE < flags; --dataset is required (dataset: in --config FILE counts, "
+                       "and --resume reads the run's saved options).")
+    groups = _add_options(p, "train", helps={"method": f"the training method, one of: {', '.join(sorted(METHODS))}"},
+                          notes={"dataset": "required, or dataset: in --config FILE"})
+    run = groups["run"]
+    run.add_argument("--config", metavar="FILE", help="YAML file of options, keys as in a run's config.yaml; flags "
+                     "override it (default: none)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch, with its "
+                     "saved options (default: off)")
+    run.add_argument("--overwrite", action="store_true", help="replace a run already in --out (default: off)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar (default: off: a bar on a terminal)")
+    run.add_argument("--nproc", type=int, metavar="K", help="data-parallel processes on this machine (gloo on CPU, "
+                     "nccl on CUDA, one GPU each); same as torchrun --nproc_per_node=K -m noisylabels train "
+                     "(default: 1)")
+    run.add_argument("--out", required=True, metavar="DIR", help="run folder (required)")
+    _add_method_options(p, method)
+
+
+def _add_detect_parser(sub: Any) -> None:
+    """``detect``: one argument group per mode (a run folder, your arrays, a dataset with an encoder)."""
+    p = sub.add_parser(
+        "detect", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="rank suspect labels from a run folder, from your own predictions, or from a pretrained encoder "
+             "without training (--dataset SRC --weights W)",
+        description="Rank suspect labels into label_issues.csv, in one of three modes:\n"
+                    "  1. a finished training run:      --run DIR\n"
+                    "  2. your own arrays:              --labels FILE with --pred-probs FILE and/or --features FILE\n"
+                    "  3. a dataset and an encoder:     --dataset SRC --weights FILE|RUN (no training)",
+        epilog="examples:\n"
+               "  noisylabels detect --run runs/pets\n"
+               "  noisylabels detect --labels labels.npy --pred-probs probs.npy --out issues\n"
+               "  noisylabels detect --dataset folder:photos --weights resnet50.pth --backbone resnet50 --out issues")
+    by_run = p.add_argument_group("mode 1: a finished training run")
+    by_run.add_argument("--run", metavar="DIR", help="a finished training run folder (uses its pred_probs.npy, "
+                        "features.npy)")
+    by_run.add_argument("--no-features", action="store_true", help="ignore the run's features.npy (loss GMM)")
+    arrays = p.add_argument_group("mode 2: your own arrays")
+    arrays.add_argument("--labels", metavar="FILE", help="given labels, .npy or .csv (N,)")
+    arrays.add_argument("--pred-probs", metavar="FILE", help="predicted probabilities, .npy or .csv (N, C): "
+                        "out-of-sample (K-fold or held-out predictions, as cleanlab asks) unless --in-sample")
+    arrays.add_argument("--in-sample", action="store_true", help="--pred-probs are a model's predictions of its own "
+                        "training images: count the flags as a training run does (anchor points)")
+    arrays.add_argument("--features", metavar="FILE", help="embeddings (N, D) of your own: with --pred-probs they "
+                        "add the context to the ranking; without, leave-one-out kNN votes of --k neighbours are the "
+                        "probabilities")
+    arrays.add_argument("--true-labels", metavar="FILE", help="optional true labels (N,), to measure detection")
+    arrays.add_argument("--images", metavar="FILE", help="optional uint8 images .npy (N, H, W[, C]) for the "
+                        "suspects grid")
+    encoder = p.add_argument_group("mode 3: a dataset and a pretrained encoder, without training")
+    helps = {"dataset": "the data to examine: " + OPTIONS_BY_NAME["dataset"].help,
+             "test_data": argparse.SUPPRESS, "test_fraction": argparse.SUPPRESS}  # these two: refused by name
+    _add_options(p, "detect", into=encoder, helps=helps, notes={"dataset": "required in this mode"})
+    _add_option(encoder, OPTIONS_BY_NAME["weights"], help="the encoder: a local weights file (with --backbone) or a "
+                "finished run folder (e.g. a simclr run)", note="required in this mode")
+    own = "default: a run's own"
+    _add_option(encoder, OPTIONS_BY_NAME["backbone"], help="the network of --weights FILE (resnet18 | resnet34 | "
+                "resnet50 | inception-resnet-v2 | small-cnn | preact-resnet18 | timm:NAME)", note=own)
+    _add_option(encoder, OPTIONS_BY_NAME["width"], help="backbone base width of --weights FILE", note=own)
+    _add_option(encoder, OPTIONS_BY_NAME["device"])
+    encoder.add_argument("--probe", choices=("linear", "knn"), default="linear",
+                         help="out-of-sample probabilities from the embeddings: a linear probe cross-fitted over "
+                              "--folds folds, or leave-one-out kNN votes of --k neighbours (default: linear)")
+    encoder.add_argument("--folds", type=int, default=5, metavar="K", help="folds of the linear probe (default: 5)")
+    votes = p.add_argument_group("modes 2 and 3: kNN votes")
+    votes.add_argument("--k", type=int, default=20, help="neighbours of the kNN votes: --features without "
+                       "--pred-probs, or --probe knn (default: 20)")
+    output = p.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", help="output folder (default: RUN/detect with --run; required "
+                       "otherwise)")
+
+
 def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     """The command line; ``method``: the ``--method`` given, whose options ``train --help`` shows."""
     parser = _Parser(prog="noisylabels", description="Train image classifiers on noisy labels and find the wrong labels.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p_noise = sub.add_parser("noise", help="write noisy training labels to a .npy file")
-    _add_data_args(p_noise)
-    p_noise.add_argument("--out", required=True, help="output .npy file")
+    p_noise = sub.add_parser("noise", help="write noisy training labels to a .npy file",
+                             description="Write the noisy training labels that 'train' with the same data and "
+                             "noise flags would train on.")
+    _add_options(p_noise, "noise")["run"].add_argument("--out", required=True, metavar="FILE.npy",
+                                                       help="output .npy file (required)")
 
-    p_train = sub.add_parser("train", help="train a model on noisy labels into a run folder")
-    _add_data_args(p_train)
-    p_train.add_argument("--imagenet-val", metavar="ROOT",
-                         help="webvision: only: also evaluate on ImageNet's validation images of the 50 classes "
-                              "(ROOT: LOC_val_solution.csv + JPEGs, or val/<synset>/ folders); reports "
-                              "imagenet_top1_accuracy / imagenet_top5_accuracy")
-    p_train.add_argument("--method", help=f"one of: {', '.join(sorted(METHODS))}")
-    p_train.add_argument("--backbone", help="auto | small-cnn | preact-resnet18 | resnet18 | resnet34 | resnet50 | "
-                         "inception-resnet-v2 | timm:NAME (with timm installed) (auto: preact-resnet18 on CUDA, small-cnn on CPU)")
-    p_train.add_argument("--width", type=int, help="backbone base width (small-cnn 16, resnet 64)")
-    p_train.add_argument("--epochs", type=int)
-    p_train.add_argument("--batch-size", type=int)
-    p_train.add_argument("--epoch-samples", type=int, metavar="N",
-                         help="each epoch draws N samples afresh (default: every sample once; at most all)")
-    p_train.add_argument("--class-balanced", action="store_true", default=None,
-                         help="each epoch takes at most an equal share of its samples from each given class "
-                              "(DivideMix's Clothing1M epochs, with --epoch-samples)")
-    p_train.add_argument("--lr", type=float)
-    p_train.add_argument("--momentum", type=float)
-    p_train.add_argument("--weight-decay", type=float)
-    p_train.add_argument("--lr-warmup-epochs", type=float, help="linear LR warm-up length in epochs")
-    p_train.add_argument("--final-lr-ratio", type=float, help="cosine decays to lr x this")
-    p_train.add_argument("--device", help="auto | cpu | cuda")
-    p_train.add_argument("--flip", help="auto | true | false (auto: off for digits)")
-    p_train.add_argument("--crop-pad", type=int, help="weak-view crop padding in px (default side/8)")
-    p_train.add_argument("--pretrained", help="initialise the encoder from a finished run folder (e.g. a simclr run)")
-    p_train.add_argument("--weights", help="initialise the encoder from a local state dict (.pth/.pt, optionally under "
-                         "'state_dict' or 'model', 'module.' prefix allowed; .safetensors): torchvision's ResNets, "
-                         "timm's inception_resnet_v2; ImageNet normalisation and input size by default; never downloads")
-    p_train.add_argument("--freeze-encoder", action="store_true", default=None,
-                         help="keep the --weights/--pretrained encoder fixed (weights and BN statistics): a linear "
-                              "probe; --head-epochs N probes for N epochs, then fine-tunes")
-    p_train.add_argument("--config", help="YAML file of options (flags override it)")
-    p_train.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
-    p_train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p_train.add_argument("--quiet", action="store_true", help="no progress bar")
-    p_train.add_argument("--nproc", type=int, help="data-parallel processes on this machine (gloo on CPU, "
-                         "nccl on CUDA, one GPU each); same as torchrun --nproc_per_node=K -m noisylabels train")
-    p_train.add_argument("--sync-bn", action="store_true", default=None,
-                         help="with several processes on CUDA: batch-norm statistics over the global batch")
-    p_train.add_argument("--compile", action="store_true", default=None,
-                         help="torch.compile the encoder and heads for the training steps (E-step and "
-                              "evaluation stay eager); the first epoch pays the compilation")
-    p_train.add_argument("--exclude", help="file of samples to leave out of training (excluded.txt of apply-review: "
-                         "an index column, and a path column for file sources; or one index a line)")
-    p_train.add_argument("--labels", help="your own labels for the training samples, in place of the dataset's "
-                         "(corrected_labels.csv of apply-review): a CSV keyed by path or index with a label column; "
-                         "their truth is unknown, so no detection figures are computed against them")
-    p_train.add_argument("--out", required=True, help="run folder")
-    _add_method_options(p_train, method)
-
-    p_detect = sub.add_parser("detect", help="rank suspect labels from a run folder, from your own predictions, or "
-                              "from a pretrained encoder without training (--dataset SRC --weights W)")
-    _add_data_args(p_detect)
-    p_detect.add_argument("--weights", help="with --dataset: a pretrained encoder, a local weights file (with "
-                          "--backbone) or a finished run folder (e.g. a simclr run); no training")
-    p_detect.add_argument("--backbone", help="the network of --weights FILE (resnet18 | resnet34 | resnet50 | "
-                          "inception-resnet-v2 | small-cnn | preact-resnet18 | timm:NAME); a run's own by default")
-    p_detect.add_argument("--width", type=int, help="backbone base width of --weights FILE (a run's own by default)")
-    p_detect.add_argument("--device", help="auto | cpu | cuda (for --weights)")
-    p_detect.add_argument("--probe", choices=("linear", "knn"), default="linear",
-                          help="out-of-sample probabilities from the embeddings: a linear probe cross-fitted over "
-                               "--folds folds (default), or leave-one-out kNN votes of --k neighbours")
-    p_detect.add_argument("--folds", type=int, default=5, help="folds of the linear probe (default 5)")
-    p_detect.add_argument("--k", type=int, default=20, help="neighbours of the kNN probe (default 20)")
-    p_detect.add_argument("--run", help="a finished training run folder (uses its pred_probs.npy, features.npy)")
-    p_detect.add_argument("--labels", help="given labels, .npy or .csv (N,)")
-    p_detect.add_argument("--pred-probs", help="predicted probabilities, .npy or .csv (N, C): out-of-sample (K-fold "
-                          "or held-out predictions, as cleanlab asks) unless --in-sample")
-    p_detect.add_argument("--in-sample", action="store_true", help="--pred-probs are a model's predictions of its own "
-                          "training images: count the flags as a training run does (anchor points)")
-    p_detect.add_argument("--features", help="embeddings (N, D) of your own: with --pred-probs they add the context "
-                          "to the ranking; without, leave-one-out kNN votes of --k neighbours are the probabilities")
-    p_detect.add_argument("--true-labels", help="optional true labels (N,), to measure detection")
-    p_detect.add_argument("--images", help="optional uint8 images .npy (N, H, W[, C]) for the suspects grid")
-    p_detect.add_argument("--no-features", action="store_true", help="ignore the run's features.npy (loss GMM)")
-    p_detect.add_argument("--out", help="output folder (default: RUN/detect with --run)")
+    _add_train_parser(sub, method)
+    _add_detect_parser(sub)
 
     p_review = sub.add_parser("review", help="a static review page of the suspects (opens from file://, no server)")
     p_review.add_argument("run", metavar="RUN", help="a finished training run or a detect output folder")
@@ -252,11 +276,11 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                          "webvision-paper, clothing1m-paper)")
     p_bench.add_argument("--cases", help="comma list, e.g. none,sym50,sym80,asym40,symex80 (default: the protocol's)")
     p_bench.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
-    p_bench.add_argument("--epochs", type=int, help="epochs of every run (default: the protocol's)")
+    _add_option(p_bench, OPTIONS_BY_NAME["epochs"], help="epochs of every run", note="default: the protocol's")
     p_bench.add_argument("--train-sizes", help="comma list of training-set sizes, a grid axis (e.g. 10000,3000; "
                                                "default: the protocol's)")
-    p_bench.add_argument("--data-dir", help="dataset folder (CIFAR pickles and CIFAR-N .pt files; the WebVision or "
-                         "Clothing1M root; fashion-mnist if not the Debian path)")
+    _add_option(p_bench, OPTIONS_BY_NAME["data_dir"], help="dataset folder (CIFAR pickles and CIFAR-N .pt files; the "
+                "WebVision or Clothing1M root; fashion-mnist if not the Debian path)")
     p_bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="a train option for every run, or a method option for the methods that have it, "
                               "e.g. --set width=32 --set batch_size=64 --set scale1=1 --set imagenet_val=ROOT "
@@ -269,14 +293,29 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_demo.add_argument("--out", default="runs/demo", help="run folder (an earlier demo there is replaced; default "
                         "runs/demo)")
     p_demo.add_argument("--overwrite", action="store_true", help="replace a run there that is not a demo")
-    p_demo.add_argument("--epochs", type=int, default=DEMO_CONFIG["epochs"])
-    p_demo.add_argument("--quiet", action="store_true")
+    p_demo.add_argument("--epochs", type=int, default=DEMO_CONFIG["epochs"], metavar="E",
+                        help=f"training epochs (default: {DEMO_CONFIG['epochs']})")
+    p_demo.add_argument("--quiet", action="store_true", help="no progress bar (default: off: a bar on a terminal)")
     return parser
 
 
 def _given_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The train options (TRAIN_DEFAULTS keys) given as flags; flags left out are absent."""
-    return {key: value for key in TRAIN_DEFAULTS if (value := getattr(args, key, None)) is not None}
+    """The declared training options given as flags; flags left out are absent."""
+    return {o.name: value for o in TRAIN_OPTIONS if (value := getattr(args, o.name, None)) is not None}
+
+
+def _require_dataset(given: dict[str, Any], command: str) -> None:
+    """UserError unless ``given`` (flags, and for ``train`` a --config YAML) names the dataset: the library's
+    default data would otherwise stand in for a forgotten --dataset. The values given are checked first, so
+    that a wrong one is named before the missing one."""
+    if "dataset" in given:
+        return
+    if command == "train":
+        RunConfig.from_dict(given)
+        raise UserError("--dataset is required: give --dataset SRC (e.g. digits, cifar10, folder:PATH, csv:PATH, "
+                        "npz:PATH) or dataset: in --config FILE ('noisylabels demo' runs on the bundled digits)")
+    raise UserError("--dataset is required: give --dataset SRC (e.g. digits, cifar10, folder:PATH, csv:PATH, "
+                    "npz:PATH)")
 
 
 def _train_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -308,7 +347,7 @@ def _read_yaml_config(path: str) -> dict[str, Any]:
     cfg: dict[str, Any] = {"method_options": dict(given_options)}
     for key, value in loaded.items():
         k = str(key).replace("-", "_")
-        if k in TRAIN_DEFAULTS:
+        if k in OPTIONS_BY_NAME:
             cfg[k] = value
         elif k in option_names:
             cfg["method_options"][k] = value
@@ -326,6 +365,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
     cfg = {**TRAIN_DEFAULTS, **_given_options(args)}
     check_config(cfg)  # the same checks as train (--seed -1, --test-fraction 0, ...)
+    _require_dataset(_given_options(args), "noise")
     if Path(args.out).suffix != ".npy":
         raise UserError(f"--out must end in .npy, got {args.out}")
     if Path(args.out).is_dir() or any(p.exists() and not p.is_dir() for p in Path(args.out).parents):
@@ -350,6 +390,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--nproc must be at least 1, got {args.nproc}")
     if args.nproc and args.nproc > (most := max(os.cpu_count() or 1, torch.cuda.device_count())):
         raise UserError(f"--nproc {args.nproc} exceeds this machine's {most} CPU cores / GPUs; use at most {most}")
+    config = _train_config(args)
+    if not args.resume:  # a resumed run reads its saved options
+        _require_dataset(config, "train")
     if args.nproc and args.nproc > 1 and not ddp.launched_by_torchrun():
         argv, skip = [], False
         for a in args.argv:  # the same command without --nproc, once per rank
@@ -364,7 +407,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ddp.setup(args.device or "auto")
     main_rank = ddp.is_main()
     try:
-        summary = run_train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite,
+        summary = run_train(config, args.out, resume=args.resume, overwrite=args.overwrite,
                             log=print if main_rank else _silent)
     finally:
         ddp.shutdown()

@@ -1,4 +1,7 @@
-"""A run's options: their defaults, and the one check of their types and ranges (issue 20).
+"""A run's options: their defaults, and the one check of their types and ranges.
+
+Each option is declared once in :mod:`noisylabels.options`; the defaults, the checks and the typed record
+(:class:`RunConfig`) here come from those declarations.
 
 Errors name the command line's flags (``--noise-rate``): these checks run at the edge, on the merged
 configuration of defaults, a --config YAML, a bench --set and flags, before anything is built or written.
@@ -20,44 +23,9 @@ from .data.noise import resolve_rate
 from .errors import UserError
 from .methods import Method, get_method
 from .models.weights import check_weights_path
+from .options import TRAIN_OPTIONS, TrainOption, option_defaults
 
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "dataset": "digits",
-    "data_dir": None,
-    "train_size": None,
-    "test_data": None,
-    "test_fraction": 0.1,
-    "imagenet_val": None,
-    "image_size": None,
-    "skip_bad_images": False,
-    "stream": "auto",
-    "noise": "none",
-    "noise_rate": None,
-    "method": "ce",
-    "backbone": "auto",
-    "width": None,
-    "epochs": 20,
-    "batch_size": 128,
-    "epoch_samples": None,
-    "class_balanced": False,
-    "lr": 0.05,
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "lr_warmup_epochs": 0.0,
-    "final_lr_ratio": 0.0,
-    "seed": 0,
-    "device": "auto",
-    "flip": "auto",
-    "crop_pad": None,
-    "pretrained": None,
-    "weights": None,
-    "freeze_encoder": False,
-    "exclude": None,
-    "labels": None,
-    "sync_bn": False,
-    "compile": False,
-    "method_options": {},
-}
+TRAIN_DEFAULTS: dict[str, Any] = {**option_defaults(), "method_options": {}}
 
 
 def resolve_method_options(method_cls: type[Method[Any]], given: dict[str, Any]) -> dict[str, Any]:
@@ -102,24 +70,6 @@ def _check_option(name: str, kind: str, value: Any) -> Any:
     return value
 
 
-# Every train option's type and range, checked before anything is built or written (flags arrive typed,
-# but a --config YAML or a bench --set can hold anything). Ranges: (low, high, low_open, high_open).
-_INT_RANGES: dict[str, tuple[int | None, int | None]] = {
-    "epochs": (1, None), "batch_size": (2, None), "seed": (0, 2**32 - 1), "train_size": (1, None),
-    "width": (1, 1024), "image_size": (8, 4096), "crop_pad": (0, None), "epoch_samples": (2, None),
-}
-_FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "lr": (0.0, math.inf, True, True), "momentum": (0.0, 1.0, False, True),
-    "weight_decay": (0.0, math.inf, False, True), "lr_warmup_epochs": (0.0, math.inf, False, True),
-    "final_lr_ratio": (0.0, 1.0, False, False), "test_fraction": (0.0, 1.0, True, True),
-    "noise_rate": (0.0, 1.0, False, False),
-}
-_STRINGS = ("dataset", "noise", "method", "backbone", "device", "stream", "data_dir", "test_data", "pretrained",
-            "weights", "exclude", "labels", "imagenet_val")
-_NULLABLE = ("train_size", "epoch_samples", "width", "image_size", "crop_pad", "noise_rate", "data_dir", "test_data",
-             "pretrained", "weights", "exclude", "labels", "imagenet_val")
-
-
 def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -155,32 +105,43 @@ def as_float(value: Any, what: str, low: float = -math.inf, high: float = math.i
     return value
 
 
+def check_option(option: TrainOption, value: Any) -> Any:
+    """``value`` of ``option`` checked against its declaration (type, range, words) and normalised (text
+    of a number to the number); UserError naming the option's flag otherwise."""
+    flag = option.flag
+    if value is None and option.nullable:
+        return None
+    if option.choices and not (option.type is bool and isinstance(value, bool)):
+        if value not in option.choices:
+            words = ", ".join(option.choices[:-1]) + " or " + option.choices[-1]
+            raise UserError(f"{flag} must be {words}, got {value!r}")
+        return value
+    if option.type is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{flag} must be true or false, got {value!r}")
+        return value
+    if option.type is int:
+        return as_int(value, flag, None if option.low is None else int(option.low),
+                      None if option.high is None else int(option.high))
+    if option.type is float:
+        low = -math.inf if option.low is None else option.low
+        high = math.inf if option.high is None else option.high
+        return as_float(value, flag, low, high, option.low_open, option.high_open)
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{flag} must be a non-empty text value, got {value!r}")
+    return value
+
+
 def validate_config(cfg: dict[str, Any]) -> None:
     """Check (and normalise in place) the type and range of every train option; raises UserError."""
-    for key in _STRINGS:
-        if cfg.get(key) is None and key in _NULLABLE:
-            continue
-        if not isinstance(cfg.get(key), str) or not cfg[key]:
-            raise UserError(f"{_flag(key)} must be a non-empty text value, got {cfg.get(key)!r}")
-    for key, (low, high) in _INT_RANGES.items():
-        if cfg.get(key) is None and key in _NULLABLE:
-            continue
-        cfg[key] = as_int(cfg.get(key), _flag(key), low, high)
-    for key, (low, high, low_open, high_open) in _FLOAT_RANGES.items():
-        if cfg.get(key) is None and key in _NULLABLE:
-            continue
-        cfg[key] = as_float(cfg.get(key), _flag(key), low, high, low_open, high_open)
-    for key in ("skip_bad_images", "sync_bn", "compile", "freeze_encoder", "class_balanced"):
-        if not isinstance(cfg.get(key), bool):
-            raise UserError(f"{_flag(key)} must be true or false, got {cfg.get(key)!r}")
+    for option in TRAIN_OPTIONS:
+        cfg[option.name] = check_option(option, cfg.get(option.name))
     if cfg.get("labels") and cfg["noise"] != "none":
         raise UserError(f"--labels {cfg['labels']} are your own labels; --noise {cfg['noise']} would replace them: give "
                         "one of the two (--noise file: for noisy labels whose truth is the dataset's labels)")
     if cfg["compile"] and not hasattr(torch.compiler, "set_stance"):  # before any data is read or written
         raise UserError(f"--compile needs torch >= 2.6 (torch.compiler.set_stance); this is torch {torch.__version__}: "
                         "upgrade torch or drop --compile")
-    if not isinstance(cfg.get("flip"), (str, bool)):
-        raise UserError(f"--flip must be auto, true or false, got {cfg.get('flip')!r}")
     if not isinstance(cfg.get("method_options") or {}, dict):
         raise UserError(f"method_options must be a mapping of option: value, got {cfg.get('method_options')!r}")
     if cfg.get("weights") and cfg.get("pretrained"):
@@ -239,7 +200,9 @@ def absolute_paths(cfg: Mapping[str, Any]) -> dict[str, Any]:
 class RunConfig:
     """One run's options, typed and checked: built once at the edge by :meth:`from_dict` from the merged
     layers (defaults, the method's fit defaults, a --config YAML, a bench --set, flags), never mutated.
-    :meth:`to_dict` gives the mapping that config.yaml holds. The fields follow :data:`TRAIN_DEFAULTS`."""
+    :meth:`to_dict` gives the mapping that config.yaml holds. The fields are the declared options
+    (:data:`~noisylabels.options.TRAIN_OPTIONS`), in their order and with their defaults, then the method's
+    options: spelt out for the type checker, and kept equal to the declarations by a test."""
 
     dataset: str = "digits"
     data_dir: str | None = None

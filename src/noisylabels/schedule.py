@@ -10,25 +10,30 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .options import option_defaults
+
+_DEFAULT = option_defaults()  # the training options' declared defaults
+
 
 @dataclass
 class FitConfig:
-    """Optimisation settings of one run (SGD with linear warm-up then cosine decay)."""
+    """Optimisation settings of one run (SGD with linear warm-up then cosine decay); the defaults are the
+    declared training options' (:mod:`noisylabels.options`)."""
 
     epochs: int
-    batch_size: int = 128
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    batch_size: int = _DEFAULT["batch_size"]
+    lr: float = _DEFAULT["lr"]
+    momentum: float = _DEFAULT["momentum"]
+    weight_decay: float = _DEFAULT["weight_decay"]
     nesterov: bool = False
-    lr_warmup_epochs: float = 0.0
-    final_lr_ratio: float = 0.0
-    seed: int = 0
+    lr_warmup_epochs: float = _DEFAULT["lr_warmup_epochs"]
+    final_lr_ratio: float = _DEFAULT["final_lr_ratio"]
+    seed: int = _DEFAULT["seed"]
     progress: bool = True
     eval_every: int = 1  # evaluate after every k-th epoch and the last (kNN monitors are costly on a CPU)
-    compile: bool = False  # torch.compile the method's modules for the training steps (E-step, eval eager)
-    epoch_samples: int | None = None  # samples drawn per epoch (None: every sample once; :func:`epoch_indices`)
-    class_balanced: bool = False  # at most an equal share of an epoch's samples per given class
+    compile: bool = _DEFAULT["compile"]  # torch.compile the training steps (E-step and evaluation eager)
+    epoch_samples: int | None = _DEFAULT["epoch_samples"]  # per epoch (None: each sample once; epoch_indices)
+    class_balanced: bool = _DEFAULT["class_balanced"]  # at most an equal share of an epoch per given class
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float) -> float:

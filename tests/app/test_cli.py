@@ -82,12 +82,13 @@ def test_noise_command_writes_the_labels_train_trains_on(tmp_path, capsys, noise
 
 
 def test_noise_command_refuses_what_train_refuses(tmp_path, capsys):
-    """The checks of the shared noise path: the default dataset is named in the asymmetric error (the
-    `noise` command named None), and image-reading noise on streamed images is refused by both."""
+    """The checks of the shared noise path: the dataset is named in the asymmetric error (the `noise`
+    command named None), and image-reading noise on streamed images is refused by both."""
     from PIL import Image
 
     for command, out in (("noise", tmp_path / "n.npy"), ("train", tmp_path / "run")):
-        rc, _, err = cli(command, "--noise", "asymmetric", "--noise-rate", "0.3", "--out", str(out))
+        rc, _, err = cli(command, "--dataset", "digits", "--noise", "asymmetric", "--noise-rate", "0.3",
+                         "--out", str(out))
         assert rc == 2 and "not 'digits'" in err, err
     for c in ("a", "b"):
         (tmp_path / "data" / c).mkdir(parents=True)
@@ -191,7 +192,7 @@ def test_train_help_shows_the_chosen_methods_own_defaults(capsys, method, flag, 
     assert e.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert f"options of --method {method}" in text
-    assert f"{flag} X (default {default})" in text
+    assert f"{flag} X (default: {default})" in text
     if method == "tcl":
         assert "--folds" not in text and "Train defaults of this method: --batch-size 128; --lr 0.05" in text
 
@@ -219,3 +220,41 @@ def test_train_ends_with_the_label_issue_report_and_the_next_command(tmp_path):
     assert f"label issues: {summary['num_label_issues']} of {summary['num_train']} labels flagged" in stdout
     assert "most suspect (index: given -> suggested, quality):" in stdout and stdout.count("  #") == 5
     assert f"next: noisylabels review {out}" in stdout
+
+
+def test_train_and_noise_require_the_dataset(tmp_path):
+    """A forgotten --dataset is refused (it trained on digits silently); a wrong value given is named first."""
+    for command, out in (("train", tmp_path / "run"), ("noise", tmp_path / "n.npy")):
+        line = one_line_error(command, "--noise", "symmetric", "--noise-rate", "0.2", "--out", out)
+        assert "--dataset is required" in line and not out.exists()
+        assert "--noise-rate must be" in one_line_error(command, "--noise", "symmetric", "--noise-rate", "2",
+                                                        "--out", out)
+    assert "--epochs must be at least 1" in one_line_error("train", "--epochs", "0", "--out", tmp_path / "run")
+
+
+class _Reached(Exception):
+    """Raised in place of training: every check passed."""
+
+
+def test_dataset_given_in_a_config_file_counts(tmp_path, monkeypatch):
+    import noisylabels.app.run as app_run
+
+    def stop(method, data, fit, run, **kwargs):
+        raise _Reached(fit)
+
+    monkeypatch.setattr(app_run, "train", stop)
+    (tmp_path / "c.yaml").write_text("dataset: digits\nepochs: 1\n")
+    with pytest.raises(_Reached) as reached:
+        cli("train", "--config", tmp_path / "c.yaml", *TINY, "--out", tmp_path / "run")
+    assert reached.value.args[0].epochs == 1
+
+
+def test_detect_help_shows_its_three_modes(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = capsys.readouterr().out
+    for mode, flags in (("mode 1: a finished training run", "--run DIR"),
+                        ("mode 2: your own arrays", "--pred-probs FILE"),
+                        ("mode 3: a dataset and a pretrained encoder", "--weights FILE")):
+        assert mode in text and flags in text.split(mode, 1)[1]
+    assert "--test-fraction" not in text and "examples:" in text

@@ -237,7 +237,8 @@ def test_bad_yaml_config_is_refused_and_the_earlier_run_kept(earlier_run, tmp_pa
 def test_ok_yaml_exponent_without_dot_is_a_number(reach_fit, tmp_path):
     """PyYAML reads `lr: 1e-3` as the text '1e-3' (YAML 1.1); any user means the number."""
     (tmp_path / "c.yaml").write_text("lr: 1e-3\nepochs: '2'\n")
-    _, _, cfg = reach_fit("train", "--config", tmp_path / "c.yaml", "--quiet", "--out", tmp_path / "r")
+    _, _, cfg = reach_fit("train", "--dataset", "digits", "--config", tmp_path / "c.yaml", "--quiet",
+                          "--out", tmp_path / "r")
     assert cfg.lr == 0.001 and cfg.epochs == 2
 
 

@@ -148,7 +148,8 @@ def test_mixup_bootstrap_finetuning(tmp_path):
     (["--finetune", "distill"], "--finetune must be"),
 ])
 def test_bad_framework_options_are_one_line_errors(tmp_path, capsys, flags, message):
-    rc = main(["train", "--method", "framework", "--quiet", "--out", str(tmp_path / "x"), *flags])
+    rc = main(["train", "--dataset", "digits", "--method", "framework", "--quiet", "--out", str(tmp_path / "x"),
+               *flags])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()

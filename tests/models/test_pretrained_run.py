@@ -78,7 +78,8 @@ def test_weights_option_errors_are_one_line(tmp_path, weights_file):
     user_error(["train", "--weights", tmp_path / "none.pth", "--backbone", "resnet18", "--out", out], "no such file")
     user_error(["train", "--weights", weights_file, "--pretrained", tmp_path, "--out", out], "not both")
     user_error(["train", "--freeze-encoder", "--out", out], "needs --weights")
-    user_error(["train", "--weights", weights_file, "--backbone", "resnet34", "--width", "4", "--out", out],
+    user_error(["train", "--dataset", "digits", "--weights", weights_file, "--backbone", "resnet34", "--width", "4",
+                "--out", out],
                "does not fit --backbone resnet34: missing")
     assert not out.exists()
 
