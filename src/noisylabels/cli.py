@@ -256,6 +256,23 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     _add_train_parser(sub, method)
     _add_detect_parser(sub)
 
+    p_predict = sub.add_parser("predict", help="a finished run's model on new images -> a CSV of classes and "
+                               "probabilities", description="Reads the images at the model's own size and channels "
+                               "and writes one row per image: index, path, predicted_label, predicted_class, "
+                               "probability, the top-5 classes and their probabilities, and the source's own class "
+                               "where it has one (then the accuracy is printed).")
+    p_predict.add_argument("model", metavar="RUN", help="a finished run folder (it holds model.pt2) or the model file")
+    p_predict.add_argument("--images", required=True, metavar="SOURCE",
+                           help="a dataset spec as --dataset takes (fashion-mnist, folder:PATH, csv:PATH, npz:PATH, "
+                           "...), a plain folder (every image under it) or one image file (required)")
+    p_predict.add_argument("--split", choices=("auto", "train", "test"), default="auto",
+                           help="which part of a dataset spec: auto = its test split where it has one, else all "
+                           "(default: auto)")
+    p_predict.add_argument("--out", required=True, help="the CSV to write (required; kept unless --overwrite)")
+    p_predict.add_argument("--overwrite", action="store_true", help="replace an existing --out (default: off)")
+    p_predict.add_argument("--skip-bad-images", action="store_true",
+                           help="leave unreadable image files out instead of stopping (default: off)")
+
     p_review = sub.add_parser("review", help="a static review page of the suspects (opens from file://, no server)")
     p_review.add_argument("run", metavar="RUN", help="a finished training run or a detect output folder")
     p_review.add_argument("--out", help="folder of the page (default RUN/review)")
@@ -505,6 +522,17 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .app.predict import predict_to_csv
+
+    pred = predict_to_csv(args.model, args.images, args.out, split=args.split, skip_bad=args.skip_bad_images,
+                          overwrite=args.overwrite)
+    acc = pred.accuracy
+    scored = f"; accuracy {acc:.2%} against the source's labels" if acc is not None else ""
+    print(f"{len(pred.probs)} images -> {args.out}{scored}")
+    return 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from .review.page import build_review
 
@@ -606,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_chosen_method(argv)).parse_args(argv)
     args.argv = argv
-    commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "review": cmd_review,
+    commands = {"noise": cmd_noise, "train": cmd_train, "detect": cmd_detect, "predict": cmd_predict, "review": cmd_review,
                 "apply-review": cmd_apply_review, "bench": cmd_bench, "demo": cmd_demo}
     try:
         return commands[args.command](args)

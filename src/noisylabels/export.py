@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
         raise UserError(f"no trained model at {p}: give a finished run's folder (it holds {MODEL_FILE}) or the file")
     extra = {META_FILE: ""}
     try:
-        module = torch.export.load(str(p), extra_files=extra).module()
+        with warnings.catch_warnings():  # torch's note on weights stored as views of one storage: ours are CPU
+            warnings.filterwarnings("ignore", message="No complete tensor found")
+            module = torch.export.load(str(p), extra_files=extra).module()
         raw = json.loads(extra[META_FILE] or "{}")
     except Exception as e:  # noqa: BLE001 - not an exported program, truncated, foreign
         raise UserError(f"{p} is not a model exported by noisylabels ({type(e).__name__}); give a run's {MODEL_FILE}") from None
