@@ -260,3 +260,34 @@ def test_durations_read_as_a_person_writes_them():
     from noisylabels.engine import format_duration
 
     assert [format_duration(s) for s in (0, 41.6, 185, 7620, -3)] == ["0s", "42s", "3m05s", "2h07m", "0s"]
+
+
+def test_decay_all_puts_weight_decay_on_biases_and_norm_layers_too():
+    """FitConfig.decay_all (the official TCL optimiser: SGD over every parameter with the weight decay)."""
+    from noisylabels.engine import make_optimizer
+
+    method = _method()
+    ours = make_optimizer(method, FitConfig(epochs=1, weight_decay=1e-3))
+    official = make_optimizer(method, FitConfig(epochs=1, weight_decay=1e-3, decay_all=True))
+    assert [g["weight_decay"] for g in ours.param_groups] == [1e-3, 0.0]
+    assert [g["weight_decay"] for g in official.param_groups] == [1e-3, 1e-3]
+    assert any(p.ndim == 1 for p in official.param_groups[1]["params"])  # biases and norm weights
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")  # torch.autocast("cuda") built on a CPU-only machine
+def test_autocast_off_trains_every_pass_of_the_fit_without_bf16():
+    """FitConfig.autocast=False: autocast_for gives no bf16 during the steps, the hooks and the evaluations
+    (the official TCL code trains in fp32); outside the fit it does again."""
+    import noisylabels.precision as precision
+
+    seen = []
+    method = _method()
+    step, evaluate = method.training_step, method.evaluate
+    method.training_step = lambda *a: (seen.append(precision._BF16.get()), step(*a))[1]
+    method.evaluate = lambda *a: (seen.append(precision._BF16.get()), evaluate(*a))[1]
+    fit(method, stripe_train_data(), FitConfig(epochs=1, batch_size=32, progress=False, autocast=False),
+        log=lambda s: None)
+    assert seen and not any(seen)
+    assert isinstance(precision.autocast_for(torch.device("cuda")), torch.autocast)
+    with precision.bf16_allowed(False):
+        assert not isinstance(precision.autocast_for(torch.device("cuda")), torch.autocast)

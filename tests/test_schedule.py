@@ -61,3 +61,24 @@ def test_the_engine_trains_each_epoch_on_its_draw():
                                            (["--epoch-samples", "x"], "invalid int value")])
 def test_bad_epoch_samples_are_one_line_errors(tmp_path, flags, needle):
     user_error(["train", "--dataset", "digits", *flags, "--epochs", "1", "--out", tmp_path / "r"], needle)
+
+
+def test_the_official_cosine_divides_by_all_epochs_and_stops_short_of_its_floor():
+    """TCL's cosine_annealing_LR (models/basic_template.py): epoch = iteration / iterations per epoch, from
+    iteration 1; lr = base x epoch / W while epoch < W, then floor + (base - floor) (1 + cos((epoch - W) pi / E)) / 2.
+    By hand at 10 steps an epoch, W = 20, E = 200, floor 0.01 x base, against ours (which reaches the floor)."""
+    from noisylabels.schedule import lr_at
+
+    spe, warm, epochs = 10, 20, 200
+    total = spe * epochs
+
+    def official(step: int) -> float:
+        epoch = (step + 1) / spe
+        if epoch < warm:
+            return epoch / warm
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos((epoch - warm) * math.pi / epochs))
+
+    for step in (0, 5, warm * spe - 2, warm * spe - 1, warm * spe, 1000, total - 1):
+        assert lr_at(step, total, warm * spe, 1.0, 0.01, all_steps=True) == pytest.approx(official(step), abs=1e-12)
+    assert lr_at(total - 1, total, warm * spe, 1.0, 0.01, all_steps=True) == pytest.approx(0.0342, abs=1e-4)
+    assert lr_at(total - 1, total, warm * spe, 1.0, 0.01) == pytest.approx(0.01, abs=1e-5)  # ours: the floor

@@ -29,7 +29,7 @@ from . import distributed as ddp
 from .data.store import prefetch
 from .errors import UserError
 from .methods.base import Method, TrainData
-from .precision import autocast_for
+from .precision import autocast_for, bf16_allowed
 from .runs import RunFolder
 from .schedule import FitConfig, epoch_indices, epoch_seed, epoch_size, lr_at
 
@@ -105,12 +105,14 @@ def epoch_order(labels_cpu: Tensor, num_classes: int, device: torch.device, gen:
 
 
 def make_optimizer(method: Method[Any], cfg: FitConfig) -> torch.optim.Optimizer:
-    """SGD over all trainable parameters; no weight decay on biases and norm layers."""
+    """SGD over all trainable parameters; no weight decay on biases and norm layers unless ``cfg.decay_all``
+    (the official TCL code decays every parameter)."""
     decay, no_decay = [], []
     for p in method.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": cfg.weight_decay if cfg.decay_all else 0.0}]
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
@@ -215,8 +217,9 @@ def fit(
     opt = make_optimizer(method, cfg)
     compiled = compile_modules(method) if cfg.compile else []
     try:
-        return _fit_epochs(method, data, cfg, run, opt, resume=resume, log=log, compiled=bool(compiled),
-                           batch=batch, steps_per_epoch=steps_per_epoch, warmup_steps=warmup_steps)
+        with bf16_allowed(cfg.autocast):
+            return _fit_epochs(method, data, cfg, run, opt, resume=resume, log=log, compiled=bool(compiled),
+                               batch=batch, steps_per_epoch=steps_per_epoch, warmup_steps=warmup_steps)
     finally:
         uncompile_modules(compiled)
 
@@ -272,7 +275,7 @@ def _fit_epochs(
                    disable=not cfg.progress or not ctx.is_main, dynamic_ncols=True)
         for s in bar:
             step = (epoch - 1) * steps_per_epoch + s
-            lr = lr_at(step, total_steps, warmup_steps, cfg.lr, cfg.final_lr_ratio)
+            lr = lr_at(step, total_steps, warmup_steps, cfg.lr, cfg.final_lr_ratio, all_steps=cfg.cosine_all_steps)
             for group in opt.param_groups:
                 group["lr"] = lr
             global_idx = perm[s * batch:(s + 1) * batch]

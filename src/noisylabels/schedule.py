@@ -34,14 +34,25 @@ class FitConfig:
     compile: bool = _DEFAULT["compile"]  # torch.compile the training steps (E-step and evaluation eager)
     epoch_samples: int | None = _DEFAULT["epoch_samples"]  # per epoch (None: each sample once; epoch_indices)
     class_balanced: bool = _DEFAULT["class_balanced"]  # at most an equal share of an epoch per given class
+    # set by a method's recipe (Method.fit_settings), not options of their own:
+    decay_all: bool = False  # weight decay on every parameter (default: none on biases and norm layers)
+    cosine_all_steps: bool = False  # the cosine's period spans all steps: it stops short of its floor (lr_at)
+    autocast: bool = True  # bf16 autocast on CUDA (precision.autocast_for); False: every pass of the fit in fp32
 
 
-def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float) -> float:
-    """Linear warm-up from ~0 to ``base`` over ``warmup_steps``, then cosine to ``base * final_ratio``."""
+def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float, *,
+          all_steps: bool = False) -> float:
+    """Linear warm-up from ~0 to ``base`` over ``warmup_steps``, then cosine to ``base * final_ratio`` at the
+    last step. ``all_steps``: the cosine's progress after warm-up is (step + 1 - warmup_steps) / total_steps,
+    as the official TCL code's cosine_annealing_LR counts it (epoch = iteration / iterations per epoch, from
+    iteration 1, divided by all epochs), so the last step is still above the floor (at 20 warm-up epochs of
+    200 and a floor of 0.01 x base: 0.034 x base)."""
     if step < warmup_steps:
         return base * (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
+    if all_steps:
+        progress = min(1.0, (step + 1 - warmup_steps) / max(1, total_steps))
+    else:
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     final = base * final_ratio
     return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
 

@@ -78,3 +78,62 @@ def test_resized_crop_area_follows_the_scale_range():
     part = A.random_resized_crop(ramp, g, scale=(0.35, 0.35), ratio=(1.0, 1.0))
     span = part[:, 0, :, -1] - part[:, 0, :, 0]  # (B, H): last minus first column
     assert torch.allclose(span, torch.full_like(span, 0.35 ** 0.5), atol=1e-4)
+
+
+def _digest(t: torch.Tensor) -> str:
+    import hashlib
+
+    return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def test_default_views_are_bit_identical_to_the_fixed_order_yiq_jitter(one_thread):
+    """The default strong views and colour jitter (fixed order, YIQ hue) are unchanged by the torchvision
+    variant beside them: digests of their outputs measured before it was added (torch 2, one thread)."""
+    x = _batch()
+    cfg = A.ViewConfig(crop_pad=2, flip=True, mean=(0.5,) * 3, std=(0.25,) * 3)
+    assert _digest(A.strong_view(x, cfg, torch.Generator().manual_seed(1))) == "6f947f21b8effd95"
+    assert _digest(A.strong_view(x, cfg, torch.Generator().manual_seed(1), 0.0, 0.35)) == "891a2946f7488acf"
+    assert _digest(A.color_jitter(A.to_float(x), torch.Generator().manual_seed(3))) == "0ca2bd9724aa56da"
+    assert _digest(A.color_jitter(A.to_float(x[..., :1]), torch.Generator().manual_seed(3))) == "42a1ec70dbd6cd35"
+
+
+def test_hsv_hue_shift_turns_the_hue_and_keeps_value_and_saturation():
+    """torchvision's adjust_hue: h -> (h + shift) mod 1 in HSV. Pure red + 1/3 turn = green, - 1/3 = blue."""
+    red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).repeat(2, 1, 1, 1)
+    out = A._shift_hue_hsv(red, torch.tensor([1 / 3, -1 / 3]))
+    assert torch.allclose(out.flatten(1), torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), atol=1e-6)
+    x = A.to_float(_batch(n=64))
+    assert torch.allclose(A._shift_hue_hsv(x, torch.zeros(64)), x, atol=1e-6)  # no shift, no change
+    y = A._shift_hue_hsv(x, torch.rand(64, generator=torch.Generator().manual_seed(0)) - 0.5)
+    assert torch.allclose(y.amax(1), x.amax(1), atol=1e-6) and torch.allclose(y.amin(1), x.amin(1), atol=1e-6)
+    assert not torch.allclose(y, x)
+
+
+def test_ops_apply_in_each_samples_own_order():
+    """Two non-commuting ops (+1, x2) in the orders [0, 1] and [1, 0]: (0 + 1) x 2 = 2 and 0 x 2 + 1 = 1."""
+    ops = [lambda y: y + 1, lambda y: y * 2]
+    out = A.apply_in_order(torch.zeros(2, 1), ops, torch.tensor([[0, 1], [1, 0]]))
+    assert out.flatten().tolist() == [2.0, 1.0]
+    three = A.apply_in_order(torch.zeros(1, 1), ops, torch.tensor([[2, 1, 0]]))  # index 2 has no op: identity
+    assert three.flatten().tolist() == [1.0]
+
+
+def test_torchvision_jitter_draws_a_random_order_per_sample():
+    """With one order for all (the fixed one) every sample's contrast follows its brightness; with random
+    orders some samples get another order: their outputs differ, the others' do not."""
+    x = A.to_float(_batch(n=256))
+    fixed = A.color_jitter(x, torch.Generator().manual_seed(4), p=1.0, hsv_hue=True)
+    mixed = A.color_jitter(x, torch.Generator().manual_seed(4), p=1.0, hsv_hue=True, random_order=True)
+    same = (fixed - mixed).abs().flatten(1).amax(1) < 1e-5
+    assert 0 < int(same.sum()) < 200  # the same factors (drawn first), in other orders for most samples
+    assert float(mixed.min()) >= 0.0 and float(mixed.max()) <= 1.0
+    grey = A.to_float(_batch(c=1, n=32))
+    assert A.color_jitter(grey, torch.Generator().manual_seed(4), random_order=True, hsv_hue=True).shape == grey.shape
+
+
+def test_strong_view_refuses_an_unknown_jitter():
+    import pytest
+
+    cfg = A.ViewConfig(crop_pad=2, flip=True, mean=(0.5,) * 3, std=(0.25,) * 3)
+    with pytest.raises(ValueError, match="jitter must be one of fixed, torchvision"):
+        A.strong_view(_batch(), cfg, torch.Generator().manual_seed(1), jitter="pil")

@@ -210,21 +210,23 @@ def test_weak_view_loss_is_weighted_into_the_classification_loss():
 
 
 def test_strong_view_options_reach_the_views(monkeypatch):
-    """--strong-crop-min and --solarize are passed to both strong views of every step."""
+    """--strong-crop-min, --solarize and --jitter are passed to both strong views of every step."""
     import noisylabels.methods.tcl as tcl_module
 
     calls = []
     real = tcl_module.strong_view
 
-    def spy(u8, views, gen, solarize_p, crop_min):
-        calls.append((solarize_p, crop_min))
-        return real(u8, views, gen, solarize_p, crop_min)
+    def spy(u8, views, gen, solarize_p, crop_min, jitter):
+        calls.append((solarize_p, crop_min, jitter))
+        return real(u8, views, gen, solarize_p, crop_min, jitter)
 
     monkeypatch.setattr(tcl_module, "strong_view", spy)
     data = _tiny_data()
     tcl = _tcl(warmup_epochs=1, strong_crop_min=0.35, solarize=0.0)
     tcl.training_step(torch.arange(16), 1, data, torch.Generator().manual_seed(1))
-    assert calls == [(0.0, 0.35), (0.0, 0.35)]
+    tcl = _tcl(warmup_epochs=1, strong_crop_min=0.5, solarize=0.25, jitter="torchvision")
+    tcl.training_step(torch.arange(16), 1, data, torch.Generator().manual_seed(1))
+    assert calls == [(0.0, 0.35, "fixed")] * 2 + [(0.25, 0.5, "torchvision")] * 2
 
 
 @pytest.mark.parametrize("opts, needle", [
@@ -232,6 +234,7 @@ def test_strong_view_options_reach_the_views(monkeypatch):
     ({"solarize": -0.1}, "--solarize"),
     ({"scale1": 1.5}, "--scale1"), ({"scale2": -0.1}, "--scale2"), ({"scale1": "half"}, "--scale1"),
     ({"weight_weak": -1.0}, "--weight-weak"), ({"weight_weak": float("nan")}, "--weight-weak"),
+    ({"jitter": "pil"}, "--jitter must be one of fixed, torchvision"), ({"recipe": "papr"}, "--recipe must be one of"),
 ])
 def test_options_out_of_range_are_user_errors(opts, needle):
     from noisylabels.errors import UserError

@@ -115,6 +115,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     method_cls = get_method(rc.method)
     device = resolve_device(rc.device)
     rc, from_weights = resolve_encoder(rc, device)
+    rc = rc.replace(method_options=method_cls.run_options(rc.method_options, dataset=rc.dataset))  # recipe, dataset
     cfg = rc.to_dict()  # the data readers and the noise path take the options as a mapping
     imagenet = imagenet_val_listing(cfg) if rc.imagenet_val else None  # checked before the long decode
     splits = load_run_splits(cfg)
@@ -157,7 +158,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, momentum=rc.momentum, weight_decay=rc.weight_decay,
         lr_warmup_epochs=rc.lr_warmup_epochs, final_lr_ratio=rc.final_lr_ratio, seed=rc.seed,
         progress=bool(rc.extra.get("progress", True)), compile=rc.compile, epoch_samples=rc.epoch_samples,
-        class_balanced=rc.class_balanced,
+        class_balanced=rc.class_balanced, **method.fit_settings(),
     )
     rc = rc.replace(device=device.type)
     return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))

@@ -55,6 +55,8 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "noisy_labels_sha256": sha,
         "epochs": int(cfg["epochs"]),
         "seed": int(cfg["seed"]),
+        # the method's recipe where it has one (TCL, TCL+: tuned or paper, README "TCL")
+        **({"recipe": cfg["method_options"]["recipe"]} if "recipe" in (cfg.get("method_options") or {}) else {}),
         "backbone": cfg["backbone"],
         "num_train": len(prep.splits.train),
         "image_shape": [int(v) for v in prep.splits.train.images.shape[1:]],  # H, W, C as decoded

@@ -8,7 +8,8 @@ processes: the whole in-memory dataset stays on the device as uint8 and views ar
 The recipes used by the methods are :func:`weak_view` (random crop with padding + flip; TCL's
 "weak" view and the CE baseline's augmentation) and :func:`strong_view` (SimCLR-style:
 RandomResizedCrop(0.2..1) + flip + colour jitter(0.4, 0.4, 0.4, 0.1) p=0.8 + grayscale p=0.2
-+ solarize p=0.5; TCL Sec. 3.3 / official code).
++ solarize p=0.5; TCL Sec. 3.3 / official code). The colour jitter is ours by default (a fixed order,
+hue rotated in YIQ) or torchvision's ColorJitter as the official code uses it (:data:`JITTERS`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 _LUMA = (0.299, 0.587, 0.114)
+# the colour jitter of strong_view: "fixed" brightness -> contrast -> saturation -> hue with the hue rotated in
+# YIQ (one pass each); "torchvision" a random order per sample and the hue shifted in HSV (torchvision's ColorJitter)
+JITTERS = ("fixed", "torchvision")
 _F = TypeVar("_F", bound=Callable)
 
 
@@ -113,14 +117,18 @@ def _gray(x: Tensor) -> Tensor:
 
 def color_jitter(
     x: Tensor, g: torch.Generator, brightness: float = 0.4, contrast: float = 0.4,
-    saturation: float = 0.4, hue: float = 0.1, p: float = 0.8,
+    saturation: float = 0.4, hue: float = 0.1, p: float = 0.8, *, random_order: bool = False,
+    hsv_hue: bool = False,
 ) -> Tensor:
     """Per-sample brightness, contrast, saturation and hue jitter, applied with probability p.
 
-    Fixed order brightness -> contrast -> saturation -> hue (torchvision draws a random order).
-    Hue is rotated in YIQ space, a cheap batched stand-in for the HSV rotation. Saturation and hue
-    are no-ops on 1-channel images.
+    Default: the fixed order brightness -> contrast -> saturation -> hue, the hue rotated in YIQ space,
+    a cheap batched stand-in for the HSV rotation. ``random_order``: each sample's own random order of
+    the four, and ``hsv_hue``: the hue shifted in HSV space, as torchvision's ColorJitter does (the
+    official TCL views; :func:`_jitter_any_order`). Saturation and hue are no-ops on 1-channel images.
     """
+    if random_order or hsv_hue:
+        return _jitter_any_order(x, g, (brightness, contrast, saturation, hue), p, random_order, hsv_hue)
     b, c = x.shape[:2]
     dev = x.device
     one = [1] * 3
@@ -136,6 +144,68 @@ def color_jitter(
         angle = _uniform(b, -hue, hue, g, dev) * (2 * math.pi)
         y = _rotate_hue(y, angle).clamp_(0, 1)
     return _where(_coin(b, p, g, dev), y, x)
+
+
+def _jitter_any_order(x: Tensor, g: torch.Generator, strength: tuple[float, float, float, float], p: float,
+                      random_order: bool, hsv_hue: bool) -> Tensor:
+    """:func:`color_jitter` in a per-sample order (random, or the fixed one) with the hue in YIQ or HSV.
+
+    strength: (brightness, contrast, saturation, hue) as torchvision's ColorJitter takes them; factors
+    1 +- strength, hue shift +- hue of a turn. Draws the four factors, then the orders, then the coin."""
+    brightness, contrast, saturation, hue = strength
+    b, c = x.shape[:2]
+    dev = x.device
+    bf, cf, sf = (_uniform(b, 1 - s, 1 + s, g, dev).view(b, 1, 1, 1) for s in (brightness, contrast, saturation))
+    shift = _uniform(b, -hue, hue, g, dev)
+
+    def contrast_op(y: Tensor) -> Tensor:
+        mean = _gray(y).mean(dim=(1, 2, 3), keepdim=True)
+        return ((y - mean) * cf + mean).clamp(0, 1)
+
+    def saturation_op(y: Tensor) -> Tensor:
+        gray = _gray(y)
+        return ((y - gray) * sf + gray).clamp(0, 1)
+
+    def hue_op(y: Tensor) -> Tensor:
+        return _shift_hue_hsv(y, shift) if hsv_hue else _rotate_hue(y, shift * (2 * math.pi)).clamp(0, 1)
+
+    ops: list[Callable[[Tensor], Tensor]] = [lambda y: (y * bf).clamp(0, 1), contrast_op]
+    if c == 3:
+        ops += [saturation_op, hue_op]
+    order = (torch.rand(b, 4, generator=g, device=dev).argsort(dim=1) if random_order
+             else torch.arange(4, device=dev).expand(b, 4))
+    y = apply_in_order(x, ops, order)
+    return _where(_coin(b, p, g, dev), y, x)
+
+
+def apply_in_order(x: Tensor, ops: list[Callable[[Tensor], Tensor]], order: Tensor) -> Tensor:
+    """Apply batch-wise ``ops`` to each sample in its own order. x: (B, ...); order: int (B, K), each row a
+    permutation of 0..K-1 (K >= len(ops)); an index without an op (K > len(ops)) is the identity."""
+    for k in range(order.shape[1]):
+        step, out = order[:, k], x
+        for j, op in enumerate(ops):
+            out = _where(step == j, op(x), out)
+        x = out
+    return x
+
+
+def _shift_hue_hsv(x: Tensor, shift: Tensor) -> Tensor:
+    """Shift the HSV hue of RGB images (B, 3, H, W) in [0, 1] by ``shift`` (B,) turns (torchvision's
+    adjust_hue); value and saturation are kept."""
+    r, gc, bl = x.unbind(1)
+    high, low = x.amax(dim=1), x.amin(dim=1)
+    delta = high - low
+    span = torch.where(delta > 0, delta, torch.ones_like(delta))
+    h = torch.where(high == r, ((gc - bl) / span) % 6,
+                    torch.where(high == gc, (bl - r) / span + 2, (r - gc) / span + 4))
+    h = torch.where(delta > 0, h / 6, torch.zeros_like(h))
+    h = (h + shift.view(-1, 1, 1)) % 1.0
+    s = torch.where(high > 0, delta / torch.where(high > 0, high, torch.ones_like(high)), torch.zeros_like(high))
+    # HSV -> RGB: channel n in (5, 3, 1) is v - v s clamp(min(k, 4 - k), 0, 1) with k = (n + 6 h) mod 6
+    n = (5 - 2 * torch.arange(3, device=x.device, dtype=x.dtype)).view(1, 3, 1, 1)  # made on the device
+    k = (n + 6 * h[:, None]) % 6
+    v, s = high[:, None], s[:, None]
+    return v - v * s * torch.minimum(k, 4 - k).clamp(0, 1)
 
 
 @functools.lru_cache(maxsize=16)
@@ -252,14 +322,19 @@ def weak_view(images_u8: Tensor, cfg: ViewConfig, g: torch.Generator) -> Tensor:
 @full_precision
 def strong_view(
     images_u8: Tensor, cfg: ViewConfig, g: torch.Generator, solarize_p: float = 0.5, crop_min: float = 0.2,
+    jitter: str = "fixed",
 ) -> Tensor:
     """SimCLR-style strong view; (B, H, W, C) uint8 -> (B, C, H, W). TCL solarizes with p = 0.5; the
     contrastive framework's SimCLR views do not (``solarize_p=0``). ``crop_min``: the smallest area
-    fraction of the resized crop (official 0.2)."""
+    fraction of the resized crop (official 0.2). ``jitter``: one of :data:`JITTERS` ("torchvision": the
+    official code's ColorJitter, in a random order with an HSV hue)."""
+    if jitter not in JITTERS:
+        raise ValueError(f"jitter must be one of {', '.join(JITTERS)}, got {jitter!r}")
     x = random_resized_crop(to_float(images_u8), g, scale=(crop_min, 1.0))
     if cfg.flip:
         x = hflip(x, g)
-    x = color_jitter(x, g)
+    official = jitter == "torchvision"
+    x = color_jitter(x, g, random_order=official, hsv_hue=official)
     x = random_grayscale(x, g)
     if solarize_p > 0:
         x = solarize(x, g, p=solarize_p)

@@ -10,7 +10,7 @@ engine fits each one as its own run. Methods never import the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Generator, Generic, TypeVar
+from typing import Any, Callable, ClassVar, Generator, Generic, Mapping, TypeVar
 
 import numpy as np
 import torch
@@ -109,8 +109,23 @@ class Method(nn.Module, Generic[O]):
         return cls(encoder, num_classes, num_train, options)
 
     @classmethod
-    def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
-        """Optimisation defaults of this method (FitConfig keys); the user's values override them."""
+    def fit_defaults(cls, options: dict[str, Any], epochs: int,
+                     given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Optimisation defaults of this method (FitConfig keys); the user's values override them.
+        ``given``: the training options the user gave, where the caller knows them (a default may follow
+        one: TCL's official lr follows a given batch size)."""
+        return {}
+
+    @classmethod
+    def run_options(cls, options: Mapping[str, Any], *, dataset: str) -> dict[str, Any]:
+        """The options a run on ``dataset`` (its --dataset value) trains with, as config.yaml keeps them:
+        ``options`` (the resolved dataclass fields) with the values left to a recipe or to the dataset
+        filled in (TCL's ``--recipe paper``). Default: as given."""
+        return dict(options)
+
+    def fit_settings(self) -> dict[str, Any]:
+        """FitConfig fields that are not training options (``decay_all``, ``cosine_all_steps``,
+        ``autocast``) as this method's options set them. Default: none (the engine's defaults)."""
         return {}
 
     def phases(self, data: TrainData, cfg: FitConfig, *, pretrained: bool,

@@ -16,17 +16,20 @@ InfoNCE between the strong views, classification + alignment losses (targets: th
 during warm-up, then bootstrapped cross-supervision targets weighted by w), and the two entropy
 regularisers.
 
-Deviations from the official code (kept small, each one flagged): warm-up lasts exactly
-``warmup_epochs`` epochs (the code's ``cur_epoch >= warmup_epochs`` test gives one fewer); the
+Deviations of the default recipe (``tuned``) from the official code, each one flagged: warm-up lasts
+exactly ``warmup_epochs`` epochs (the code's ``cur_epoch >= warmup_epochs`` test gives one fewer); the
 cosine schedule reaches 0.01 x lr at the last step (the code divides by all epochs, so it stops
-short); biases and norm layers get no weight decay; the kNN monitor votes with the given labels.
+short); biases and norm layers get no weight decay; bf16 autocast on CUDA. ``--recipe paper`` follows
+the code in each of these, and in every option its configs set (:mod:`.tcl_recipe`); what still differs
+is in README "TCL". Either way the kNN monitor votes with the given labels (the code uses the true ones).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -36,13 +39,15 @@ from torch import Tensor
 
 from .. import losses
 from ..distributed import gather_with_grad
-from ..data.augment import mixup, strong_view, weak_view
+from ..data.augment import JITTERS, mixup, strong_view, weak_view
 from ..data.store import ImageStore
 from ..detect import SELECTIONS, ContextRanking, detection_metrics, tcl_clean_probability
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
 from ..inference import knn_accuracy, map_images
 from .base import Method, MethodOptions, TrainData
+from .tcl_recipe import (PAPER, PAPER_BATCH, PAPER_EPOCHS, PAPER_FIT, PAPER_FIT_SETTINGS, PAPER_LR_PER_256, TUNED,
+                         check_recipe, paper_warmup_epochs, recipe_options, scaled_lr)
 
 AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official behaviour)
 # the official values of the options whose default here differs for short CPU runs (README "TCL")
@@ -54,21 +59,29 @@ OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min":
 class TCLOptions(MethodOptions):
     """TCL hyper-parameters. Official CIFAR values in brackets where our default differs.
 
+    recipe: "tuned" [default] or "paper". The options marked * are unset (None) by default and take the
+        recipe's value: tuned, ours as stated with each (for short runs); paper, the bracketed one of the
+        official config for the dataset (CIFAR-100: per_class_gmm true, scale2 1; other datasets: CIFAR-10's;
+        :mod:`.tcl_recipe`). Paper also sets the training defaults as the official code has them: batch
+        1,024 at lr 0.03 x batch / 256, weight decay 1e-3 on every parameter, its cosine, fp32, and a
+        warm-up of round(epochs / 10) whose last epoch already cross-supervises. Options you give win.
     warmup_epochs: epochs of plain CE on the given labels before cross-supervision; None = auto:
         ceil(0.3 x epochs), at most 20 (official: 20 of 200). The official 10% rule collapses on
         short schedules (PROTOCOL.md: 33.7% with 2 of 20 epochs on fmnist-mini).
     feature_dim: projector output; None = auto: 256 for encoders of >= 256-d features [256], else 128.
     temperature: tau of InfoNCE, the alignment loss and the context assignments [0.25].
-    scale1, scale2: bootstrapping scales of the cross-supervision and mixup targets, in [0, 1], or
+    scale1, scale2 *: bootstrapping scales of the cross-supervision and mixup targets, in [0, 1], or
         "auto" = the estimated clean ratio r each epoch [auto]. Ours is 1: a sample the E-step calls
         clean keeps its whole given label as the target (docs/RESULTS.md, fmnist-mini sym-0.8, seed 0:
         +1.9 points at 40 epochs, +1.6 at 12).
-    per_class_gmm: one 2-component GMM per given class (official: CIFAR-100 sym-90).
-    strong_crop_min: smallest area fraction of the strong views' resized crop [0.2].
-    solarize: probability of solarizing a strong view [0.5]. Ours are gentler (0.35, 0): on
+    per_class_gmm *: one 2-component GMM per given class: false [CIFAR-100's config: true].
+    strong_crop_min *: smallest area fraction of the strong views' resized crop [0.2].
+    jitter *: the strong views' colour jitter, "fixed" (one order, hue rotated in YIQ: one pass each) or
+        "torchvision" (a random order per sample, hue shifted in HSV) [torchvision].
+    solarize *: probability of solarizing a strong view [0.5]. Ours are gentler (0.35, 0): on
         fmnist-mini, seed 0, 40 epochs, asymmetric 0.4 gives 88.4% against 84.5% with the official
         views, symmetric 0.8 82.0% against 82.3% (docs/RESULTS.md).
-    selection: "capped" [default] keeps the E-step GMM's free fit where its noisy posterior mass is
+    selection *: "capped" keeps the E-step GMM's free fit where its noisy posterior mass is
         at most the probe's confident-learning noise estimate (below), and holds the mass at the estimate
         where the fit claims more: at high noise the fit's lower count trains the better model
         (fmnist-mini 10k sym80, seed 0, 20 epochs: 81.2% against 73.5% for "calibrated"; docs/RESULTS.md).
@@ -77,41 +90,45 @@ class TCLOptions(MethodOptions):
         labels over the detached weak-view features: no gradient reaches the encoder, and the probe is
         not trained under the selection, so a weak warm-up model's estimate cannot feed itself), so that
         scores that are not bimodal (clean data, look-alike classes) do not mark clean samples noisy;
-        "gmm" fits the weight (the official selection).
-    weight_weak: weight of a classification loss on the weak view x_w, whose logits the one encoder
+        "gmm" fits the weight [gmm].
+    weight_weak *: weight (1) of a classification loss on the weak view x_w, whose logits the one encoder
         pass computes anyway, towards the mixup base target t_m (the given label in warm-up) [0: the
         official code classifies only the strong and the mixed views]. Weak views are the closest to
         the un-augmented test images; without them a short run on a small training set lags CE.
     """
 
+    recipe: str = TUNED
     warmup_epochs: int | None = None
     feature_dim: int | None = None
     temperature: float = 0.25
     mixup_alpha: float = 1.0
-    scale1: float | str = 1.0
-    scale2: float | str = 1.0
-    per_class_gmm: bool = False
+    # None: the recipe's value (annotated as the CLI reads "a number or a word")
+    scale1: float | str = None  # type: ignore[assignment]
+    scale2: float | str = None  # type: ignore[assignment]
+    per_class_gmm: bool | None = None
     dropout: float = 0.25
     weight_contrastive: float = 1.0
     weight_cls: float = 1.0
     weight_align: float = 1.0
     weight_entropy: float = 1.0
     weight_marginal: float = 1.0
-    strong_crop_min: float = 0.35
-    solarize: float = 0.0
-    selection: str = "capped"
-    weight_weak: float = 1.0
+    strong_crop_min: float | None = None
+    solarize: float | None = None
+    selection: str | None = None
+    weight_weak: float | None = None
+    jitter: str | None = None
 
 
-def resolve_warmup(warmup_epochs: int | None, epochs: int) -> int:
-    """The warm-up length: the given value, or ceil(0.3 x epochs) capped at the official 20.
-    A given value must leave at least one epoch of cross-supervision (UserError otherwise)."""
+def resolve_warmup(warmup_epochs: int | None, epochs: int, recipe: str = TUNED) -> int:
+    """The warm-up length (the LR's warm-up epochs): the given value, or by default ceil(0.3 x epochs)
+    capped at the official 20 (tuned) or round(epochs / 10), the official 20 of 200 (paper). A given
+    value must leave at least one epoch of cross-supervision (UserError otherwise)."""
     if warmup_epochs is not None:
         if not 0 <= int(warmup_epochs) < epochs:
             raise UserError(f"--warmup-epochs must be in [0, --epochs) so that cross-supervision runs; got "
                             f"{warmup_epochs} with --epochs {epochs}: use fewer warm-up epochs or more epochs")
         return int(warmup_epochs)
-    return min(20, math.ceil(0.3 * epochs))
+    return paper_warmup_epochs(epochs) if recipe == PAPER else min(20, math.ceil(0.3 * epochs))
 
 
 def cross_supervision_targets(
@@ -151,7 +168,12 @@ class TCL(Method[TCLOptions]):
     Options = TCLOptions
 
     def __init__(self, encoder: nn.Module, num_classes: int, num_train: int, options: TCLOptions) -> None:
+        """``options`` left unset take their recipe's values (:meth:`run_options`; CIFAR-10's under paper,
+        the dataset being unknown here)."""
+        options = TCLOptions(**recipe_options(dataclasses.asdict(options), None))
         super().__init__(encoder, num_classes, num_train, options)
+        if options.jitter not in JITTERS:
+            raise UserError(f"--jitter must be one of {', '.join(JITTERS)}, got {options.jitter!r}")
         if not 0.0 < options.strong_crop_min <= 1.0:
             raise UserError(f"--strong-crop-min must be in (0, 1], got {options.strong_crop_min}")
         if options.selection not in SELECTIONS:
@@ -177,13 +199,30 @@ class TCL(Method[TCLOptions]):
         self.warmup = 0
 
     @classmethod
-    def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
+    def fit_defaults(cls, options: dict[str, Any], epochs: int,
+                     given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Linear LR warm-up over the warm-up epochs, cosine to 0.01 x lr, weight decay 1e-3 (official).
-        Batch 128 and lr 0.05 instead of the official 256 and 0.03: twice the steps per epoch, which
-        short runs need (fmnist-mini, sym-80, 12 epochs: 77.5% vs 74.7%); ``--batch-size 256 --lr 0.03``
-        restores the official values (configs/tcl_cifar*_sym90.yaml)."""
-        return {"batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
-                "lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs)}
+        Tuned: batch 128 and lr 0.05 instead of the official 256 per GPU on 4 GPUs at 0.03 x batch / 256:
+        more steps per epoch, which short runs need (fmnist-mini, sym-80, 12 epochs: 77.5% vs 74.7%).
+        Paper (:mod:`.tcl_recipe`): batch 1,024 and lr 0.03 x batch / 256 (of the batch in ``given``
+        where one is), momentum 0.9, SyncBN, and 200 epochs where ``given`` is known and holds none."""
+        recipe = check_recipe(options.get("recipe", TUNED))
+        if recipe == TUNED:
+            return {"batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ratio": 0.01,
+                    "lr_warmup_epochs": resolve_warmup(options.get("warmup_epochs"), epochs)}
+        run_epochs = {"epochs": PAPER_EPOCHS} if given is not None and given.get("epochs") is None else {}
+        warmup = resolve_warmup(options.get("warmup_epochs"), run_epochs.get("epochs", epochs), PAPER)
+        return {**run_epochs, **scaled_lr(PAPER_LR_PER_256, PAPER_BATCH, given), **PAPER_FIT,
+                "lr_warmup_epochs": warmup}
+
+    @classmethod
+    def run_options(cls, options: Mapping[str, Any], *, dataset: str) -> dict[str, Any]:
+        """The options left unset, from the recipe for ``dataset`` (:func:`.tcl_recipe.recipe_options`)."""
+        return recipe_options(options, dataset)
+
+    def fit_settings(self) -> dict[str, Any]:
+        """Paper: weight decay on every parameter, the official cosine, fp32 (:mod:`.tcl_recipe`)."""
+        return dict(PAPER_FIT_SETTINGS) if self.options.recipe == PAPER else {}
 
     def _scale(self, value: float | str) -> float | Tensor:
         """A bootstrapping scale: the given number, or the estimated clean ratio r for "auto" (the 0-d
@@ -232,8 +271,10 @@ class TCL(Method[TCLOptions]):
         return logs
 
     def on_fit_start(self, total_epochs: int, data: TrainData) -> None:
-        """The warm-up length of this run (:func:`resolve_warmup`)."""
-        self.warmup = resolve_warmup(self.options.warmup_epochs, total_epochs)
+        """The epochs of plain CE of this run: the warm-up (:func:`resolve_warmup`); under paper one fewer,
+        as the official ``cur_epoch >= warmup_epochs`` test gives (the LR warm-up keeps its length)."""
+        warmup = resolve_warmup(self.options.warmup_epochs, total_epochs, self.options.recipe)
+        self.warmup = max(0, warmup - 1) if self.options.recipe == PAPER else warmup
 
     def epoch_start(self, epoch: int, total_epochs: int, data: TrainData, gen: torch.Generator) -> dict[str, float]:
         """The E-step (:meth:`e_step`)."""
@@ -247,7 +288,7 @@ class TCL(Method[TCLOptions]):
         u8 = data.images[idx]
         b = len(idx)
         x_w = weak_view(u8, data.views, gen)
-        x_1, x_2 = (strong_view(u8, data.views, gen, o.solarize, o.strong_crop_min) for _ in range(2))
+        x_1, x_2 = (strong_view(u8, data.views, gen, o.solarize, o.strong_crop_min, o.jitter) for _ in range(2))
         x_mix, perm, lam = mixup(torch.cat([x_w, x_1, x_2]), gen, o.mixup_alpha)
         h = self.encoder(torch.cat([x_w, x_mix, x_1, x_2]))
         z = self.projector(h).float()
@@ -274,12 +315,15 @@ class TCL(Method[TCLOptions]):
         probs = torch.softmax(torch.cat([logit_1, logit_2, logit_mix]), 1)
         l_ent = losses.mean_entropy(probs)
         l_ne = losses.negative_marginal_entropy(probs)
-        l_probe = F.cross_entropy(self.probe(h[:b].detach()).float(), data.labels[idx])
-        total = l_probe + (o.weight_contrastive * l_con + o.weight_cls * l_cls + o.weight_align * l_align
+        total = (o.weight_contrastive * l_con + o.weight_cls * l_cls + o.weight_align * l_align
                  + o.weight_entropy * l_ent + o.weight_marginal * l_ne)
+        parts = {"loss_contrastive": l_con, "loss_cls": l_cls, "loss_align": l_align, "loss_entropy": l_ent,
+                 "loss_marginal": l_ne}
+        if o.selection != "gmm":  # the probe is the noise prior of the capped and calibrated selections only
+            parts["loss_probe"] = F.cross_entropy(self.probe(h[:b].detach()).float(), data.labels[idx])
+            total = parts["loss_probe"] + total
         acc = (logit_1.argmax(1) == data.labels[idx]).float().mean()
-        logs = {"loss": total, "loss_contrastive": l_con, "loss_cls": l_cls, "loss_align": l_align,
-                "loss_entropy": l_ent, "loss_marginal": l_ne, "loss_probe": l_probe, "train_acc_given": acc}
+        logs = {"loss": total, **parts, "train_acc_given": acc}
         return total, {k: v.detach() for k, v in logs.items()}
 
     # label issues --------------------------------------------------------------------------------

@@ -11,20 +11,23 @@ never copied from the student: it runs in train mode with dropout off on the un-
 step (label correction started or not), so its targets use that batch's statistics and its running
 statistics, which evaluation uses, come from un-mixed images (the student's see mixed ones).
 
-Declared differences from the official ``tcl_plus.py``: label correction starts after half the epochs
-when not given (official: a fixed 30 of its default 1,000); lr 0.03 and weight decay 1e-3 at batch 256,
-constant (the TCL config's per-256 values; official defaults 0.05 x batch / 256 and 1e-4); no weight
-decay on biases and norm layers, bf16 autocast on CUDA (engine-wide); the relabelling recomputes the
-TCL run's context assignments with the same formula instead of reading its stored buffer; with several
-processes the EMA copy's norm statistics are averaged each epoch like every module's.
+Declared differences of the default recipe (``tuned``) from the official ``tcl_plus.py``: label
+correction starts after half the epochs when not given (official: a fixed 30 of its default 1,000); lr
+0.03 and weight decay 1e-3 at batch 256, constant (the TCL config's per-256 values; official defaults
+0.05 x batch / 256 and 1e-4); no weight decay on biases and norm layers, bf16 autocast on CUDA
+(engine-wide). ``--recipe paper`` follows the code in each (:mod:`.tcl_recipe`). Either way the
+relabelling recomputes the TCL run's context assignments with the same formula instead of reading its
+stored buffer, and with several processes the EMA copy's norm statistics are averaged each epoch like
+every module's.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
@@ -38,6 +41,8 @@ from ..models.heads import MLPClassifier, MLPProjector
 from ..runs import CONFIG, RunFolder, sub_state
 from ..inference import map_images
 from .base import Method, MethodOptions, TrainData
+from .tcl_recipe import (PAPER, PAPER_FIT_SETTINGS, PLUS_PAPER_BATCH, PLUS_PAPER_FIT, PLUS_PAPER_LR_PER_256,
+                         PLUS_PAPER_START_LABEL_CORRECTION, TUNED, check_recipe, scaled_lr)
 
 BOOTSTRAP_WEIGHT = 0.2  # official constant B
 
@@ -48,8 +53,12 @@ class TCLPlusOptions(MethodOptions):
     high_th: relabelling threshold on max_k gamma_ik [0.5]. ema: EMA momentum m of the evaluated copy's
     parameters [0: the student's weights every step; its norm statistics stay its own]. start_label_correction: epochs
     of plain mixup CE before bootstrapping; None = half the epochs (official: 30). temperature: tau of
-    the context assignments; None = the tcl run's own (its config.yaml), else 0.25."""
+    the context assignments; None = the tcl run's own (its config.yaml), else 0.25. recipe: "tuned"
+    [default] or "paper": the official code's defaults (:mod:`.tcl_recipe`): batch 256, lr 0.05 x batch /
+    256 held constant, weight decay 1e-4 on every parameter, fp32, label correction after 30 epochs
+    unless given."""
 
+    recipe: str = TUNED
     init_from: str | None = None
     high_th: float = 0.5
     mixup_alpha: float = 1.0
@@ -88,6 +97,7 @@ class TCLPlus(Method[TCLPlusOptions]):
                  tcl_state: dict[str, Tensor], temperature: float) -> None:
         """tcl_state: the tcl run's method state dict (its encoder, classifier and projector start this
         method); temperature: tau of the context assignments (options.temperature or the run's own)."""
+        options = TCLPlusOptions(**self.run_options(dataclasses.asdict(options), dataset=""))  # checks the recipe
         super().__init__(encoder, num_classes, num_train, options)
         self.temperature = float(temperature)
         self.model = nn.Sequential(encoder, MLPClassifier(encoder.feature_dim, num_classes, options.dropout))
@@ -115,9 +125,27 @@ class TCLPlus(Method[TCLPlusOptions]):
                             "--backbone and --width") from None
 
     @classmethod
-    def fit_defaults(cls, options: dict[str, Any], epochs: int) -> dict[str, Any]:
-        """The repo keeps the learning rate constant during TCL+."""
+    def fit_defaults(cls, options: dict[str, Any], epochs: int,
+                     given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The repo keeps the learning rate constant during TCL+; paper: its defaults, lr 0.05 x batch / 256
+        (of the batch in ``given`` where one is)."""
+        if check_recipe(options.get("recipe", TUNED)) == PAPER:
+            return {**scaled_lr(PLUS_PAPER_LR_PER_256, PLUS_PAPER_BATCH, given), **PLUS_PAPER_FIT}
         return {"batch_size": 256, "lr": 0.03, "weight_decay": 1e-3, "final_lr_ratio": 1.0}
+
+    @classmethod
+    def run_options(cls, options: Mapping[str, Any], *, dataset: str) -> dict[str, Any]:
+        """Paper: label correction after the official 30 epochs unless given."""
+        start = options.get("start_label_correction")
+        if check_recipe(options.get("recipe", TUNED)) == PAPER and start is None:
+            return {**options, "start_label_correction": PLUS_PAPER_START_LABEL_CORRECTION}
+        return dict(options)
+
+    def fit_settings(self) -> dict[str, Any]:
+        """Paper: weight decay on every parameter and fp32 (its lr is constant: no cosine to follow)."""
+        if self.options.recipe != PAPER:
+            return {}
+        return {k: v for k, v in PAPER_FIT_SETTINGS.items() if k != "cosine_all_steps"}
 
     def logits(self, x: Tensor) -> Tensor:
         return self.ema_model(x)
