@@ -60,6 +60,28 @@ TUNED_DIGITS = {"batch_size": 64, "lr": 0.05, "weight_decay": 1e-3, "final_lr_ra
                 "solarize": 0.0, "selection": "capped", "weight_weak": 1.0, "jitter": "fixed"}
 
 
+class _Reached(Exception):
+    """Raised instead of training: the arguments training got (method, data, FitConfig)."""
+
+
+@pytest.fixture
+def reach_fit(monkeypatch):
+    """``go(*argv)``: the (method, data, FitConfig) that ``noisylabels ARGV`` would train with (nothing trains)."""
+    import noisylabels.app.run as app_run
+
+    def stop(method, data, cfg, run, **kwargs):
+        raise _Reached(method, data, cfg)
+
+    monkeypatch.setattr(app_run, "train", stop)
+
+    def go(*argv):
+        with pytest.raises(_Reached) as reached:
+            cli(*argv)
+        return reached.value.args
+
+    return go
+
+
 def _settings(rc: RunConfig, method: object, fit: object | None = None) -> dict:
     """Every resolved setting of a run: its training options, its FitConfig behaviours and method options."""
     fit_fields = dataclasses.asdict(fit) if fit is not None else {"epochs": rc.epochs, **method.fit_settings()}
