@@ -58,7 +58,7 @@ def _option_type(f: dataclasses.Field) -> Any:
     """The argparse type of a method option, from its annotation ('int | None' -> int,
     'float | str' -> a number or a word such as 'auto')."""
     text = str(f.type)
-    if text == "float | str":
+    if text in ("float | str", "float | str | None"):
         return _float_or_word
     for name, kind in (("bool", _bool), ("int", int), ("float", float)):
         if text.startswith(name):

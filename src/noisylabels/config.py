@@ -31,10 +31,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {**option_defaults(), "method_options": {}}
 def resolve_method_options(method_cls: type[Method[Any]], given: dict[str, Any]) -> dict[str, Any]:
     """The method's option defaults updated by ``given``; unknown keys are a user error."""
     fields = {f.name: f for f in dataclasses.fields(method_cls.Options)}
-    unknown = sorted(set(given) - set(fields))
+    unknown = sorted((k for k in given if k not in fields), key=str)  # a YAML key may be a number or null
     if unknown:
         valid = ", ".join(sorted(fields)) or "none"
-        raise UserError(f"method {method_cls.name!r} has no option(s) {', '.join(unknown)}; its options: {valid}")
+        names = ", ".join(k if isinstance(k, str) and k.isprintable() else repr(k) for k in unknown)
+        raise UserError(f"method {method_cls.name!r} has no option(s) {names}; its options: {valid}")
     given = {k: _check_option(k, str(fields[k].type), v) for k, v in given.items() if v is not None}
     defaults = dataclasses.asdict(method_cls.Options())
     return {**defaults, **given}
@@ -75,9 +76,13 @@ def _flag(key: str) -> str:
 
 
 def as_int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
-    """An integer option (an int, or text of one) within [low, high]; UserError naming the fix otherwise."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    """An integer option (an int, or text of one as ``int`` reads it: '7', ' +7 ', '1_000', '٣') within
+    [low, high]; UserError naming the fix otherwise ('7.0', '²', '--7', '1e3' and a bool are refused)."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:  # no whole number, or over Python's 4300 digits
+            raise UserError(f"{what} must be a whole number, got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise UserError(f"{what} must be a whole number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -96,7 +101,10 @@ def as_float(value: Any, what: str, low: float = -math.inf, high: float = math.i
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise UserError(f"{what} must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float's range (10**400 in a YAML file)
+        value = math.inf if value > 0 else -math.inf
     below = value <= low if low_open else value < low
     above = value >= high if high_open else value > high
     if not math.isfinite(value) or below or above:
@@ -255,7 +263,8 @@ class RunConfig:
         method_cls = get_method(config.get("method", TRAIN_DEFAULTS["method"]))
         options = resolve_method_options(method_cls, dict(config.get("method_options") or {}))
         epochs = as_int(config.get("epochs", TRAIN_DEFAULTS["epochs"]), "--epochs", 1)
-        cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs), **config, "method_options": options}
+        cfg = {**TRAIN_DEFAULTS, **method_cls.fit_defaults(options, epochs, given=config), **config,
+               "method_options": options}
         check_config(cfg)
         return cls(**{k: v for k, v in cfg.items() if k in _RUN_FIELDS},
                    extra={k: v for k, v in cfg.items() if k not in _RUN_FIELDS})

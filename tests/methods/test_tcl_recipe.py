@@ -228,3 +228,14 @@ def test_a_paper_step_reads_nothing_back_from_the_device(monkeypatch):
     loss.backward()
     reads.active = False
     assert reads.calls == []
+
+
+def test_the_paper_recipe_through_the_run_configuration_given_values_winning():
+    from noisylabels.config import RunConfig
+
+    paper = {"dataset": "digits", "method": "tcl", "method_options": {"recipe": "paper"}}
+    r = RunConfig.from_dict(paper)
+    assert (r.epochs, r.batch_size, r.lr) == (200, 1024, pytest.approx(0.12))
+    r = RunConfig.from_dict({**paper, "epochs": 3, "batch_size": 64})
+    assert (r.epochs, r.batch_size, r.lr) == (3, 64, pytest.approx(0.03 * 64 / 256))
+    assert RunConfig.from_dict({**paper, "batch_size": 64, "lr": 0.5}).lr == 0.5
