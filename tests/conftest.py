@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
 
-from tests.helpers import FAST, cli, copy_of
+import noisylabels.app.run as app_run
+from tests.helpers import FAST, Reached, cli, copy_of
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +41,39 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def attempt_train(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple | str]:
+    """``attempt(*argv)``: ``noisylabels ARGV`` with training replaced by a stop, so that the checks of
+    every input run and nothing trains. Returns the arguments training would have got (method, data,
+    FitConfig), or the error line of a refusal (asserted: exit 2, one 'noisylabels: error:' line)."""
+
+    def fake_fit(method: Any, data: Any, cfg: Any, run: Any, **kwargs: Any) -> None:
+        raise Reached(method, data, cfg)
+
+    monkeypatch.setattr(app_run, "train", fake_fit)
+
+    def attempt(*argv: Any) -> tuple | str:
+        try:
+            rc, _, err = cli(*argv)
+        except Reached as e:
+            return e.args
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith("noisylabels: error:"), f"exit {rc}: {err}"
+        return lines[0]
+
+    return attempt
+
+
+@pytest.fixture
+def reach_fit(attempt_train: Callable[..., tuple | str]) -> Callable[..., tuple]:
+    """``go(*argv)``: the (method, data, FitConfig) that ``noisylabels ARGV`` would train with; asserts
+    that the command is not refused."""
+
+    def go(*argv: Any) -> tuple:
+        got = attempt_train(*argv)
+        assert isinstance(got, tuple), got
+        return got
+
+    return go

@@ -3,7 +3,8 @@ are in ``tests/conftest.py``).
 
 * the CLI in-process (``cli``) and README's promise for a user error: exit code 2, exactly one line on
   stderr, no traceback (``one_line_error``, ``user_error``), and an earlier output left byte-identical
-  (``snapshot``, ``copy_of``);
+  (``snapshot``, ``copy_of``); ``Reached``, the stop that the ``attempt_train`` fixture puts in place of
+  training;
 * tiny synthetic training sets and methods for the engine and method tests (``random_train_data``,
   ``stripe_train_data``, ``tiny_method``), unit vectors for the loss tests;
 * the smallest settings of a digits run (``FAST``, ``digits_config``, ``QUIET``) and an image writer;
@@ -64,6 +65,11 @@ def user_error(argv: list, needle: str) -> str:
     line = one_line_error(*argv)
     assert needle.lower() in line.lower(), line
     return line
+
+
+class Reached(Exception):
+    """Raised instead of training (the ``attempt_train`` fixture): every check passed and training was
+    called with these arguments (method, data, FitConfig)."""
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

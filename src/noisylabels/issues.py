@@ -10,13 +10,15 @@ for every training run (``app.summary.write_issues``) alike.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .data._text import is_number
+from .data._text import is_number, shown
+from .data.files import file_identity, is_file
 from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
@@ -91,8 +93,9 @@ def validate_predictions(
         raise UserError("pred_probs rows must sum to 1 (pass softmax probabilities, not logits)")
     if features is not None:
         f = np.asarray(features)
-        if f.ndim != 2 or len(f) != len(labels) or not np.all(np.isfinite(f)):
-            raise UserError(f"features must be a finite 2-D array with one row per label, got shape {f.shape}")
+        if f.ndim != 2 or len(f) != len(labels) or f.dtype.kind not in "iuf" or not np.all(np.isfinite(f)):
+            raise UserError(f"features must be a finite 2-D array of real numbers with one row per label, got "
+                            f"{f.dtype} of shape {f.shape}")
     return labels.astype(np.int64), pred_probs.astype(np.float64) / sums
 
 
@@ -107,8 +110,9 @@ def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: in
             or labels.min() < 0:
         raise UserError("features without pred_probs need labels as 1-D non-negative integer class indices")
     f = np.asarray(features)
-    if f.ndim != 2 or len(f) != len(labels) or not np.issubdtype(f.dtype, np.number) or not np.all(np.isfinite(f)):
-        raise UserError(f"features must be a finite 2-D numeric array with one row per label, got shape {f.shape}")
+    if f.ndim != 2 or len(f) != len(labels) or f.dtype.kind not in "iuf" or not np.all(np.isfinite(f)):
+        raise UserError(f"features must be a finite 2-D array of real numbers with one row per label, got "
+                        f"{f.dtype} of shape {f.shape}")
     if k < 1:
         raise UserError(f"k (neighbours) must be at least 1, got {k}")
     c = max(2, int(labels.max()) + 1)
@@ -117,22 +121,39 @@ def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: in
 
 
 def load_array(path: str, what: str) -> np.ndarray:
-    """A .npy file, or a one-column / N-column .csv (header allowed) -> numpy array."""
+    """A .npy file (one array, no pickled objects), or a one-column / N-column .csv of numbers (a header
+    row allowed; Excel's BOM and quoted cells read as any CSV reader reads them) -> numpy array."""
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"--{what}: file {path} not found")
+    if not is_file(p):
+        raise UserError(f"--{what}: file {shown(path)} not found ({file_identity(p)[1]})")
+    if p.suffix not in (".npy", ".csv"):
+        raise UserError(f"--{what}: {shown(path)} must be a .npy or .csv file")
     try:
-        if p.suffix == ".npy":
-            return np.load(p, allow_pickle=False)
-        if p.suffix == ".csv":
-            rows = [line.split(",") for line in p.read_text().splitlines() if line.strip()]
-            if rows and not is_number(rows[0][0]):
-                rows = rows[1:]
-            return np.array([[float(x) for x in r] for r in rows]).squeeze(-1 if len(rows[0]) == 1 else None) \
-                if rows else np.zeros(0)
-    except (ValueError, OSError) as e:
-        raise UserError(f"--{what}: cannot read {path} ({str(e).splitlines()[0]})") from None
-    raise UserError(f"--{what}: {path} must be a .npy or .csv file")
+        return _read_npy(p) if p.suffix == ".npy" else _read_csv_numbers(p)
+    except (ValueError, OSError, EOFError, csv.Error) as e:
+        detail = (str(e).splitlines() or [type(e).__name__])[0]
+        raise UserError(f"--{what}: cannot read {shown(path)} ({shown(detail)})") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """The one array of a .npy file (an .npz archive renamed to .npy holds several: ValueError)."""
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise ValueError("an .npz archive, not one array; save the array with numpy.save")
+    return loaded
+
+
+def _read_csv_numbers(path: Path) -> np.ndarray:
+    """Rows of numbers (float64), (N,) for one column, (N, C) for several; a first row that does not
+    start with a number is a header."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if any(cell.strip() for cell in r)]
+    if rows and not is_number(rows[0][0]):
+        rows = rows[1:]
+    if not rows:
+        return np.zeros(0)
+    return np.array([[float(x) for x in r] for r in rows]).squeeze(-1 if len(rows[0]) == 1 else None)
 
 
 def export_label_issues(
@@ -180,8 +201,8 @@ def detect_to_folder(
         t = np.asarray(true_labels)
         if t.ndim != 1 or not (np.issubdtype(t.dtype, np.integer) or np.all(np.isfinite(t) & (t == np.round(t)))) \
                 or t.min(initial=0) < 0 or t.max(initial=0) >= np.asarray(pred_probs).shape[-1]:
-            raise UserError(f"--true-labels must be 1-D integer class indices in [0, {np.asarray(pred_probs).shape[-1]}) "
-                            "like --labels")
+            raise UserError("--true-labels must be 1-D integer class indices in [0, "
+                            f"{np.asarray(pred_probs).shape[-1]}) like --labels")
         true_labels = t.astype(np.int64)
     issues = detect_issues(labels, pred_probs, features=features, ranking=ranking, provenance=provenance)
     labels = np.asarray(labels, dtype=np.int64)
@@ -210,7 +231,7 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     run = RunFolder(run_dir)
     for name in (CONFIG, NOISY_LABELS, PRED_PROBS):
         if not (run.path / name).exists():
-            raise UserError(f"--run {run_dir}: no {name} there; give the folder of a finished training run")
+            raise UserError(f"--run {shown(run_dir)}: no {name} there; give the folder of a finished training run")
     cfg = run.read_yaml(CONFIG)
     labels = np.load(run.path / NOISY_LABELS)
     probs = np.load(run.path / PRED_PROBS)
@@ -222,7 +243,8 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     splits = load_run_splits(cfg)
     train = as_trained(cfg, splits.train, sample_keys(cfg, splits.train, held_out(splits)))
     if len(train) != len(labels):
-        raise UserError(f"--run {run_dir}: its data now has {len(train)} training samples, the run had {len(labels)}")
+        raise UserError(f"--run {shown(run_dir)}: its data now has {len(train)} training samples, the run had "
+                        f"{len(labels)}")
     true = train.labels if true_labels_known(cfg) else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
                             source_index=train.source_index, paths=train.paths, class_names=train.class_names,

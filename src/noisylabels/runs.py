@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 import yaml
 
 from .distributed import is_main
+from .data._text import shown
 from .errors import UserError
 from .safeload import UnsafePickle, torch_load
 
@@ -92,30 +94,74 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 MAX_YAML_BYTES = 1 << 20  # a configuration is a page of options; larger files are something else
+MAX_YAML_DEPTH = 32  # a configuration is a mapping of options (and method_options): two levels deep
+
+
+class NumberLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the plain numbers that people and Python write, and no others: decimal
+    integers ('17', '-3', '1_000'), 0x and 0b integers and decimal floats ('0.5', '.5', '1.5e3', '.inf').
+    YAML 1.1's octal and base-60 forms are text here, so that ``epochs: 017`` is not 15 and ``epochs: 1:30``
+    not 90 (the checks of :mod:`noisylabels.config` then read the text as a number or refuse it); so are
+    misplaced underscores ('1__0', '1_')."""
+
+
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_DIGITS = r"[0-9](?:_?[0-9])*"
+NumberLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+NumberLoader.add_implicit_resolver(
+    _INT_TAG, re.compile(r"^[-+]?(?:0|[1-9](?:_?[0-9])*|0b(?:_?[01])+|0x(?:_?[0-9a-fA-F])+)$"), list("-+0123456789"))
+NumberLoader.add_implicit_resolver(
+    _FLOAT_TAG, re.compile(rf"^(?:[-+]?(?:{_DIGITS}\.(?:{_DIGITS})?|\.{_DIGITS})(?:[eE][-+]?[0-9]+)?"
+                           r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
 
 
 def load_yaml_file(path: Path, what: str) -> Any:
     """The YAML document in ``path`` (``what`` names it in errors): UserError, one line, for a missing,
-    binary or oversized file, a YAML error, or anchors and aliases (which let a small file expand into an
-    unbounded structure; a configuration has no use for them)."""
+    binary or oversized file, a YAML error, a number of thousands of digits, nesting deeper than
+    ``MAX_YAML_DEPTH``, or anchors and aliases (which let a small file expand into an unbounded structure;
+    a configuration has no use for them). Plain numbers are read as :class:`NumberLoader` reads them."""
     try:
         raw = Path(path).read_bytes()[:MAX_YAML_BYTES + 1]
     except FileNotFoundError:
-        raise UserError(f"{what}: file {path} not found") from None
+        raise UserError(f"{what}: file {shown(path)} not found") from None
     except OSError as e:
-        raise UserError(f"{what}: cannot read {path} ({e.strerror or type(e).__name__})") from None
+        raise UserError(f"{what}: cannot read {shown(path)} ({e.strerror or type(e).__name__})") from None
     if len(raw) > MAX_YAML_BYTES:
-        raise UserError(f"{what}: {path} is over {MAX_YAML_BYTES >> 20} MB; a configuration is a short YAML mapping")
+        raise UserError(f"{what}: {shown(path)} is over {MAX_YAML_BYTES >> 20} MB; a configuration is a short YAML "
+                        "mapping")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UserError(f"{what}: {path} is not a UTF-8 text file; give a YAML mapping of option: value") from None
+        raise UserError(f"{what}: {shown(path)} is not a UTF-8 text file; give a YAML mapping of option: "
+                        "value") from None
     try:
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise UserError(f"{what}: {path} uses YAML aliases (*name); write the values out")
-        return yaml.safe_load(text)
+        _check_structure(text, path, what)
+        return yaml.load(text, Loader=NumberLoader)  # noqa: S506 - a SafeLoader
+    except UserError:
+        raise
     except yaml.YAMLError as e:
-        raise UserError(f"{what}: cannot read {path}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{what}: cannot read {shown(path)}: {str(e).splitlines()[0]}") from None
+    except ValueError:  # an integer of more than Python's 4300 digits
+        raise UserError(f"{what}: {shown(path)} holds a number of thousands of digits; write the value out as a "
+                        "short number") from None
+
+
+def _check_structure(text: str, path: Path, what: str) -> None:
+    """UserError for YAML aliases and for lists or mappings nested deeper than ``MAX_YAML_DEPTH``, found
+    while parsing (the parse stops there: a file of deep nesting is never read to its end)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise UserError(f"{what}: {shown(path)} uses YAML aliases (*name); write the values out")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise UserError(f"{what}: {shown(path)} nests lists or mappings more than {MAX_YAML_DEPTH} deep; a "
+                                "configuration is a mapping of option: value")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 @contextlib.contextmanager
@@ -139,7 +185,7 @@ def writer_lock(path: str | Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"--out {path}: another noisylabels process is writing there; wait for it to finish "
+            raise UserError(f"--out {shown(path)}: another noisylabels process is writing there; wait for it to finish "
                             "or choose another --out") from None
         try:
             yield
@@ -164,29 +210,54 @@ def sub_state(state: Mapping[str, Any], *prefixes: str) -> dict[str, Any]:
     return out
 
 
+MAX_NAME_BYTES = 255  # one file or folder name (Linux, macOS, Windows file systems)
+
+
 class RunFolder:
     """The output folder of one run."""
 
     def __init__(self, path: str | Path) -> None:
+        self.given = str(path)  # as the user wrote it: '' is no folder (Path('') would be the current one)
         self.path = Path(path)
 
     def holds_run(self) -> bool:
         return self.path.is_dir() and any((self.path / f).exists() for f in _RUN_FILES)
 
     def check_writable(self, *, resume: bool, overwrite: bool) -> None:
-        """Refuse to mix two runs in one folder. Raises UserError; writes nothing."""
+        """Refuse to mix two runs in one folder, and --out paths that name no folder (empty, a file, a name
+        the file system cannot hold). Raises UserError; writes nothing."""
+        if not self.given.strip():
+            raise UserError(f"--out {self.given!r} is empty; give a folder path (use '.' for the current folder)")
+        try:
+            self._check_writable(resume=resume, overwrite=overwrite)
+        except OSError as e:  # a name too long for the file system, a folder that cannot be searched, ...
+            raise UserError(f"--out {shown(self.path)}: {e.strerror or type(e).__name__}; give another folder "
+                            "path") from None
+
+    def _check_writable(self, *, resume: bool, overwrite: bool) -> None:
+        """The checks of :meth:`check_writable` (OSError where the file system refuses a look-up)."""
+        parts = self.path.parts
+        long_name = next((part for part in parts if len(os.fsencode(part)) > MAX_NAME_BYTES), None)
+        if long_name is not None:  # before a folder on the way is made
+            raise UserError(f"--out {shown(self.path)}: the name {shown(long_name[:40])}... is longer than the "
+                            f"{MAX_NAME_BYTES} bytes a file system allows; give a shorter folder name")
+        for i, part in enumerate(parts):  # 'new/../old' is 'old' only once 'new' exists: refused, not mixed in
+            if part == ".." and not Path(*parts[:i]).is_dir():
+                raise UserError(f"--out {shown(self.path)}: '..' follows {shown(Path(*parts[:i]))}, which is no folder "
+                                "(yet); write the folder's path without '..'")
         if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"--out {self.path} is a file; give a folder path")
+            raise UserError(f"--out {shown(self.path)} is a file; give a folder path")
         blocker = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
         if blocker is not None:
-            raise UserError(f"--out {self.path}: {blocker} is a file, not a folder; give a folder path")
+            raise UserError(f"--out {shown(self.path)}: {shown(blocker)} is a file, not a folder; give a folder path")
         if resume:
             if not (self.path / CONFIG).exists():
-                raise UserError(f"--resume: no run in {self.path} (no {CONFIG}); drop --resume to start a new run there")
+                raise UserError(f"--resume: no run in {shown(self.path)} (no {CONFIG}); drop --resume to start a new "
+                                "run there")
             return
         if self.holds_run() and not overwrite:
             raise UserError(
-                f"{self.path} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                f"{shown(self.path)} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                 "or choose another --out"
             )
 
@@ -280,7 +351,8 @@ class RunFolder:
         try:
             return torch_load(path, map_location=map_location)
         except UnsafePickle as e:
-            raise UserError(f"checkpoint {path} holds pickled objects other than tensors and arrays ({e}), which could "
-                            "run code; refused: start again with --overwrite") from None
+            raise UserError(f"checkpoint {shown(path)} holds pickled objects other than tensors and arrays ({e}), "
+                            "which could run code; refused: start again with --overwrite") from None
         except Exception as e:  # a corrupt file is a user-facing problem, not a crash
-            raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); start again with --overwrite") from None
+            raise UserError(f"cannot read checkpoint {shown(path)} ({type(e).__name__}); start again with "
+                            "--overwrite") from None

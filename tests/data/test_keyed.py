@@ -1,6 +1,6 @@
 """Label files keyed by sample identity (data/keyed.py): a reviewed label reaches its own image whatever the
-seed, the held-out split, the row order or a file added to the folder, or the file is refused with one line;
-every number read from such a file is checked before use (property-based)."""
+seed, the held-out split, the row order or a file added to the folder, or the file is refused with one line.
+The numbers read from such files are tests/hostile/test_numbers.py's."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from noisylabels.app.build import noisy_training_labels
 from noisylabels.config import TRAIN_DEFAULTS, check_config
-from noisylabels.data._text import as_index
 from noisylabels.data.keyed import held_out
 from noisylabels.data.sources import load_run_splits
 from noisylabels.errors import UserError
-from noisylabels.review.exclude import read_exclude_file
 from tests.helpers import image_folder
 
 
@@ -117,50 +113,3 @@ def test_a_file_added_to_the_folder_is_refused_not_shifted(folder, tmp_path):
 def test_own_labels_and_generated_noise_are_not_combined(tmp_path):
     with pytest.raises(UserError, match="--labels .* your own labels"):
         _cfg("digits", labels=str(tmp_path / "x.csv"), noise="symmetric", noise_rate=0.2)
-
-
-NUMBERS = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**20, 10**20).map(str),
-    st.sampled_from(["1e400", "-0", "nan", "inf", "-inf", "3.5", "0x10", " ", "1_000", "٣", "²"]),
-    st.text(max_size=6))
-
-
-def _keyed_npz_labels(tmp_path: Path, rows: list[list]) -> np.ndarray | None:
-    """The labels ``train --labels`` reads from ``rows`` (index, label) for a 6-image npz with its own test
-    split (None when refused: then with one line)."""
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "d.npz", images=rng.integers(0, 255, (6, 4, 4), dtype=np.uint8), labels=np.arange(6) % 2,
-             test_images=rng.integers(0, 255, (2, 4, 4), dtype=np.uint8), test_labels=np.arange(2))
-    cfg = _cfg(f"npz:{tmp_path / 'd.npz'}", labels=str(_write(tmp_path / "l.csv", ["index", "label"], rows)))
-    splits = load_run_splits(cfg)
-    try:
-        return noisy_training_labels(cfg, splits.train, held_out(splits))[0]
-    except UserError as e:
-        assert "\n" not in str(e)
-        return None
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cell=NUMBERS)
-def test_every_index_read_from_a_keyed_file_is_checked(tmp_path, cell):
-    noisy = _keyed_npz_labels(tmp_path, [[cell, 1]] + [[i, 0] for i in range(1, 6)])
-    assert noisy is None or (as_index(cell) == 0 and noisy.tolist() == [1, 0, 0, 0, 0, 0])
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(label=NUMBERS)
-def test_every_label_read_from_a_keyed_file_is_checked(tmp_path, label):
-    noisy = _keyed_npz_labels(tmp_path, [[0, label]] + [[i, i % 2] for i in range(1, 6)])
-    assert noisy is None or (noisy[0] in (0, 1) and float(label) == noisy[0])
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cell=NUMBERS)
-def test_every_index_of_an_exclude_file_is_checked(tmp_path, cell):
-    _write(tmp_path / "x.csv", ["index"], [[cell]])
-    try:
-        indices, _ = read_exclude_file(tmp_path / "x.csv")
-    except UserError as e:
-        assert "\n" not in str(e)
-        return
-    assert indices.tolist() == ([] if not cell.strip() else [as_index(cell.strip())])

@@ -1,4 +1,4 @@
-"""Hostile input, part 2 (issue 23): noisy-label files, npz arrays, image folders and CSV lists.
+"""Hostile data files, one named case each: noisy-label files, npz arrays, image folders and CSV lists.
 Errors: one line, exit 2, no traceback, the earlier run byte-identical. Inputs a demanding user expects
 to work ("ok-..." ids) are checked to load correctly instead."""
 
@@ -77,7 +77,7 @@ def test_ok_label_files_that_mean_one_label_per_sample(tmp_path, truth, kind):
     """Whole-number floats, an (N, 1) column, Excel's BOM + CRLF and a CIFAR-N #key all name the labels
     unambiguously; the labels written must be exactly the file's."""
     noisy = (truth + 1) % 10
-    if kind == "csv-bom-crlf-no-header":  # the BOM was read as part of the first label: a header, one lost
+    if kind == "csv-bom-crlf-no-header":  # a BOM is no part of the first label
         src = tmp_path / "l.csv"
         src.write_bytes(("\ufeff" + "".join(f"{v}\r\n" for v in noisy)).encode())
     elif kind == "pt-cifar-n-key":
@@ -232,7 +232,7 @@ def test_bad_csv_is_refused_and_the_earlier_run_kept(earlier_run, tmp_path, kind
 
 
 def test_ok_csv_with_bom_crlf_and_paths_outside_its_folder(tmp_path):
-    """Excel's UTF-8 CSV (BOM, CRLF) was refused ('needs a header ... found ['\\ufeffpath', ...]').
+    """Excel's UTF-8 CSV (BOM, CRLF) is read as the CSV it is: the BOM is no part of the 'path' header.
     '../' paths resolve against the CSV's folder like any relative path (the user's own layout)."""
     write_png(tmp_path / "imgs" / "dark.png", color=10)
     write_png(tmp_path / "imgs" / "light, quoted.png", color=240)

@@ -1,7 +1,9 @@
-"""Hostile input, part 1 (issue 23): every numeric flag of train / noise / bench, method options,
---config YAML, --out, --resume and detect's inputs. Each error is one line, exit 2, no traceback, and
-an earlier run's folder is left byte-identical. Inputs that a demanding user would expect to work are
-asserted to work instead (the id says "ok-...", the comment why). Data files: test_hostile_data.py."""
+"""Hostile flags and run folders: every numeric flag of train / noise / bench, method options, --config
+YAML, --out, --resume and detect's inputs, one named case each. Each error is one line, exit 2, no
+traceback, and an earlier run's folder is left byte-identical. Inputs that a demanding user would expect
+to work are asserted to work instead (the id says "ok-...", the comment why). Data files are in
+test_data_files.py; the property-based cases of each input kind in test_numbers.py, test_names.py and
+test_paths.py."""
 
 import os
 
@@ -9,7 +11,6 @@ import numpy as np
 import pytest
 import yaml
 
-import noisylabels.app.run as app_run
 from tests.helpers import FAST, cli, copy_of, snapshot, user_error
 
 BIG = "99999999999999999999"  # 1e20: overflows int64 and every sensible range
@@ -31,24 +32,6 @@ def earlier(tmp_path_factory):
     assert cli("detect", "--labels", root / "labels.npy", "--pred-probs", root / "probs.npy",
                "--out", root / "detect")[0] == 0
     return root
-
-
-class Reached(Exception):
-    """Raised instead of training: validation passed and train() was called with these arguments."""
-
-
-@pytest.fixture
-def reach_fit(monkeypatch):
-    def fake_fit(method, data, cfg, run, **kwargs):
-        raise Reached(method, data, cfg)
-
-    monkeypatch.setattr(app_run, "train", fake_fit)
-
-    def go(*argv):
-        with pytest.raises(Reached) as info:
-            cli(*argv)
-        return info.value.args  # (method, data, FitConfig)
-    return go
 
 
 # -- train: every numeric flag at NaN, inf, negative, zero, huge and non-numeric -------------------
@@ -222,6 +205,9 @@ YAML_CASES = [
     ("method-option-text", "method: simclr\nmethod_options: {temperature: warm}\n", "--temperature must be a number"),
     ("skip-bad-images-text", "skip_bad_images: sometimes\n", "--skip-bad-images must be true or false"),
     ("unknown-key", "epoch: 3\n", "unknown key"),
+    ("method-option-number-key", "method_options: {1: 0.5}\n", "has no option(s) 1"),  # a key that is no text
+    ("number-of-5000-digits", "epochs: " + "9" * 5000 + "\n", "thousands of digits"),
+    ("nested-500000-deep", "epochs: " + "[" * 500000 + "]" * 500000 + "\n", "nests lists or mappings"),
 ]
 
 

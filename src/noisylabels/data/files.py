@@ -9,6 +9,8 @@ A listing is decoded into memory (:meth:`FileList.decode`) or streamed (``data.s
 from __future__ import annotations
 
 import csv
+import stat
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..errors import UserError
 from ._images import bad_images_message, decode_all, scan_headers
+from ._text import shown
 from .dataset import ArrayDataset
 from .streaming import StreamingImages, estimated_bytes, memory_budget
 
@@ -59,7 +62,7 @@ class FileList:
         if bad and not skip_bad:
             raise UserError(bad_images_message([str(self.paths[i]) for i in bad]))
         if len(bad) == len(self.paths):
-            raise UserError(f"none of the {len(self.paths)} image files in {self.origin} can be read")
+            raise UserError(f"none of the {len(self.paths)} image files in {shown(self.origin)} can be read")
         kept = np.setdiff1d(np.arange(len(self.paths)), np.asarray(bad, dtype=np.int64))
         if stream == "auto":
             limit = memory_budget() if budget is None else budget
@@ -80,12 +83,17 @@ def check_classes_present(labels: np.ndarray, class_names: list[str], origin: st
     counts = np.bincount(labels, minlength=len(class_names))
     empty = [class_names[i] for i in np.flatnonzero(counts == 0)]
     if empty:
-        raise UserError(f"{origin}: class(es) {', '.join(map(str, empty[:5]))} have no samples; "
+        raise UserError(f"{shown(origin)}: class(es) {', '.join(map(shown, empty[:5]))} have no samples; "
                         "number the classes 0..C-1 without gaps, or drop the empty ones")
 
 
 def _normalised(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
+    """``name`` as a reader sees it: one Unicode form (NFKC: 'cafe\u0301' is 'café', 'ﬁ' is 'fi'), no case,
+    only its letters and digits (spaces, punctuation and invisible characters dropped); a name of symbols
+    alone keeps its visible symbols."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    letters = "".join(ch for ch in folded if ch.isalnum())
+    return letters or "".join(ch for ch in folded if ch.isprintable() and not ch.isspace())  # '😀' is not '😺'
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -104,8 +112,9 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def check_class_names(class_names: list[str], counts: np.ndarray, origin: str) -> None:
-    """UserError listing class names that are one class written twice: equal but for case, spaces and
-    punctuation ('Sneaker', 'sneaker '), or one edit apart ('Snekaer', 'Sneaker') where the rarer holds at
+    """UserError listing class names that are one class written twice: equal but for case, spaces,
+    punctuation, invisible characters and Unicode forms ('Sneaker', 'sneaker ', 'café' composed and
+    decomposed), or one edit apart ('Snekaer', 'Sneaker') where the rarer holds at
     most a tenth of the other's samples (a typo, not a class such as 'Shirt' beside 'Skirt')."""
     for i in range(len(class_names)):
         for j in range(i + 1, len(class_names)):
@@ -113,27 +122,64 @@ def check_class_names(class_names: list[str], counts: np.ndarray, origin: str) -
             typo = min(len(a), len(b)) >= 4 and _one_edit(a, b) and \
                 min(counts[i], counts[j]) * 10 <= max(counts[i], counts[j])
             if a == b or typo:
-                raise UserError(f"{origin}: class names {class_names[i]!r} ({int(counts[i])} samples) and "
+                raise UserError(f"{shown(origin)}: class names {class_names[i]!r} ({int(counts[i])} samples) and "
                                 f"{class_names[j]!r} ({int(counts[j])}) look like one class written twice; use one "
                                 "spelling (or rename one if they are different classes)")
 
 
+def file_identity(path: Path) -> tuple[tuple[int, int | str] | None, str | None]:
+    """((device, inode), None) of the regular file at ``path`` (links followed: one identity per file,
+    however its path is written; the resolved path where a file system has no inode numbers), else
+    (None, why not: no such file, a folder, a name too long, ...)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None, "no such file"
+    except OSError as e:
+        return None, e.strerror or type(e).__name__
+    except ValueError:  # a NUL character in the name
+        return None, "a NUL character in its name"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "a folder, not a file" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+    return (st.st_dev, st.st_ino or str(path.resolve())), None
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file (links followed); False, not OSError, for a name too long."""
+    return file_identity(path)[1] is None
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder (links followed); False, not OSError, for a name too long."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def check_files(paths: list[Path], origin: str) -> None:
-    """UserError naming the first of ``paths`` that is not a file, or listed twice (``origin``: the list)."""
-    missing = [str(x) for x in paths if not x.is_file()]
+    """UserError naming the first of ``paths`` that is not a file, or the first file listed twice, in
+    whatever way ('a.png', './a.png', 'sub/../a.png', its absolute path, a link to it; ``origin``: the list)."""
+    found = [file_identity(x) for x in paths]
+    missing = [(x, why) for x, (_, why) in zip(paths, found) if why]
     if missing:
-        raise UserError(f"{len(missing)} file(s) listed in {origin} not found, e.g. {missing[0]}")
-    dupes = [p for p, k in Counter(paths).items() if k > 1]
-    if dupes:
-        raise UserError(f"{origin} lists {len(dupes)} file(s) more than once, e.g. {dupes[0]}; "
-                        "give every image one row (one label)")
+        raise UserError(f"{len(missing)} file(s) listed in {shown(origin)} not found, e.g. {shown(missing[0][0])} "
+                        f"({missing[0][1]})")
+    counts = Counter(identity for identity, _ in found)
+    first: dict[tuple[int, int | str] | None, Path] = {}
+    for x, (identity, _) in zip(paths, found):
+        if identity in first:
+            also = "" if first[identity] == x else f" (also as {shown(x)})"
+            raise UserError(f"{shown(origin)} lists {sum(k > 1 for k in counts.values())} file(s) more than once, e.g. "
+                            f"{shown(first[identity])}{also}; give every image one row (one label)")
+        first[identity] = x
 
 
 def list_folder(root: str) -> FileList:
     """Class = sub-folder (sorted names); images = files with image extensions, sorted, recursive."""
     base = Path(root)
-    if not base.is_dir():
-        raise UserError(f"image folder {root} not found")
+    if not is_folder(base):
+        raise UserError(f"image folder {shown(root)} not found")
     classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
     paths, labels = [], []
     for label, name in enumerate(classes):
@@ -141,16 +187,18 @@ def list_folder(root: str) -> FileList:
         paths += files
         labels += [label] * len(files)
     if not classes or not paths:
-        raise UserError(f"{root} holds no class sub-folders with images; expected {root}/<class>/<image>.png")
+        raise UserError(f"{shown(root)} holds no class sub-folders with images; expected "
+                        f"{shown(root)}/<class>/<image>.png")
     empty = [c for i, c in enumerate(classes) if i not in set(labels)]
     if empty:
-        raise UserError(f"class folder(s) without images in {root}: {', '.join(empty[:5])}; remove them or add images")
+        raise UserError(f"class folder(s) without images in {shown(root)}: {', '.join(map(shown, empty[:5]))}; remove "
+                        "them or add images")
     seen: dict[Path, int] = {}
     for path, label in zip(paths, labels):  # a class folder and a link to it: every image under two labels
         first = seen.setdefault(path.resolve(), label)
         if first != label:
-            raise UserError(f"{path} is the same file as one under {classes[first]!r} (a link?); every image needs "
-                            "one class folder")
+            raise UserError(f"{shown(path)} is the same file as one under {classes[first]!r} (a link?); every image "
+                            "needs one class folder")
     check_class_names(classes, np.bincount(labels, minlength=len(classes)), root)
     return FileList(paths, np.array(labels, dtype=np.int64), classes, root)
 
@@ -161,43 +209,56 @@ def _is_int(text: str) -> bool:
     return digits.isascii() and digits.isdigit()
 
 
+def _listed_path(cell: str, folder: Path) -> Path:
+    """A path cell of a CSV list: absolute, or relative to the list's folder; the cell as written where it
+    names a file (' lead.png'), else without the whitespace around it ('a.png ' after 'a.png, cat')."""
+    def at(text: str) -> Path:
+        return Path(text) if Path(text).is_absolute() else folder / text
+
+    if cell != cell.strip() and file_identity(at(cell))[1] is None:
+        return at(cell)
+    return at(cell.strip())
+
+
 def list_csv(csv_path: str) -> FileList:
-    """Columns ``path,label``; relative paths resolve against the CSV's folder; labels ints or names."""
+    """Columns ``path,label``; relative paths resolve against the CSV's folder (a path cell as written
+    where it names a file, else without its surrounding whitespace); every file listed once, however its
+    path is written; labels ints or names."""
     p = Path(csv_path)
-    if not p.is_file():
-        raise UserError(f"CSV file {csv_path} not found")
+    if not is_file(p):
+        raise UserError(f"CSV file {shown(csv_path)} not found ({file_identity(p)[1]})")
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:  # a BOM (Excel's UTF-8 CSV) is not part of a name
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-                raise UserError(f"{csv_path} needs a header with columns path,label; found {reader.fieldnames}")
+                raise UserError(f"{shown(csv_path)} needs a header with columns path,label; found {reader.fieldnames}")
             twice = sorted(c for c, k in Counter(reader.fieldnames).items() if k > 1 and c in ("path", "label"))
             if twice:
-                raise UserError(f"{csv_path} names the column(s) {', '.join(twice)} twice; keep one of each")
-            rows = [((r["path"] or "").strip(), (r["label"] or "").strip()) for r in reader]
+                raise UserError(f"{shown(csv_path)} names the column(s) {', '.join(twice)} twice; keep one of each")
+            rows = [(r["path"] or "", (r["label"] or "").strip()) for r in reader]
     except (UnicodeDecodeError, csv.Error) as e:
         reason = "is not a UTF-8 text CSV file" if isinstance(e, UnicodeDecodeError) else f"is not a readable CSV ({e})"
-        raise UserError(f"{csv_path} {reason}") from None
+        raise UserError(f"{shown(csv_path)} {reason}") from None
     if not rows:
-        raise UserError(f"{csv_path} has no data rows")
-    blank = [i + 2 for i, (x, lab) in enumerate(rows) if not x or not lab]
+        raise UserError(f"{shown(csv_path)} has no data rows")
+    blank = [i + 2 for i, (x, lab) in enumerate(rows) if not x.strip() or not lab]
     if blank:
-        raise UserError(f"{csv_path}: line(s) {', '.join(map(str, blank[:5]))} lack a path or a label")
-    paths = [Path(x) if Path(x).is_absolute() else p.parent / x for x, _ in rows]
+        raise UserError(f"{shown(csv_path)}: line(s) {', '.join(map(str, blank[:5]))} lack a path or a label")
+    paths = [_listed_path(x, p.parent) for x, _ in rows]
     check_files(paths, csv_path)
     raw = [lab for _, lab in rows]
     if all(_is_int(lab) for lab in raw):
         labels = np.array([int(x) for x in raw])
         if labels.min() < 0:
-            raise UserError(f"{csv_path}: labels must be non-negative integers or class names")
+            raise UserError(f"{shown(csv_path)}: labels must be non-negative integers or class names")
         if labels.max() >= len(labels):  # some class between would have no sample; checked before listing them
-            raise UserError(f"{csv_path}: class index {labels.max()} in {len(labels)} rows: some classes have no samples; "
-                            "number the classes 0..C-1 without gaps")
+            raise UserError(f"{shown(csv_path)}: class index {labels.max()} in {len(labels)} rows: some classes have "
+                            "no samples; number the classes 0..C-1 without gaps")
         classes = [str(i) for i in range(int(labels.max()) + 1)]
     else:
         numbers = sorted({lab for lab in raw if _is_int(lab)})
         if numbers:
-            raise UserError(f"{csv_path}: labels mix class indices ({', '.join(numbers[:3])}) and class names "
+            raise UserError(f"{shown(csv_path)}: labels mix class indices ({', '.join(numbers[:3])}) and class names "
                             f"({next(lab for lab in raw if not _is_int(lab))!r}); use one kind in every row")
         classes = sorted(set(raw))
         index = {c: i for i, c in enumerate(classes)}
@@ -210,14 +271,14 @@ def list_csv(csv_path: str) -> FileList:
 def _read_pairs(list_file: Path, what: str) -> list[tuple[str, int]]:
     """Lines ``relative/path label`` (whitespace separated)."""
     if not list_file.is_file():
-        raise UserError(f"{what} list file {list_file} not found; check the dataset root")
+        raise UserError(f"{what} list file {shown(list_file)} not found; check the dataset root")
     pairs = []
     for n, line in enumerate(list_file.read_text().splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise UserError(f"{list_file}:{n}: expected 'path label', got {line.strip()[:60]!r}")
+            raise UserError(f"{shown(list_file)}:{n}: expected 'path label', got {line.strip()[:60]!r}")
         pairs.append((parts[0], int(parts[1])))
     return pairs
 
@@ -235,7 +296,7 @@ def list_webvision(root: str, split: str) -> FileList:
         pairs, image_root = _read_pairs(base / "info" / "val_filelist.txt", "mini-WebVision"), base / "val_images_256"
     pairs = [(x, lab) for x, lab in pairs if 0 <= lab < WEBVISION_MINI_CLASSES]
     if not pairs:
-        raise UserError(f"mini-WebVision {split} list under {root} has no images of classes 0..49")
+        raise UserError(f"mini-WebVision {split} list under {shown(root)} has no images of classes 0..49")
     paths = [image_root / x for x, _ in pairs]
     check_files(paths, f"mini-WebVision {split} list")
     labels = np.array([lab for _, lab in pairs], dtype=np.int64)
@@ -254,14 +315,15 @@ def list_clothing1m(root: str, split: str) -> FileList:
     labels_of = dict(_read_pairs(base / kv_name, "Clothing1M"))
     key_file = base / keys_name
     if not key_file.is_file():
-        raise UserError(f"Clothing1M list file {key_file} not found; check the dataset root")
+        raise UserError(f"Clothing1M list file {shown(key_file)} not found; check the dataset root")
     keys = [k.strip() for k in key_file.read_text().splitlines() if k.strip()]
     unlabelled = [k for k in keys if k not in labels_of]
     if unlabelled:
-        raise UserError(f"{key_file}: {len(unlabelled)} image(s) have no label in {kv_name}, e.g. {unlabelled[0]}")
+        raise UserError(f"{shown(key_file)}: {len(unlabelled)} image(s) have no label in {kv_name}, e.g. "
+                        f"{shown(unlabelled[0])}")
     paths = [base / k for k in keys]
     check_files(paths, str(key_file))
     labels = np.array([labels_of[k] for k in keys], dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLOTHING1M_CLASSES)):
-        raise UserError(f"{base / kv_name}: labels must lie in 0..13")
+        raise UserError(f"{shown(base / kv_name)}: labels must lie in 0..13")
     return FileList(paths, labels, list(CLOTHING1M_CLASSES), f"clothing1m:{root}")

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ._text import as_index, is_number
+from ._text import as_index, exact_number, is_number, shown
 from .dataset import ArrayDataset, DataSplits
 
 LABEL_COLUMNS = ("label", "noisy_label", "corrected_label")
@@ -82,31 +82,66 @@ def relative_key(path: str | PurePath, root: Path | None) -> str:
 
 
 def to_class_indices(values: np.ndarray, class_names: list[str] | None, file: Path) -> np.ndarray:
-    """Labels read from ``file`` (numbers, numbers as text, or class names) -> int64 class indices; every
-    number checked finite, integral and below ``MAX_CLASS_INDEX`` before it is used."""
-    if values.dtype.kind in "US":  # strings: integers written as text, or class names
+    """Labels read from ``file`` (numbers, numbers as text, or class names; bytes are read as UTF-8 text)
+    -> int64 class indices; every number checked finite, integral and below ``MAX_CLASS_INDEX`` before it
+    is used, text numbers exactly (:func:`~noisylabels.data._text.exact_number`: '1.0000000000000001' is
+    no class index)."""
+    if values.dtype.kind == "S":
+        values = _decoded(values, file)
+    if values.dtype.kind == "U":  # strings: integers written as text, or class names
         texts = [str(v).strip() for v in values]
         if texts and all(is_number(t) for t in texts):
-            values = np.array([float(t) for t in texts])
-        else:
-            if not class_names:
-                raise UserError(f"labels file {file} holds class names but the dataset has none to match; "
-                                "write class indices 0..C-1 instead")
-            index = {name: i for i, name in enumerate(class_names)}
-            unknown = sorted({t for t in texts if t not in index})
-            if unknown:
-                raise UserError(f"labels file {file} has unknown class name(s) {', '.join(map(repr, unknown[:5]))}; "
-                                f"known names: {', '.join(class_names)}")
-            return np.array([index[t] for t in texts], dtype=np.int64)
+            return _text_indices(texts, file)
+        return _name_indices(texts, class_names, file)
     if values.dtype.kind == "f":
         if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
-            raise UserError(f"labels file {file} holds non-integer values; write integer class indices 0..C-1")
+            raise UserError(f"labels file {shown(file)} holds non-integer values; write integer class indices 0..C-1")
     elif values.dtype.kind not in "iu":
-        raise UserError(f"labels file {file} holds {values.dtype} values; write integer class indices or class names")
-    if values.size and np.abs(values).max() > MAX_CLASS_INDEX:  # before an int64 cast or a 10^11-class allocation
-        raise UserError(f"labels file {file} holds class index {values[np.abs(values).argmax()]:g}; write class "
-                        "indices 0..C-1")
+        raise UserError(f"labels file {shown(file)} holds {values.dtype} values; write integer class indices or class "
+                        "names")
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low < -MAX_CLASS_INDEX or high > MAX_CLASS_INDEX:  # before an int64 cast or a 10^11-class allocation
+        raise UserError(f"labels file {shown(file)} holds class index {high if high > MAX_CLASS_INDEX else low:g}; "
+                        "write class indices 0..C-1")
     return values.astype(np.int64)
+
+
+def _decoded(values: np.ndarray, file: Path) -> np.ndarray:
+    """A bytes array (numpy 'S') as text: class names or numbers saved as bytes are read as UTF-8."""
+    try:
+        return np.array([v.decode("utf-8") for v in values.reshape(-1)], dtype=str).reshape(values.shape)
+    except UnicodeDecodeError:
+        raise UserError(f"labels file {shown(file)} holds bytes that are not UTF-8 text; save the labels as integers "
+                        "or as text (str) class names") from None
+
+
+def _text_indices(texts: list[str], file: Path) -> np.ndarray:
+    """Class indices written as text, each exactly a whole number within ``MAX_CLASS_INDEX``."""
+    numbers = [exact_number(t) for t in texts]
+    for text, number in zip(texts, numbers):
+        if number is None or not number.is_finite() or number != number.to_integral_value():
+            raise UserError(f"labels file {shown(file)} holds non-integer values ({shown(text)}); write integer class "
+                            "indices 0..C-1")
+        if abs(number) > MAX_CLASS_INDEX:
+            raise UserError(f"labels file {shown(file)} holds class index {shown(text)}; write class indices 0..C-1")
+    return np.array([int(n) for n in numbers], dtype=np.int64)
+
+
+def _name_indices(texts: list[str], class_names: list[str] | None, file: Path) -> np.ndarray:
+    """Class names -> their indices in ``class_names``; a name that is no class is a UserError."""
+    if not class_names:
+        raise UserError(f"labels file {shown(file)} holds class names but the dataset has none to match; "
+                        "write class indices 0..C-1 instead")
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted({t for t in texts if t not in index})
+    if unknown:
+        numbers = [t for t in unknown if is_number(t)]
+        mixed = f" (class indices such as {shown(numbers[0])} beside names: use one kind)" if numbers else ""
+        raise UserError(f"labels file {shown(file)} has unknown class name(s) "
+                        f"{', '.join(map(repr, unknown[:5]))}{mixed}; "
+                        f"known names: {', '.join(map(shown, class_names[:20]))}"
+                        f"{', ...' if len(class_names) > 20 else ''}")
+    return np.array([index[t] for t in texts], dtype=np.int64)
 
 
 def _index(text: str, where: str) -> int:
@@ -126,11 +161,12 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
     by_path = "path" in header and keys.paths is not None
     if not (by_path or "index" in header):
         if "path" in header:
-            raise UserError(f"labels file {file} is keyed by path, but this dataset has no files; key it by 'index'")
+            raise UserError(f"labels file {shown(file)} is keyed by path, but this dataset has no files; key it by "
+                            "'index'")
         return None
     label_col = next((c for c in LABEL_COLUMNS if c in header), None)
     if label_col is None or len(set(header)) != len(header):
-        raise UserError(f"labels file {file} has columns {rows[0]}; write one key column (path or index) and one "
+        raise UserError(f"labels file {shown(file)} has columns {rows[0]}; write one key column (path or index) and one "
                         "'label' column, each once")
     kc, lc = header.index("path" if by_path else "index"), header.index(label_col)
     if by_path:
@@ -143,11 +179,12 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
     found: dict[int, str] = {}
     seen = set()
     for n, r in enumerate(rows[1:], start=2):
-        where = f"labels file {file} line {n}"
+        where = f"labels file {shown(file)} line {n}"
         cell = r[kc] if kc < len(r) else ""
         key = PurePath(cell).as_posix() if by_path else _index(cell, where)
         if key in seen:
-            raise UserError(f"{where}: {'path' if by_path else 'index'} {cell!r} appears twice; keep one label per sample")
+            raise UserError(f"{where}: {'path' if by_path else 'index'} {cell!r} appears twice; keep one label per "
+                            "sample")
         seen.add(key)
         if key in position:
             found[position[key]] = r[lc] if lc < len(r) else ""
@@ -156,9 +193,9 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
                             "file belongs to other data (or the files changed since it was written)")
     missing = [train_keys[i] for i in range(len(train_keys)) if i not in found]
     if missing:
-        raise UserError(f"labels file {file} has no row for {len(missing)} training sample(s), e.g. "
+        raise UserError(f"labels file {shown(file)} has no row for {len(missing)} training sample(s), e.g. "
                         f"{'path' if by_path else 'index'} {missing[0]!r}; give every training sample a label")
     values = np.array([found[i] for i in range(len(train_keys))])
     if any(v == "" for v in values):
-        raise UserError(f"labels file {file} has an empty label; give every row a class index or name")
+        raise UserError(f"labels file {shown(file)} has an empty label; give every row a class index or name")
     return to_class_indices(values, class_names, file)

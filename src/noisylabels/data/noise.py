@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..safeload import UnsafePickle, torch_load
-from ._text import is_number
+from ._text import is_number, shown
+from .files import file_identity, is_file
 from .keyed import SampleKeys, read_keyed_csv, to_class_indices
 
 NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance",
@@ -260,11 +261,11 @@ def _read_csv(file: Path, class_names: list[str] | None) -> np.ndarray:
     with open(file, newline="", encoding="utf-8-sig") as f:  # a BOM is not part of the first label
         rows = [[cell.strip() for cell in r] for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
     if not rows:
-        raise UserError(f"labels file {file} is empty; write one label per line or a 'label' column")
+        raise UserError(f"labels file {shown(file)} is empty; write one label per line or a 'label' column")
     header = [h.lower() for h in rows[0]]
     if len(header) > 1:
         if not {"noisy_label", "label"} & set(header):
-            raise UserError(f"labels file {file} has columns {rows[0]}; name the labels column 'noisy_label' "
+            raise UserError(f"labels file {shown(file)} has columns {rows[0]}; name the labels column 'noisy_label' "
                             "or 'label', or write a single column")
         col = header.index("noisy_label" if "noisy_label" in header else "label")
         return np.array([r[col] if col < len(r) else "" for r in rows[1:]])
@@ -286,13 +287,14 @@ def _read_entries(file: Path) -> dict[str, np.ndarray]:
         try:
             obj = torch_load(file)
         except UnsafePickle as e:
-            raise UserError(f"labels file {file} holds pickled objects other than arrays ({e}), which could run code; "
-                            "save the labels as .npy or .csv") from None
+            raise UserError(f"labels file {shown(file)} holds pickled objects other than arrays ({e}), which could run "
+                            "code; save the labels as .npy or .csv") from None
         except Exception as e:  # noqa: BLE001 - not a torch file, truncated, ...
-            raise UserError(f"cannot read labels file {file} ({type(e).__name__}); save the labels as .npy or .csv") from None
+            raise UserError(f"cannot read labels file {shown(file)} ({type(e).__name__}); save the labels as .npy or "
+                            ".csv") from None
         items = obj.items() if isinstance(obj, dict) else [("", obj)]
         return {str(k): np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in items}
-    raise UserError(f"labels file {file} must end in .npy, .npz, .csv, .pt or .pth")
+    raise UserError(f"labels file {shown(file)} must end in .npy, .npz, .csv, .pt or .pth")
 
 
 def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[str] | None = None,
@@ -310,51 +312,53 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
     entry. Everything wrong with the file raises UserError.
     """
     file_part, key = path, ""
-    if not Path(path).is_file() and "#" in path:
+    if not is_file(Path(path)) and "#" in path:
         file_part, _, key = path.rpartition("#")
     file = Path(file_part)
-    if not file.is_file():
-        raise UserError(f"labels file {file} not found; check the path given as file:PATH")
+    if not is_file(file):
+        raise UserError(f"labels file {shown(file)} not found ({file_identity(file)[1]}); check the path given as "
+                        "file:PATH")
     try:
         keyed = read_keyed_csv(file, keys, class_names) if keys is not None and file.suffix.lower() == ".csv" else None
         if keyed is not None:
             return _in_range(keyed, num_classes, file)
         if keys is not None and not keys.positional:
-            raise UserError(f"labels file {file} names no sample, and this training set's order depends on --seed (its "
+            raise UserError(f"labels file {shown(file)} names no sample, and this training set's order depends on "
+                            "--seed (its "
                             "held-out split): write a CSV with a path (file sources) or index column and a label column")
         entries = {"": _read_csv(file, class_names)} if file.suffix.lower() == ".csv" else _read_entries(file)
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any reader failure is a problem with the user's file
         detail = str(e).splitlines()[0] if str(e) else ""
-        raise UserError(f"cannot read labels file {file} ({type(e).__name__}: {detail}); "
+        raise UserError(f"cannot read labels file {shown(file)} ({type(e).__name__}: {detail}); "
                         "save an integer array with numpy.save or a one-column CSV") from None
     keys = [k for k in entries if k]
     if key:
         if key not in entries:
             hint = f"entries: {', '.join(keys)}" if keys else "it holds a single array, drop the '#key'"
-            raise UserError(f"labels file {file} has no entry {key!r}; {hint}")
+            raise UserError(f"labels file {shown(file)} has no entry {key!r}; {hint}")
         values = entries[key]
     elif len(entries) == 1:
         values = next(iter(entries.values()))
     else:
         pick = next((k for k in ("worse_label", "noisy_label", "aggre_label") if k in entries), keys[0])
-        raise UserError(f"labels file {file} holds several entries ({', '.join(keys)}); pick one, "
-                        f"e.g. --noise file:{file}#{pick}")
+        raise UserError(f"labels file {shown(file)} holds several entries ({', '.join(keys)}); pick one, "
+                        f"e.g. --noise file:{shown(file)}#{pick}")
     values = np.asarray(values)
     if values.ndim == 2 and 1 in values.shape:
         values = values.reshape(-1)
     if values.ndim != 1:
-        raise UserError(f"labels in {file} must be one-dimensional, got shape {values.shape}")
+        raise UserError(f"labels in {shown(file)} must be one-dimensional, got shape {values.shape}")
     if len(values) != n:
-        raise UserError(f"labels file {file} has {len(values)} labels but the training set has {n} samples; "
+        raise UserError(f"labels file {shown(file)} has {len(values)} labels but the training set has {n} samples; "
                         "give exactly one label per training sample, in the order of the training set")
     return _in_range(to_class_indices(values, class_names, file), num_classes, file)
 
 
 def _in_range(labels: np.ndarray, num_classes: int, file: Path) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise UserError(f"labels in {file} must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}; "
+        raise UserError(f"labels in {shown(file)} must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}; "
                         "use class indices of this dataset")
     return labels
 

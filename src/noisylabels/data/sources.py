@@ -19,8 +19,9 @@ import numpy as np
 from ..errors import UserError
 from ..safeload import UnsafePickle, unpickle_arrays
 from ._images import resize_all
-from .files import (FileList, check_class_names, check_classes_present, list_clothing1m, list_csv, list_folder,
-                    list_webvision)
+from ._text import shown
+from .files import (FileList, check_class_names, check_classes_present, file_identity, is_file, list_clothing1m,
+                    list_csv, list_folder, list_webvision)
 from .imagenet_val import list_imagenet_val
 from .streaming import StreamingImages
 from .dataset import ArrayDataset, DataSplits
@@ -56,14 +57,14 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as e:
-        raise UserError(f"cannot read {path}: {e}; the file may be damaged, reinstall it") from None
+        raise UserError(f"cannot read {shown(path)}: {e}; the file may be damaged, reinstall it") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise UserError(f"{path} is not a uint8 idx file (bad magic number)")
+        raise UserError(f"{shown(path)} is not a uint8 idx file (bad magic number)")
     ndim = raw[3]
     dims = struct.unpack(">" + "i" * ndim, raw[4:4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).copy()
     if data.size != int(np.prod(dims)):
-        raise UserError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
+        raise UserError(f"{shown(path)} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
     return data.reshape(dims)
 
 
@@ -85,7 +86,8 @@ def load_fashion_mnist(data_dir: str | None) -> tuple[ArrayDataset, ArrayDataset
         images = read_idx(_find(d, f"{split}-images-idx3-ubyte"))
         labels = read_idx(_find(d, f"{split}-labels-idx1-ubyte"))
         if images.ndim != 3 or len(images) != len(labels):
-            raise UserError(f"Fashion-MNIST {split} files in {d} do not match ({len(images)} images, {len(labels)} labels)")
+            raise UserError(f"Fashion-MNIST {split} files in {d} do not match ({len(images)} images, {len(labels)} "
+                            "labels)")
         parts.append(ArrayDataset(np.ascontiguousarray(images[..., None]), labels.astype(np.int64),
                                   list(FASHION_MNIST_CLASSES)))
     return parts[0], parts[1]
@@ -93,15 +95,15 @@ def load_fashion_mnist(data_dir: str | None) -> tuple[ArrayDataset, ArrayDataset
 
 def _unpickle(path: Path) -> dict:
     if not path.exists():
-        raise UserError(f"CIFAR file {path} not found; unpack the 'python version' archive from {CIFAR_URL} "
+        raise UserError(f"CIFAR file {shown(path)} not found; unpack the 'python version' archive from {CIFAR_URL} "
                         "into the folder given with --data-dir")
     try:
         return unpickle_arrays(path)
     except UnsafePickle as e:
-        raise UserError(f"CIFAR file {path} holds pickled objects other than arrays ({e}), which could run code; "
+        raise UserError(f"CIFAR file {shown(path)} holds pickled objects other than arrays ({e}), which could run code; "
                         "refused: download it again") from None
     except Exception as e:
-        raise UserError(f"cannot read CIFAR file {path} ({type(e).__name__}); download it again") from None
+        raise UserError(f"cannot read CIFAR file {shown(path)} ({type(e).__name__}); download it again") from None
 
 
 def _cifar_rows(batch: dict, key: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -134,42 +136,43 @@ def _as_uint8_images(arr: np.ndarray, path: str, key: str) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
-        raise UserError(f"{path}: '{key}' must be N x H x W or N x H x W x C (C = 1 or 3), got shape {arr.shape}")
+        raise UserError(f"{shown(path)}: '{key}' must be N x H x W or N x H x W x C (C = 1 or 3), got shape {arr.shape}")
     if arr.dtype == np.uint8:
         return arr
     if np.issubdtype(arr.dtype, np.floating) and arr.size and 0.0 <= arr.min() and arr.max() <= 1.0:
         return np.round(arr * 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer) and arr.size and 0 <= arr.min() and arr.max() <= 255:
         return arr.astype(np.uint8)
-    raise UserError(f"{path}: '{key}' must be uint8, integers in 0..255 or floats in [0, 1]; got {arr.dtype}")
+    raise UserError(f"{shown(path)}: '{key}' must be uint8, integers in 0..255 or floats in [0, 1]; got {arr.dtype}")
 
 
 def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
     """Arrays ``images``, ``labels`` [, ``test_images``, ``test_labels``, ``class_names``]."""
-    if not Path(path).is_file():
-        raise UserError(f"npz file {path} not found")
+    if not is_file(Path(path)):
+        raise UserError(f"npz file {shown(path)} not found ({file_identity(Path(path))[1]})")
     try:
         z = np.load(path, allow_pickle=False)
         arrays = {k: z[k] for k in z.files}
     except Exception as e:
-        raise UserError(f"cannot read {path} as a numpy .npz file ({type(e).__name__})") from None
+        raise UserError(f"cannot read {shown(path)} as a numpy .npz file ({type(e).__name__})") from None
     missing = [k for k in ("images", "labels") if k not in arrays]
     if missing:
-        raise UserError(f"{path} lacks array(s) {', '.join(missing)}; found: {', '.join(sorted(arrays)) or 'none'}")
+        raise UserError(f"{shown(path)} lacks array(s) {', '.join(missing)}; found: "
+                        f"{', '.join(sorted(arrays)) or 'none'}")
     if ("test_images" in arrays) != ("test_labels" in arrays):
         given, lacking = ("test_images", "test_labels") if "test_images" in arrays else ("test_labels", "test_images")
-        raise UserError(f"{path} holds '{given}' but no '{lacking}'; give both or neither")
+        raise UserError(f"{shown(path)} holds '{given}' but no '{lacking}'; give both or neither")
     labels = _int_labels(arrays["labels"], path, "labels")
     test_labels = _int_labels(arrays["test_labels"], path, "test_labels") if "test_labels" in arrays else None
     top = int(max(labels.max(initial=0), test_labels.max(initial=0) if test_labels is not None else 0))
     if len(labels) and top >= len(labels) + (0 if test_labels is None else len(test_labels)):  # before top + 1 names
-        raise UserError(f"{path}: class index {top} with {len(labels)} labels: some classes have no samples; "
+        raise UserError(f"{shown(path)}: class index {top} with {len(labels)} labels: some classes have no samples; "
                         "number the classes 0..C-1 without gaps")
     names = _class_names(arrays["class_names"], top + 1, path) if "class_names" in arrays else \
         [str(i) for i in range(top + 1)]
     for images_key, labels_key in (("images", "labels"), ("test_images", "test_labels")):
         if images_key in arrays and labels_key in arrays and len(arrays[images_key]) != len(arrays[labels_key]):
-            raise UserError(f"{path}: '{images_key}' holds {len(arrays[images_key])} images but '{labels_key}' "
+            raise UserError(f"{shown(path)}: '{images_key}' holds {len(arrays[images_key])} images but '{labels_key}' "
                             f"{len(arrays[labels_key])} labels; give one label per image")
     train = ArrayDataset(_as_uint8_images(arrays["images"], path, "images"), labels, names)
     test = None
@@ -179,12 +182,17 @@ def load_npz(path: str) -> tuple[ArrayDataset, ArrayDataset | None]:
 
 
 def _class_names(arr: np.ndarray, at_least: int, path: str) -> list[str]:
-    """An npz's ``class_names``: a 1-D array of at least ``at_least`` distinct names (not one string)."""
+    """An npz's ``class_names``: a 1-D array of at least ``at_least`` distinct names (not one string);
+    names saved as bytes are read as UTF-8 text."""
     arr = np.asarray(arr)
-    if arr.ndim != 1 or arr.dtype.kind not in "USO" or len(arr) < at_least:
-        raise UserError(f"{path}: 'class_names' must be a 1-D array of {at_least} or more names, one per class "
-                        f"(got shape {arr.shape}); save it as numpy.array(['cat', 'dog', ...])")
-    names = [str(n) for n in arr]
+    if arr.ndim != 1 or arr.dtype.kind not in "US" or len(arr) < at_least:
+        raise UserError(f"{shown(path)}: 'class_names' must be a 1-D array of {at_least} or more names, one per class "
+                        f"(got {arr.dtype} of shape {arr.shape}); save it as numpy.array(['cat', 'dog', ...])")
+    try:
+        names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in arr.tolist()]
+    except UnicodeDecodeError:
+        raise UserError(f"{shown(path)}: 'class_names' holds bytes that are not UTF-8 text; save the names as text "
+                        "(numpy.array(['cat', 'dog', ...]))") from None
     check_class_names(names, np.ones(len(names)), path)
     return names
 
@@ -192,7 +200,8 @@ def _class_names(arr: np.ndarray, at_least: int, path: str) -> list[str]:
 def _int_labels(arr: np.ndarray, path: str, key: str) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or (arr.size and arr.min() < 0):
-        raise UserError(f"{path}: '{key}' must be a 1-D array of non-negative integers, got {arr.dtype} {arr.shape}")
+        raise UserError(f"{shown(path)}: '{key}' must be a 1-D array of non-negative integers, got {arr.dtype} "
+                        f"{arr.shape}")
     return arr.astype(np.int64)
 
 
@@ -236,7 +245,7 @@ def _align_test(test: ArrayDataset, train: ArrayDataset) -> ArrayDataset:
         index = {n: i for i, n in enumerate(train.class_names)}
         unknown = sorted(set(test.class_names) - set(index))
         if unknown:
-            raise UserError(f"test classes {', '.join(unknown[:5])} do not occur in the training data")
+            raise UserError(f"test classes {', '.join(map(shown, unknown[:5]))} do not occur in the training data")
         remap = np.array([index[n] for n in test.class_names])
         test = ArrayDataset(test.images, remap[test.labels], list(train.class_names), test.paths, test.source_index,
                             test.skipped_paths)

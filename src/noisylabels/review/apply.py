@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..config import TRAIN_DEFAULTS
-from ..data._text import as_index, is_number
+from ..data._text import as_index, is_number, shown
 from ..errors import UserError
 from ..data.dataset import ArrayDataset
+from ..data.files import file_identity, is_file
 from ..runs import CONFIG, DETECT_CONFIG, LABEL_ISSUES, NOISY_LABELS, SUMMARY, RunFolder, atomic_write_bytes
 from .exclude import kept, run_excluded
 
@@ -92,7 +93,8 @@ def label_space(folder: str | Path) -> LabelSpace:
     """The training set of the run (or detect folder) in ``folder``; UserError when it cannot be rebuilt."""
     folder = Path(folder)
     if not (folder / LABEL_ISSUES).is_file():
-        raise UserError(f"{folder}: no {LABEL_ISSUES} there; give a finished training run or a detect output folder")
+        raise UserError(f"{shown(folder)}: no {LABEL_ISSUES} there; give a finished training run or a detect output "
+                        "folder")
     found = samples_of(folder)
     if found is None:
         return _detect_space(folder)
@@ -112,8 +114,8 @@ def label_space(folder: str | Path) -> LabelSpace:
         excluded = np.zeros(0, dtype=np.int64)
         given = {int(r["index"]): int(r["given_label"]) for r in read_issue_rows(folder / LABEL_ISSUES)}
         if len(given) != len(train) or any(given.get(int(i)) != int(y) for i, y in zip(train.source_index, labels)):
-            raise UserError(f"{folder}: the labels it examined cannot be rebuilt from its {DETECT_CONFIG} (the data or "
-                            "labels file changed since); run 'noisylabels detect' again")
+            raise UserError(f"{shown(folder)}: the labels it examined cannot be rebuilt from its {DETECT_CONFIG} (the "
+                            "data or labels file changed since); run 'noisylabels detect' again")
     return LabelSpace(labels, np.asarray(train.source_index), excluded, list(train.class_names), keys.paths, cfg,
                       keys.held_index, np.zeros(0, dtype=np.int64) if held is None else np.asarray(held.labels),
                       keys.held_paths or [])
@@ -124,8 +126,8 @@ def _detect_space(folder: Path) -> LabelSpace:
     rows = read_issue_rows(folder / LABEL_ISSUES)
     index = np.array([int(r["index"]) for r in rows], dtype=np.int64)
     if len(index) == 0 or not np.array_equal(np.sort(index), np.arange(len(index))):
-        raise UserError(f"{folder / LABEL_ISSUES}: its index column is not 0..N-1, so the labels' order is unknown; "
-                        "review the training run itself")
+        raise UserError(f"{shown(folder / LABEL_ISSUES)}: its index column is not 0..N-1, so the labels' order is "
+                        "unknown; review the training run itself")
     labels = np.empty(len(index), dtype=np.int64)
     labels[index] = [int(r["given_label"]) for r in rows]
     names = class_names_of(folder, rows, int(labels.max()) + 1)
@@ -138,18 +140,18 @@ def read_issue_rows(path: Path) -> list[dict[str, str]]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise UserError(f"cannot read {path} ({type(e).__name__}); run 'noisylabels detect' again") from None
+        raise UserError(f"cannot read {shown(path)} ({type(e).__name__}); run 'noisylabels detect' again") from None
     need = ("index", "given_label", "label_quality", "is_label_issue", "suggested_label", "suggested_probability")
     missing = [c for c in need if rows and c not in rows[0]]
     if not rows or missing:
-        raise UserError(f"{path} has {'no rows' if not rows else 'no column ' + ', '.join(missing)}; "
+        raise UserError(f"{shown(path)} has {'no rows' if not rows else 'no column ' + ', '.join(missing)}; "
                         "it must be a label_issues.csv written by 'noisylabels train' or 'detect'")
     try:
         for r in rows:
             int(r["index"]), int(r["given_label"]), int(r["suggested_label"])
             float(r["label_quality"]), float(r["suggested_probability"])
     except (ValueError, TypeError):
-        raise UserError(f"{path}: the row of index {r.get('index')!r} holds a non-number or misses a value; "
+        raise UserError(f"{shown(path)}: the row of index {r.get('index')!r} holds a non-number or misses a value; "
                         "write it again with 'noisylabels detect'") from None
     return rows
 
@@ -175,25 +177,26 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
     """review_decisions.csv -> {source index: (decision, corrected label or None)}; UserError when a row
     does not fit the run (an unknown index, another given label, an unknown class, a repeated index)."""
     file = Path(path)
-    if not file.is_file():
-        raise UserError(f"decisions file {file} not found; export it from the review page (Export decisions)")
+    if not is_file(file):
+        raise UserError(f"decisions file {shown(file)} not found ({file_identity(file)[1]}); export it from the review "
+                        "page (Export decisions)")
     try:
         with open(file, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             header = [(h or "").strip().lower() for h in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise UserError(f"cannot read decisions file {file} ({type(e).__name__}); "
+        raise UserError(f"cannot read decisions file {shown(file)} ({type(e).__name__}); "
                         "export it again from the review page") from None
     if not {"index", "decision"} <= set(header):
-        raise UserError(f"decisions file {file} needs the columns index, decision (and corrected_label for relabel); "
-                        "export it from the review page")
+        raise UserError(f"decisions file {shown(file)} needs the columns index, decision (and corrected_label for "
+                        "relabel); export it from the review page")
     position = {int(s): i for i, s in enumerate(space.source_index)}
     names = {n: i for i, n in enumerate(space.class_names)}
     out: dict[int, tuple[str, int | None]] = {}
     for n, raw in enumerate(rows, start=2):
         r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        where = f"decisions file {file} line {n}"
+        where = f"decisions file {shown(file)} line {n}"
         idx = as_index(r["index"])
         if idx is None:
             raise UserError(f"{where}: index {r['index']!r} is not a sample index")
@@ -213,7 +216,8 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
         if decision == "relabel":
             label = _label(r.get("corrected_label", ""), names, len(space.class_names))
             if label is None:
-                raise UserError(f"{where}: relabel needs a corrected_label, a class index 0..{len(space.class_names) - 1} "
+                raise UserError(f"{where}: relabel needs a corrected_label, a class index "
+                                f"0..{len(space.class_names) - 1} "
                                 f"or a class name, got {r.get('corrected_label', '')!r}")
         out[idx] = (decision, label)
     return out

@@ -14,8 +14,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..data._text import as_index, is_number
+from ..data._text import as_index, is_number, shown
 from ..data.dataset import ArrayDataset
+from ..data.files import file_identity, is_file
 from ..data.keyed import SampleKeys
 from ..errors import UserError
 
@@ -24,18 +25,20 @@ def read_exclude_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     """The sorted unique source indices int64 (K,) listed in ``path``, and the key paths of its ``path``
     column (None without one); UserError for a bad file."""
     file = Path(path)
-    if not file.is_file():
-        raise UserError(f"--exclude: file {file} not found; give the excluded.txt written by apply-review")
+    if not is_file(file):
+        raise UserError(f"--exclude: file {shown(file)} not found ({file_identity(file)[1]}); give the excluded.txt "
+                        "written by apply-review")
     try:
         with open(file, newline="", encoding="utf-8-sig") as f:
             rows = [[c.strip() for c in r] for r in csv.reader(f) if r and any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"--exclude: cannot read {file} ({type(e).__name__}); write one sample index a line") from None
+        raise UserError(f"--exclude: cannot read {shown(file)} ({type(e).__name__}); write one sample index a "
+                        "line") from None
     col, paths = 0, None
     if rows and not is_number(rows[0][0]):
         header = [h.lower() for h in rows[0]]
         if "index" not in header:
-            raise UserError(f"--exclude: {file} has columns {rows[0]}; write one sample index a line, "
+            raise UserError(f"--exclude: {shown(file)} has columns {rows[0]}; write one sample index a line, "
                             "or a CSV with an 'index' column")
         col, rows = header.index("index"), rows[1:]
         if "path" in header:
@@ -46,7 +49,7 @@ def read_exclude_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
         text = r[col] if col < len(r) else ""
         value = as_index(text)
         if value is None:
-            raise UserError(f"--exclude: {file} holds {text!r}, not a sample index; write non-negative integers "
+            raise UserError(f"--exclude: {shown(file)} holds {text!r}, not a sample index; write non-negative integers "
                             "(the 'index' column of label_issues.csv)")
         values.append(value)
     return np.unique(np.array(values, dtype=np.int64)), paths
