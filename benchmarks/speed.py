@@ -1,4 +1,5 @@
-"""Training speed: images/s of every method's step, and TCL against an official-style pipeline.
+"""Training speed: images/s of every method's step, and TCL against an official-style pipeline, in fp32 and
+in bf16 autocast (where the device has bf16 units: CUDA, or a CPU with AVX512-BF16 or AMX).
 
 Part 1 times each single-phase method's training step (views, forward, backward, optimiser) on
 Fashion-MNIST images on the training device, as ``engine.fit`` runs it. Part 2 drives the same TCL
@@ -30,6 +31,7 @@ import torch
 import noisylabels.methods.tcl as tcl_module
 from noisylabels.engine import compile_modules, make_optimizer
 from noisylabels.app.build import prepare
+from noisylabels.precision import cpu_has_bf16, precision_scope
 from steptimer import time_calls, time_training_steps  # benchmarks/, the script's folder
 
 METHODS = ("ce", "gce", "sce", "nce-rce", "nfl-rce", "elr", "mixup-bootstrap", "simclr", "tcl")
@@ -67,13 +69,29 @@ def _time_steps(p: Any, steps: int, next_batch: Callable[[int], None] | None = N
     return steps * b / seconds
 
 
-def part_methods(args: argparse.Namespace) -> dict[str, float]:
-    print("\n## Training step, samples/s (views, forward, backward, optimiser)\n\n| method | samples/s |\n|---|---|",
-          flush=True)
-    out = {}
+def precisions(args: argparse.Namespace) -> list[str]:
+    """The precisions to time: fp32, and bf16 where the device has bf16 units (``--precisions`` narrows)."""
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    here = ["fp32"] + (["bf16"] if cuda or cpu_has_bf16() else [])
+    return [x for x in here if x in args.precisions.split(",")]
+
+
+def _timed(method: str, args: argparse.Namespace, precision: str, **kw: Any) -> float:
+    """:func:`_time_steps` of a fresh ``method`` with every step under ``precision`` (the run's autocast)."""
+    with precision_scope(precision):
+        return _time_steps(_prepared(method, args), args.steps, **kw)
+
+
+def part_methods(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    modes = precisions(args)
+    print("\n## Training step, samples/s (views, forward, backward, optimiser)\n\n| method | "
+          + " | ".join(modes) + " |" + (" bf16 / fp32 |" if len(modes) == 2 else "") + "\n|---|"
+          + "---|" * (len(modes) + (len(modes) == 2)), flush=True)
+    out: dict[str, dict[str, float]] = {}
     for m in METHODS:
-        out[m] = _time_steps(_prepared(m, args), args.steps)
-        print(f"| {m} | {out[m]:.0f} |", flush=True)
+        out[m] = {x: _timed(m, args, x) for x in modes}
+        ratio = f" {out[m]['bf16'] / out[m]['fp32']:.2f}x |" if len(modes) == 2 else ""
+        print(f"| {m} | " + " | ".join(f"{out[m][x]:.0f}" for x in modes) + " |" + ratio, flush=True)
     return out
 
 
@@ -110,12 +128,13 @@ def part_official(args: argparse.Namespace) -> None:
               "(see the module docstring)", flush=True)
         return
     p = _prepared("tcl", args)
-    ours = _time_steps(p, args.steps)
+    ours = {x: _timed("tcl", args, x) for x in precisions(args)}
     compiled = None
     if args.compile:  # --compile as `train --compile` runs it: the method's modules, views eager
         pc = _prepared("tcl", args)
         compile_modules(pc.method)
-        compiled = _time_steps(pc, args.steps)
+        with precision_scope("fp32"):
+            compiled = _time_steps(pc, args.steps)
     data = p.data
     ds = _OfficialViews(data.images.cpu().numpy(), data.views.mean, data.views.std, data.views.crop_pad)
     loader = torch.utils.data.DataLoader(ds, batch_size=p.fit_config.batch_size, shuffle=True, drop_last=True,
@@ -139,15 +158,15 @@ def part_official(args: argparse.Namespace) -> None:
     tcl_module.weak_view = lambda *a, **k: views.pop()
     tcl_module.strong_view = lambda *a, **k: views.pop()
     try:
-        theirs = _time_steps(_prepared("tcl", args), args.steps, next_batch)
+        theirs = _timed("tcl", args, "fp32", next_batch=next_batch)  # the official code trains in fp32
     finally:
         tcl_module.weak_view, tcl_module.strong_view = saved
     print(f"\n## TCL against an official-style pipeline ({args.workers} DataLoader workers, PIL transforms)\n\n"
-          "| pipeline | samples/s |\n|---|---|\n"
-          f"| ours (views on the training device) | {ours:.0f} |\n"
-          + (f"| ours, --compile | {compiled:.0f} |\n" if compiled else "")
-          + f"| official-style | {theirs:.0f} |\n\nratio ours / official-style: {ours / theirs:.2f}x"
-          + (f"; with --compile {compiled / theirs:.2f}x" if compiled else ""), flush=True)
+          "| pipeline | samples/s | / official-style |\n|---|---|---|\n"
+          + "".join(f"| ours (views on the training device), {x} | {v:.0f} | {v / theirs:.2f}x |\n"
+                    for x, v in ours.items())
+          + (f"| ours, --compile, fp32 | {compiled:.0f} | {compiled / theirs:.2f}x |\n" if compiled else "")
+          + f"| official-style (PIL views in DataLoader workers), fp32 | {theirs:.0f} | 1.00x |", flush=True)
 
 
 def part_views(args: argparse.Namespace) -> None:
@@ -199,6 +218,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the official-style pipeline")
     p.add_argument("--parts", default="methods,official,views")
+    p.add_argument("--precisions", default="fp32,bf16", help="which of fp32,bf16 to time (bf16 only where supported)")
     p.add_argument("--compile", action="store_true", help="also time our TCL step compiled (part 2), as train --compile")
     args = p.parse_args()
     print(f"# speed: torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "

@@ -276,18 +276,18 @@ def test_decay_all_puts_weight_decay_on_biases_and_norm_layers_too():
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")  # torch.autocast("cuda") built on a CPU-only machine
 def test_autocast_off_trains_every_pass_of_the_fit_without_bf16():
-    """FitConfig.autocast=False: autocast_for gives no bf16 during the steps, the hooks and the evaluations
-    (the official TCL code trains in fp32); outside the fit it does again."""
+    """FitConfig.autocast=False: the fit's precision is fp32 during the steps, the hooks and the evaluations
+    (the official TCL code trains in fp32), whatever ``precision`` says; outside the fit bf16 is CUDA's again."""
     import noisylabels.precision as precision
 
     seen = []
     method = _method()
     step, evaluate = method.training_step, method.evaluate
-    method.training_step = lambda *a: (seen.append(precision._BF16.get()), step(*a))[1]
-    method.evaluate = lambda *a: (seen.append(precision._BF16.get()), evaluate(*a))[1]
-    fit(method, stripe_train_data(), FitConfig(epochs=1, batch_size=32, progress=False, autocast=False),
-        log=lambda s: None)
-    assert seen and not any(seen)
+    method.training_step = lambda *a: (seen.append(precision._MODE.get()), step(*a))[1]
+    method.evaluate = lambda *a: (seen.append(precision._MODE.get()), evaluate(*a))[1]
+    fit(method, stripe_train_data(), FitConfig(epochs=1, batch_size=32, progress=False, autocast=False,
+                                               precision="bf16"), log=lambda s: None)
+    assert seen and set(seen) == {"fp32"}
     assert isinstance(precision.autocast_for(torch.device("cuda")), torch.autocast)
-    with precision.bf16_allowed(False):
+    with precision.precision_scope("fp32"):
         assert not isinstance(precision.autocast_for(torch.device("cuda")), torch.autocast)

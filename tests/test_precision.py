@@ -1,5 +1,5 @@
-"""Mixed precision (issue: bf16 on CUDA): under autocast the views stay fp32 and the contrastive
-similarities are computed in fp32. Checked with CPU bf16 autocast, which casts the same ops."""
+"""Mixed precision (bf16 autocast on CUDA and on CPUs with bf16 units): under autocast the views stay fp32
+and the contrastive similarities are computed in fp32. Checked with CPU bf16 autocast, which casts the same ops."""
 
 import pytest
 import torch
@@ -10,7 +10,7 @@ from noisylabels.methods import TrainData
 from noisylabels.methods.supcon import SupConOptions, WeightedSupCon
 from noisylabels.methods.tcl import alignment_loss
 from noisylabels.models.backbones import build_backbone
-from tests.helpers import random_train_data, tiny_method, unit_vectors
+from tests.helpers import FAST, cli, random_train_data, tiny_method, unit_vectors
 
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
 CFG = ViewConfig(crop_pad=2, flip=True, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
@@ -140,3 +140,36 @@ def test_training_steps_read_nothing_back_from_the_device(monkeypatch, name):
     loss.backward()
     reads.active = False
     assert reads.calls == []
+
+
+def test_precision_resolves_by_device_and_refuses_emulated_bf16(monkeypatch):
+    import noisylabels.precision as prec
+    from noisylabels.errors import UserError
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: True)
+    assert [prec.resolve_precision(p, cpu) for p in ("auto", "fp32", "bf16")] == ["bf16", "fp32", "bf16"]
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: False)
+    assert prec.resolve_precision("auto", cpu) == "fp32" and prec.resolve_precision("auto", cuda) == "bf16"
+    with pytest.raises(UserError, match="no bf16 units"):
+        prec.resolve_precision("bf16", cpu)
+    with prec.precision_scope("bf16"):
+        assert isinstance(prec.autocast_for(cpu), torch.autocast)
+    with prec.precision_scope("fp32"):
+        assert not isinstance(prec.autocast_for(cuda), torch.autocast)
+    assert not isinstance(prec.autocast_for(cpu), torch.autocast)  # outside a fit: bf16 on CUDA only
+
+
+def test_the_run_records_its_precision_and_a_given_one_wins_over_the_paper_recipe(tmp_path):
+    import json
+
+    import noisylabels.precision as prec
+    from noisylabels.app.build import prepare
+
+    assert cli("train", "--dataset", "digits", *FAST, "--epochs", "1", "--precision", "fp32", "--out",
+               tmp_path / "r")[0] == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["precision"] == "fp32"
+    paper = {"dataset": "digits", "method": "tcl", "epochs": 1, "width": 8, "method_options": {"recipe": "paper"}}
+    assert prepare(paper).fit_config.effective_precision == "fp32"  # the official code trains in fp32
+    if prec.cpu_has_bf16():
+        assert prepare({**paper, "precision": "bf16"}).fit_config.effective_precision == "bf16"

@@ -245,6 +245,7 @@ class RunConfig:
     exclude: str | None = None
     labels: str | None = None
     sync_bn: bool = False
+    precision: str = "auto"
     compile: bool = False
     method_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -29,7 +29,7 @@ from . import distributed as ddp
 from .data.store import prefetch
 from .errors import UserError
 from .methods.base import Method, TrainData
-from .precision import autocast_for, bf16_allowed
+from .precision import autocast_for, precision_scope
 from .runs import RunFolder
 from .schedule import FitConfig, epoch_indices, epoch_seed, epoch_size, lr_at
 
@@ -217,7 +217,7 @@ def fit(
     opt = make_optimizer(method, cfg)
     compiled = compile_modules(method) if cfg.compile else []
     try:
-        with bf16_allowed(cfg.autocast):
+        with precision_scope(cfg.effective_precision):
             return _fit_epochs(method, data, cfg, run, opt, resume=resume, log=log, compiled=bool(compiled),
                                batch=batch, steps_per_epoch=steps_per_epoch, warmup_steps=warmup_steps)
     finally:

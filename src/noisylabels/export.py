@@ -63,7 +63,9 @@ def export_model(method: nn.Module, views: ViewConfig, image_shape: tuple[int, i
         program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
     info = ModelInfo(tuple(int(v) for v in image_shape), list(class_names), asdict(views), config)
     buf = io.BytesIO()
-    torch.export.save(program, buf, extra_files={META_FILE: json.dumps(asdict(info))})
+    with warnings.catch_warnings():  # torch's note on weights stored as views of one storage: ours are CPU
+        warnings.filterwarnings("ignore", message="No complete tensor found")
+        torch.export.save(program, buf, extra_files={META_FILE: json.dumps(asdict(info))})
     return buf.getvalue()
 
 

@@ -7,6 +7,8 @@ The helpers take any model with the methods they call (:class:`Classifies`, :cla
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any, Callable, Protocol
 
 import torch
@@ -45,13 +47,14 @@ class Embeds(Switchable, Protocol):
 @torch.no_grad()
 def map_images(
     module: Switchable, fn: Callable[[Tensor], tuple[Tensor, ...]], images: Any, views: ViewConfig,
-    batch_size: int = 1024,
+    batch_size: int = 1024, fp32: bool = False,
 ) -> tuple[Tensor, ...]:
     """``fn`` on the plain views of all ``images`` (N, H, W, C) in eval mode -> its outputs, each (N, ...).
 
     A store (streamed from disk) is told the batches first, so that its workers decode ahead of the
-    forward passes; on CUDA the passes run under bf16 autocast, as the training steps do (outputs in the
-    dtype ``fn`` gives). Data-parallel ranks each compute one row range and gather the rest
+    forward passes; the passes run under the fit's autocast (:func:`~noisylabels.precision.autocast_for`,
+    as the training steps do; outputs in the dtype ``fn`` gives), or in fp32 with ``fp32``: the class
+    probabilities and test figures of the package are those of the fp32 model that ``model.pt2`` exports. Data-parallel ranks each compute one row range and gather the rest
     (``distributed.gather_rows``).
     """
     was_training = module.training
@@ -59,7 +62,7 @@ def map_images(
     start, stop = ddp.row_range(len(images))
     starts = range(start, stop, batch_size)
     prefetch(images, [torch.arange(s, min(s + batch_size, stop)) for s in starts])
-    with autocast_for(_device_of(images)):
+    with contextlib.nullcontext() if fp32 else autocast_for(_device_of(images)):
         outs = [fn(plain_view(images[s:min(s + batch_size, stop)], views)) for s in starts]
     if not outs:  # more ranks than rows: an empty share of the right shape
         outs = [tuple(t[:0] for t in fn(plain_view(images[:1], views)))]
@@ -73,9 +76,9 @@ def _device_of(images: Any) -> torch.device:
 
 
 def predict_probs(method: Classifies, images: Any, views: ViewConfig, batch_size: int = 1024) -> Tensor:
-    """Softmax probabilities (N, C) of the un-augmented images, in eval mode."""
+    """Softmax probabilities (N, C) of the un-augmented images, in eval mode, in fp32."""
     return map_images(method, lambda x: (torch.softmax(method.logits(x).float(), dim=1),), images, views,
-                      batch_size)[0]
+                      batch_size, fp32=True)[0]
 
 
 def _has_embedding(method: Embeds, images: Any, views: ViewConfig) -> bool:
@@ -106,7 +109,7 @@ def predict_probs_and_embeddings(
     if not _has_embedding(method, images, views):
         return predict_probs(method, images, views, batch_size), None
     probs, z = map_images(method, lambda x: (torch.softmax(method.logits(x).float(), dim=1), _embedding(method, x)),
-                          images, views, batch_size)
+                          images, views, batch_size, fp32=True)
     return probs, z
 
 
@@ -114,9 +117,8 @@ def predict_probs_and_embeddings(
 def classifier_metrics(method: Classifies, test_images: Any, test_labels: Tensor, views: ViewConfig,
                        batch_size: int = 1024) -> dict[str, float]:
     """test_accuracy, test_loss (mean cross-entropy) and, with at least 5 classes,
-    test_top5_accuracy (the true class among the 5 highest logits) of ``method.logits`` on the test set."""
-    with autocast_for(test_images.device):
-        logits = map_images(method, lambda x: (method.logits(x).float(),), test_images, views, batch_size)[0]
+    test_top5_accuracy (the true class among the 5 highest logits) of ``method.logits`` on the test set, in fp32."""
+    logits = map_images(method, lambda x: (method.logits(x).float(),), test_images, views, batch_size, fp32=True)[0]
     y = test_labels
     n = max(1, len(y))
     out = {"test_accuracy": int((logits.argmax(1) == y).sum()) / n,

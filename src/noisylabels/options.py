@@ -164,6 +164,10 @@ TRAIN_OPTIONS: tuple[TrainOption, ...] = (
                 metavar="FILE"),
     TrainOption("sync_bn", bool, False, "with several processes on CUDA: batch-norm statistics over the global batch",
                 "run"),
+    TrainOption("precision", str, "auto", "arithmetic of the training steps and E-steps: bf16 autocast (auto: on "
+                "CUDA and on CPUs with bf16 units, AVX512-BF16 or AMX) or fp32; views, contrastive similarities, "
+                "class probabilities, test figures and the exported model stay fp32", "run",
+                choices=("auto", "fp32", "bf16")),
     TrainOption("compile", bool, False, "torch.compile the encoder and heads for the training steps (E-step and "
                 "evaluation stay eager); the first epoch pays the compilation", "run"),
 )

@@ -37,7 +37,13 @@ class FitConfig:
     # set by a method's recipe (Method.fit_settings), not options of their own:
     decay_all: bool = False  # weight decay on every parameter (default: none on biases and norm layers)
     cosine_all_steps: bool = False  # the cosine's period spans all steps: it stops short of its floor (lr_at)
-    autocast: bool = True  # bf16 autocast on CUDA (precision.autocast_for); False: every pass of the fit in fp32
+    autocast: bool = True  # False: every pass of the fit in fp32 whatever ``precision`` says
+    precision: str = "auto"  # "bf16" or "fp32" as resolved for the device (precision.resolve_precision)
+
+    @property
+    def effective_precision(self) -> str:
+        """The precision the fit runs in (:func:`~noisylabels.precision.precision_scope`)."""
+        return self.precision if self.autocast else "fp32"
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_ratio: float, *,

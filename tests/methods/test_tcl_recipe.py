@@ -184,12 +184,12 @@ def test_the_probe_trains_only_under_the_selections_that_use_it():
 
 @pytest.mark.slow
 def test_default_recipe_first_epoch_loss_is_unchanged(tmp_path, one_thread):
-    """A 1-epoch tcl run on digits (40% symmetric noise, batch 64, width 8, seed 0, one thread): the
+    """A 1-epoch tcl run on digits (40% symmetric noise, batch 64, width 8, seed 0, one thread, fp32): the
     first epoch's losses as measured before recipes existed, and the summary names the recipe."""
     from noisylabels.app.run import run_train
 
-    summary = run_train(digits_config(method="tcl", epochs=1, noise="symmetric", noise_rate=0.4), tmp_path / "r",
-                        **QUIET)
+    summary = run_train(digits_config(method="tcl", epochs=1, noise="symmetric", noise_rate=0.4, precision="fp32"),
+                        tmp_path / "r", **QUIET)
     first = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[0])
     before = {"loss": 17.536199396306817, "loss_cls": 9.1239970814098, "loss_contrastive": 4.06132715398615,
               "loss_probe": 2.3086688301780005, "noise_rate_estimated": 0.6263048052787781}

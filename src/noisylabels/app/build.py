@@ -29,6 +29,7 @@ from ..models.backbones import build_backbone
 from ..models.freeze import freeze_encoder
 from ..models.weights import load_weights, pretrained_views, weights_input_size
 from ..runs import CONFIG, RunFolder, sub_state
+from ..precision import resolve_precision
 from ..schedule import FitConfig
 
 @dataclass
@@ -154,11 +155,14 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
     if rc.sync_bn and ddp.current().enabled:
         method = ddp.convert_sync_batchnorm(method, device)
     method = method.to(device)
+    settings = method.fit_settings()
+    if rc.precision != "auto":  # a precision given wins over a method's recipe (TCL's paper recipe: fp32)
+        settings["autocast"] = True
     fit_cfg = FitConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, momentum=rc.momentum, weight_decay=rc.weight_decay,
         lr_warmup_epochs=rc.lr_warmup_epochs, final_lr_ratio=rc.final_lr_ratio, seed=rc.seed,
         progress=bool(rc.extra.get("progress", True)), compile=rc.compile, epoch_samples=rc.epoch_samples,
-        class_balanced=rc.class_balanced, **method.fit_settings(),
+        class_balanced=rc.class_balanced, **settings, precision=resolve_precision(rc.precision, device),
     )
     rc = rc.replace(device=device.type)
     return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))

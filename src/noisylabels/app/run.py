@@ -13,7 +13,7 @@ from ..config import RunConfig, _flag, absolute_paths
 from ..data.noise import describe_noise
 from ..engine import train
 from ..export import export_model
-from ..precision import bf16_allowed
+from ..precision import precision_scope
 from ..errors import UserError
 from ..report import plot_curves
 from ..runs import CONFIG, MODEL, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256, writer_lock
@@ -88,7 +88,7 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     summary = build_summary(prep, result, sha)
     summary.update(result.get("extra", {}))
     if prep.method.has_classifier:
-        with bf16_allowed(prep.fit_config.autocast):  # the final predictions in the precision it trained in
+        with precision_scope(prep.fit_config.effective_precision):  # the final predictions in the precision it trained in
             summary.update(write_issues(prep, run))
     if ddp.is_main():  # the other ranks write nothing: they need not draw or serialise either
         if prep.method.has_classifier:

@@ -71,6 +71,7 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "train_seconds": result["train_seconds"],
         "images_per_second": result["images_per_second"],
         "device": _device_name(prep.data.device),
+        "precision": prep.fit_config.effective_precision,  # as resolved for the device (bf16 autocast or fp32)
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "num_threads": torch.get_num_threads(),
