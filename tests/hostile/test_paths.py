@@ -205,3 +205,20 @@ def test_every_given_file_in_every_form(attempt_train, monkeypatch, tmp_path, di
         base = fresh(tmp_path)
         monkeypatch.chdir(base)
         check_given_file(attempt_train, base, digits_train, kind, name, "as-is")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--dataset", "folder:"], ["--dataset", "csv: "], ["--dataset", "npz:"], ["--dataset", "webvision:"],
+    ["--dataset", "clothing1m:\t"], ["--dataset", "digits", "--test-data", "folder:"],
+    ["--dataset", "digits", "--noise", "file:"], ["--dataset", "digits", "--noise", "file: "],
+])
+def test_a_source_or_labels_file_without_its_path_is_refused_not_read_from_the_current_folder(tmp_path, argv,
+                                                                                             monkeypatch):
+    from tests.helpers import one_line_error
+
+    monkeypatch.chdir(tmp_path)  # a run from a folder that holds images must not read them unasked
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    line = one_line_error("train", *argv, *FAST, "--out", tmp_path / "run")
+    assert "names no path" in line or "no labels file named" in line or "non-empty" in line
+    assert not (tmp_path / "run").exists()

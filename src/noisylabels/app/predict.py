@@ -18,7 +18,7 @@ import numpy as np
 from ..data._images import decode_all, resize_all
 from ..data.dataset import ArrayDataset
 from ..data.files import IMAGE_EXTENSIONS, FileList, list_csv, list_folder
-from ..data.sources import load_source
+from ..data.sources import check_spec_path, load_source
 from ..errors import UserError
 from ..export import ModelInfo, load_model, predict_with
 from ..runs import atomic_write_bytes
@@ -84,6 +84,7 @@ def read_images(spec: str, info: ModelInfo, split: str = "auto", skip_bad: bool 
     if split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     h, _, c = info.image_shape
+    check_spec_path(spec)
     files = spec.startswith(("folder:", "csv:")) or (":" not in spec and Path(spec).exists())
     if files and split == "test":
         raise UserError(f"{spec} has no test split of its own; drop --split (every image is predicted)")

@@ -308,9 +308,11 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
     Formats: ``.npy`` (int array, or str array of class names), ``.npz`` (one array, or ``#key``),
     ``.csv`` (one column, or a column ``noisy_label`` / ``label``; class indices or names), and CIFAR-N's
     ``.pt`` dicts (Wei et al., ICLR 2022: ``aggre_label``, ``worse_label``, ``random_label1..3``,
-    ``noisy_label``, ...; loaded with full unpickling, so only use files you trust). ``PATH#key`` picks an
+    ``noisy_label``, ...; arrays only: a file holding other pickled objects is refused). ``PATH#key`` picks an
     entry. Everything wrong with the file raises UserError.
     """
+    if not str(path).strip():
+        raise UserError("no labels file named: give its path (file:PATH, --labels PATH)")
     file_part, key = path, ""
     if not is_file(Path(path)) and "#" in path:
         file_part, _, key = path.rpartition("#")

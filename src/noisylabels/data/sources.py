@@ -205,6 +205,14 @@ def _int_labels(arr: np.ndarray, path: str, key: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def check_spec_path(spec: str) -> None:
+    """UserError where a ``KIND:PATH`` source spec names no path (``folder:`` alone would read the current
+    folder)."""
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in ("folder", "csv", "npz", "webvision", "clothing1m") and not rest.strip():
+        raise UserError(f"{spec!r} names no path; write {kind}:PATH")
+
+
 def load_source(spec: str, *, data_dir: str | None = None, image_size: int | None = None,
                 skip_bad_images: bool = False, stream: str = "auto") -> tuple[ArrayDataset, ArrayDataset | None]:
     """(train, the source's own test split or None) for a ``--dataset`` spec.
@@ -212,6 +220,7 @@ def load_source(spec: str, *, data_dir: str | None = None, image_size: int | Non
     ``skip_bad_images`` leaves unreadable files out (listed in ``skipped_paths``); ``stream`` is
     ``auto`` / ``on`` / ``off`` for file-based sources (auto: stream when they would not fit in memory).
     """
+    check_spec_path(spec)
     if spec == "digits":
         return load_digits_source()
     if spec == "fashion-mnist":
