@@ -177,6 +177,15 @@ def part_paths(args: argparse.Namespace, out: Path) -> None:
     folder = png_folder(out / "paths" / "pngs", 400 if args.quick else 4000)
     _cli_row("--stream on (PNG folder)", ["train", "--dataset", folder, "--stream", "on", *common, "--device",
                                           args.device, "--out", str(out / "paths" / "stream")])
+    _cli_row("predict with the exported model (the streamed run, its PNGs)",
+             ["predict", str(out / "paths" / "stream"), "--images", folder, "--overwrite", "--out",
+              str(out / "paths" / "predictions.csv")])
+    _cli_row("--precision fp32", ["train", *dataset_args(args, out), *common, "--device", args.device,
+                                  "--precision", "fp32", "--out", str(out / "paths" / "fp32")])
+    _cli_row("tcl --recipe paper, 3 epochs (official settings, fp32)",
+             ["train", *dataset_args(args, out), *base, "--method", "tcl", "--recipe", "paper", "--epochs", "3",
+              "--warmup-epochs", "1", "--batch-size", "32" if args.quick else "256", "--device", args.device,
+              "--out", str(out / "paths" / "tcl-paper")])
     if cuda and torch.cuda.device_count() >= 2:
         run = out / "paths" / "nccl"
         two = {"CUDA_VISIBLE_DEVICES": "0,1"}

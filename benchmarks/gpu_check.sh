@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one-GPU check, in at most 8 minutes: TCL's throughput table first (PreAct ResNet-18, 32 x 32, batch 256
 # and 1,024, eager and compiled, with a sync-free check), every method one epoch on CUDA, kill -9 and resume,
-# and the training paths (--compile, a streamed PNG folder, --nproc 2 and a resume on fewer GPUs where two
+# and the training paths (--compile, a streamed PNG folder, predict with the exported model, --precision fp32,
+# TCL's --recipe paper for 3 epochs, --nproc 2 and a resume on fewer GPUs where two
 # are visible). Exit status 1 when any row failed, 124 when the time limit cut it off. Run from the
 # repository root on the GPU machine:
 #   bash benchmarks/gpu_check.sh [FASHION_MNIST_DIR] [OUT_DIR]

@@ -35,5 +35,7 @@ def test_gpu_check_paths_part_trains_a_streamed_png_folder_on_the_cpu(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
                            "--parts", "paths", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    assert "| --stream on (PNG folder) |" in proc.stdout and "| ok |" in proc.stdout
-    assert "skipped: fewer than 2 GPUs" in proc.stdout and "every part passed" in proc.stdout
+    for row in ("--stream on (PNG folder)", "predict with the exported model", "--precision fp32",
+                "tcl --recipe paper"):
+        assert f"| {row}" in proc.stdout
+    assert proc.stdout.count("| ok |") == 4 and "skipped: fewer than 2 GPUs" in proc.stdout and "every part passed" in proc.stdout
