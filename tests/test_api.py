@@ -28,7 +28,7 @@ def test_find_label_issues_is_detects_detector_with_cleanlabs_columns():
     same = detect_issues(labels, probs)
     assert np.array_equal(report.is_label_issue, same.flags) and np.allclose(report.label_quality, same.quality)
     frame = report.to_frame()
-    assert list(frame.columns)[:4] == ["is_label_issue", "label_score", "given_label", "predicted_label"]
+    assert list(frame.columns)[:4] == ["is_label_issue", "label_quality", "given_label", "predicted_label"]
     assert len(frame) == 400 and report.evidence.provenance == "out-of-sample"
     features = np.eye(4)[labels] + rng.normal(0, 0.1, (400, 4))
     assert noisylabels.find_label_issues(labels, features=features, k=10).pred_probs.shape == (400, 4)
@@ -98,3 +98,24 @@ def test_make_noisy_labels_and_losses_by_name():
     with pytest.raises(UserError, match="unknown loss"):
         noisylabels.get_loss("nope")
     assert "tcl" in noisylabels.METHODS
+
+
+def test_on_cleanlabs_own_example_arrays_the_frame_has_cleanlabs_columns():
+    """The arrays of cleanlab's own examples (its noise generation: a noise matrix of trace 2.5 over 3 classes,
+    noisy labels drawn from it, out-of-sample probabilities); CleanLearning.find_label_issues' columns."""
+    pytest.importorskip("cleanlab")
+    from cleanlab.benchmarking.noise_generation import generate_noise_matrix_from_trace, generate_noisy_labels
+    from cleanlab.classification import CleanLearning
+
+    rng = np.random.default_rng(0)
+    true = np.repeat(np.arange(3), 200)
+    nm = generate_noise_matrix_from_trace(3, 2.5, py=np.full(3, 1 / 3), valid_noise_matrix=True, seed=0)
+    np.random.seed(0)
+    noisy = generate_noisy_labels(true, nm)
+    probs = rng.dirichlet(np.ones(3), 600)
+    probs[np.arange(600), true] += 1.5
+    probs /= probs.sum(1, keepdims=True)
+    ours = noisylabels.find_label_issues(noisy, probs).to_frame()
+    theirs = CleanLearning().find_label_issues(labels=noisy, pred_probs=probs)
+    assert list(ours.columns)[:len(theirs.columns)] == list(theirs.columns)
+    assert (ours["given_label"] == theirs["given_label"]).all() and (ours["predicted_label"] == theirs["predicted_label"]).all()

@@ -55,13 +55,14 @@ class LabelIssueReport:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per sample in the input order, with cleanlab's column names
-        (``is_label_issue``, ``label_score``, ``given_label``, ``predicted_label``) and
+        (``is_label_issue``, ``label_quality``, ``given_label``, ``predicted_label``, as cleanlab's
+        ``CleanLearning.find_label_issues`` returns them) and
         ``suggested_label``. Needs pandas."""
         try:
             import pandas as pd
         except ImportError:
             raise UserError("to_frame needs pandas: pip install pandas") from None
-        return pd.DataFrame({"is_label_issue": self.issues.flags, "label_score": self.issues.quality,
+        return pd.DataFrame({"is_label_issue": self.issues.flags, "label_quality": self.issues.quality,
                              "given_label": self.labels, "predicted_label": self.pred_probs.argmax(1),
                              "suggested_label": self.issues.suggested})
 
