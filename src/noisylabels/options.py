@@ -95,7 +95,8 @@ TRAIN_OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("data_dir", str, None, "folder holding the dataset files", "data", nullable=True,
                 default_text="the dataset's own; fashion-mnist: /usr/share/datasets/fashion-mnist",
                 commands=_DATA_COMMANDS, metavar="DIR"),
-    TrainOption("train_size", int, None, "use the PROTOCOL subset rule: first N of permutation(seed 0)", "data",
+    TrainOption("train_size", int, None, "the first N of numpy.random.default_rng(0).permutation (the benchmark "
+                "protocols' subset rule)", "data",
                 low=1, nullable=True, default_text="every training sample", commands=_DATA_COMMANDS, metavar="N"),
     TrainOption("test_data", str, None, "evaluation source for data without a test split (same formats)", "data",
                 nullable=True, default_text="the dataset's test split, or a held-out part", commands=_DATA_COMMANDS,
