@@ -50,8 +50,10 @@ def test_detect_from_a_weights_file_with_knn_on_a_folder(tmp_path: Path):
     encoder = build_backbone("small-cnn", in_channels=1, image_size=8, width=4)
     torch.save({"state_dict": encoder.state_dict()}, tmp_path / "enc.pt")
     out = tmp_path / "det"
-    rc, stdout, err = cli("detect", "--dataset", root, "--weights", tmp_path / "enc.pt",
-                          "--backbone", "small-cnn", "--width", "4", "--probe", "knn", "--k", "5", "--out", out)
+    argv = ["detect", "--dataset", root, "--weights", tmp_path / "enc.pt", "--backbone", "small-cnn", "--width", "4",
+            "--probe", "knn", "--k", "5", "--out", out]
+    assert "--image-size" in user_error(argv, "does not fit")  # folder images decode at 32 px unless told
+    rc, stdout, err = cli(*argv, "--image-size", "8")  # the size this small-cnn was built for
     assert rc == 0, err
     s = json.loads((out / "summary.json").read_text())
     assert s["num_samples"] == 24 and s["probe"] == "knn" and s["k"] == 5  # every image: no test split held out

@@ -124,7 +124,9 @@ def load_weights(encoder: nn.Module, path: str | Path, backbone: str) -> None:
             state[k] = torch.zeros_like(expected[k])
     problem = mismatch(expected, state)
     if problem:
-        raise UserError(f"--weights {path} does not fit --backbone {backbone}: {problem}")
+        hint = ("; small-cnn's layers follow the image size: pass the --image-size (and --width) it was trained at"
+                if backbone == "small-cnn" else "")
+        raise UserError(f"--weights {path} does not fit --backbone {backbone}: {problem}{hint}")
     encoder.load_state_dict(state)
 
 
