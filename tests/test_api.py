@@ -119,3 +119,13 @@ def test_on_cleanlabs_own_example_arrays_the_frame_has_cleanlabs_columns():
     theirs = CleanLearning().find_label_issues(labels=noisy, pred_probs=probs)
     assert list(ours.columns)[:len(theirs.columns)] == list(theirs.columns)
     assert (ours["given_label"] == theirs["given_label"]).all() and (ours["predicted_label"] == theirs["predicted_label"]).all()
+
+
+def test_load_run_refuses_a_missing_or_damaged_run_with_one_line(tmp_path):
+    with pytest.raises(UserError, match="no finished run"):
+        noisylabels.load_run(tmp_path)
+    for damage in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+        (tmp_path / "summary.json").write_bytes(damage)
+        with pytest.raises(UserError, match="damaged") as e:
+            noisylabels.load_run(tmp_path)
+        assert "\n" not in str(e.value)

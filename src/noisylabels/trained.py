@@ -107,9 +107,16 @@ def load_run(path: str | Path) -> Run:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; UserError when the file is damaged (not UTF-8 JSON of an object)."""
     import json
 
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is damaged (not a JSON object); train the run again or restore the file")
+    return obj
 
 
 def _arrays_spec(data: Any, out: Path) -> str:
