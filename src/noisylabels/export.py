@@ -85,10 +85,13 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
         raw = json.loads(extra[META_FILE] or "{}")
     except Exception as e:  # noqa: BLE001 - not an exported program, truncated, foreign
         raise UserError(f"{p} is not a model exported by noisylabels ({type(e).__name__}); give a run's {MODEL_FILE}") from None
-    if raw.get("format") != FORMAT:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise UserError(f"{p} is not a model exported by noisylabels (no {META_FILE} of format {FORMAT})")
-    raw["image_shape"] = tuple(raw["image_shape"])
-    return module, ModelInfo(**raw)
+    try:
+        info = ModelInfo(**{**raw, "image_shape": tuple(int(v) for v in raw["image_shape"])})
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{p}: its {META_FILE} is damaged; export the model again (train --resume)") from None
+    return module, info
 
 
 @torch.no_grad()
