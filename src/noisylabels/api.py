@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, as_parameters
 from .issues import detect_issues, feature_vote_probs, validate_predictions
 from .labelquality import CountEvidence, LabelIssues, rank_lowest
 
@@ -106,7 +106,6 @@ def make_noisy_labels(labels: Any, kind: str, rate: float, *, seed: int = 0, num
             map (fashion-mnist, cifar10, ...); images: uint8 (N, H, W[, C]) for instance and lookalike noise.
     Bad input raises ``noisylabels.errors.UserError`` naming the parameter."""
     from .data.noise import make_noisy_labels as _make
-    from .trained import as_parameters
 
     y = np.asarray(labels)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):

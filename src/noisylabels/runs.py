@@ -311,6 +311,17 @@ class RunFolder:
         np.save(buf, arr)
         atomic_write_bytes(self.path / name, buf.getvalue())
 
+    def read_json(self, name: str) -> dict:
+        """A JSON object file of the folder; UserError when it is damaged (not UTF-8 JSON of an object)."""
+        path = self.path / name
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            obj = None
+        if not isinstance(obj, dict):
+            raise UserError(f"{path} is damaged (not a JSON object); train the run again or restore the file")
+        return obj
+
     def read_yaml(self, name: str) -> dict:
         """A YAML file of the folder (:func:`load_yaml_file`); {} when empty."""
         return load_yaml_file(self.path / name, str(self.path / name)) or {}

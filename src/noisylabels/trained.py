@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, as_parameters
 from .runs import CONFIG, LABEL_ISSUES, SUMMARY, RunFolder, atomic_write_bytes
 
 ARRAYS_FILE = "arrays.npz"  # arrays given to train(), kept in the run folder so that the run can be resumed
-
-
-def as_parameters(message: str) -> str:
-    """A message naming command-line flags (``--noise-rate``) rewritten to name parameters (``noise_rate``)."""
-    return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), message)
 
 
 @dataclass(frozen=True)
@@ -97,26 +91,13 @@ def load_run(path: str | Path) -> Run:
     folder = RunFolder(path)
     if not (folder.path / SUMMARY).is_file():
         raise UserError(f"no finished run in {folder.path} (no {SUMMARY}); give the folder a train run wrote")
-    s = _read_json(folder.path / SUMMARY)
+    s = folder.read_json(SUMMARY)
     cfg = folder.read_yaml(CONFIG) if (folder.path / CONFIG).is_file() else {}
     names = s.get("class_names") or [c.get("name") for c in (s.get("class_summary") or {}).get("per_class", [])]
     flagged = sum(int(c.get("flagged", 0)) for c in (s.get("class_summary") or {}).get("per_class", []))
     return Run(folder.path, str(s.get("method", cfg.get("method"))), str(s.get("dataset", cfg.get("dataset"))),
                s.get("test_accuracy"), s.get("best_test_accuracy"), s.get("noise_rate_actual"),
                s.get("noise_rate_estimated"), flagged, [str(n) for n in names], s)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; UserError when the file is damaged (not UTF-8 JSON of an object)."""
-    import json
-
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        obj = None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path} is damaged (not a JSON object); train the run again or restore the file")
-    return obj
 
 
 def _arrays_spec(data: Any, out: Path) -> str:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
-from ._images import bad_images_message, decode_file
+from ._images import decode_all, decode_file
 from .store import ImageStore
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes of decoded training images above which --stream auto streams
@@ -124,19 +124,9 @@ class StreamingImages(ImageStore):
         return batch.to(self.device, non_blocking=True)
 
     def _decode_now(self, idx: np.ndarray) -> np.ndarray:
-        """Decode ``idx`` in a thread pool (Pillow releases the GIL while decoding)."""
-        out = np.empty((len(idx), self.size, self.size, self.channels), dtype=np.uint8)
-
-        def one(j: int) -> None:
-            out[j] = decode_file(self.paths[idx[j]], self.size, self.channels)
-
-        with ThreadPoolExecutor(max(1, self.workers)) as pool:
-            for j, fut in enumerate([pool.submit(one, j) for j in range(len(idx))]):
-                try:
-                    fut.result()
-                except Exception as e:  # noqa: BLE001
-                    raise UserError(f"{bad_images_message([str(self.paths[idx[j]])])} ({type(e).__name__})") from None
-        return out
+        """Decode ``idx`` in a thread pool (Pillow releases the GIL while decoding): the in-memory sources'
+        :func:`~noisylabels.data._images.decode_all`, so a file that fails is named the same way."""
+        return decode_all([self.paths[i] for i in idx], self.size, self.channels, workers=self.workers)[0]
 
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` decoded images (uint8, numpy), a fixed random subset (for view statistics)."""
