@@ -18,7 +18,11 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      geometric mean of two counts that err in opposite directions, the calibrated confident joint's
      off-diagonal mass (Northcutt et al. 2021, Eqs. 1-2; it misses wrong labels on ambiguous images, as
      human annotators make them) and the samples whose class-normalised argmax is another class (it also
-     counts the model's own mistakes); the lowest-quality samples overall fill it.
+     counts the model's own mistakes); the lowest-quality samples overall give each class its share.
+     Each class's share is then spread over the other classes in proportion to the confident joint's row,
+     each pair (given k, other j) claims its samples of largest p_j - p_k (confident learning's
+     prune-by-noise-rate), and the class keeps as many flags as samples were claimed: a sample that
+     several pairs claim is one wrong label, not several (:func:`pair_claimed_counts`).
    - "in-sample" (the final model's probabilities of its own training images): anchor points (Patrini et
      al., CVPR 2017, Sec. 4, in a hard-label form). A model's in-sample confusions between look-alike
      classes are not label noise (on clean Fashion-MNIST the two counts above flag 5-12%); the anchors
@@ -143,6 +147,30 @@ def flag_counts(labels: np.ndarray, probs: np.ndarray, quality: np.ndarray) -> n
     lowest = rank_lowest(quality)[:int(round(anchor.sum()))]
     overall = np.bincount(labels[lowest], minlength=c)
     return np.rint(np.sqrt(anchor * overall)).astype(np.int64)
+
+
+def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Out-of-sample flags per given class (C,) ints, at most ``shares`` (C,): class k's share is spread
+    over the classes j != k in proportion to row k of :func:`confident_joint`; pair (k, j) claims its
+    round(share_kj) samples labelled k of largest p_j - p_k (ties by index); the class keeps the number
+    of distinct samples claimed. A class whose row has no off-diagonal mass keeps its share."""
+    c = probs.shape[1]
+    cj = confident_joint(labels, probs)
+    out = np.asarray(shares, dtype=np.int64).copy()
+    for k in range(c):
+        off = cj[k].copy()
+        off[k] = 0.0
+        idx = np.flatnonzero(labels == k)
+        if shares[k] <= 0 or off.sum() <= 0 or len(idx) == 0:
+            continue
+        claimed = np.zeros(len(idx), dtype=bool)
+        for j in np.flatnonzero(off > 0):
+            take = int(round(off[j] * shares[k] / off.sum()))
+            if take > 0:
+                margin = probs[idx, j] - probs[idx, k]
+                claimed[np.lexsort((idx, -margin))[:take]] = True
+        out[k] = min(int(shares[k]), int(claimed.sum()))
+    return out
 
 
 def rank_lowest(quality: np.ndarray) -> np.ndarray:
@@ -305,8 +333,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         if provenance == "out-of-sample":
             estimates = {"confident_joint": confident_joint_count(labels, probs),
                          "disagreement": float(disagreement_count(labels, q))}
-            flags = np.zeros(n, dtype=bool)
-            flags[rank_lowest(score)[:int(round(np.sqrt(np.prod(list(estimates.values())))))]] = True
+            lowest = rank_lowest(score)[:int(round(np.sqrt(np.prod(list(estimates.values())))))]
+            flags = flag_lowest(labels, score, pair_claimed_counts(labels, probs, np.bincount(labels[lowest], minlength=c)))
         else:
             estimates = {"anchor": float(anchor_issue_counts(labels, probs).sum())}
             flags = flag_lowest(labels, score, flag_counts(labels, probs, score))
