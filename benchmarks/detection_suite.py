@@ -19,6 +19,13 @@ Detectors, on the same inputs:
   knn-vote    SimiFeat-style (Zhu, Dong, Liu, ICML 2022), where features exist: leave-one-out votes of the 10
               most similar samples' given labels; flagged where the vote's majority is another class; ranked
               by the vote share of the given label;
+  simifeat-v  SimiFeat-V (Zhu, Dong, Liu, ICML 2022, as the Docta library runs it; ``simifeat.py``), where
+              features exist: the votes of the 10 most similar samples (itself included), weighted by
+              similarity, in 21 random subsets of 90%; flagged where the votes' majority is another class in
+              most of its subsets; ranked by the mean log vote of the given label;
+  simifeat-r  SimiFeat-R, the same votes: flagged where it ranks, in most of its subsets, within the share
+              1 - P(true = c | given = c) of the samples given class c with the lowest vote of c, the noise
+              transition matrix estimated by HOC (Zhu, Song, Liu, ICML 2021);
   knn-ours    the kNN votes' probabilities (``probe.knn_probs``, k 20) through the product's out-of-sample
               detector (``detect --labels L --features F``);
   aum         AUM-style (Pleiss et al., NeurIPS 2020), where a run recorded its margins (margins.npy): the
@@ -50,6 +57,9 @@ from noisylabels.data.sources import load_run_splits
 from noisylabels.issues import detect_issues, run_context_ranking, run_provenance
 from noisylabels.probe import knn_probs, knn_votes
 from noisylabels.runs import RunFolder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: its siblings, also when imported
+from simifeat import simifeat  # noqa: E402
 
 CHOOSE_MODELS = ("resnet18", "efficientnet_b1")
 LOW_NOISE = 0.015
@@ -169,6 +179,18 @@ def knn_vote(case: Case, k: int = 10) -> Verdict | None:
     return share[ar, case.labels], share.argmax(1) != case.labels
 
 
+def simifeat_v(case: Case) -> Verdict | None:
+    if case.features is None:
+        return None
+    return simifeat(case.features, case.labels, case.probs.shape[1], method="vote")
+
+
+def simifeat_r(case: Case) -> Verdict | None:
+    if case.features is None:
+        return None
+    return simifeat(case.features, case.labels, case.probs.shape[1], method="rank")
+
+
 def knn_ours(case: Case) -> Verdict | None:
     if case.features is None:
         return None
@@ -184,7 +206,8 @@ def aum(case: Case) -> Verdict | None:
 
 
 DETECTORS: dict[str, Callable[[Case], Verdict | None]] = {
-    "ours": ours, "cleanlab": cleanlab_defaults, "knn-vote": knn_vote, "knn-ours": knn_ours, "aum": aum}
+    "ours": ours, "cleanlab": cleanlab_defaults, "knn-vote": knn_vote, "simifeat-v": simifeat_v,
+    "simifeat-r": simifeat_r, "knn-ours": knn_ours, "aum": aum}
 
 
 def score(case: Case, quality: np.ndarray, flags: np.ndarray) -> dict[str, float]:
@@ -265,14 +288,15 @@ def print_halves(rows: list[dict[str, Any]], peer: str = "cleanlab") -> None:
 def print_grid(rows: list[dict[str, Any]]) -> None:
     """Per grid cell (case and size): ours on the ce and tcl runs against the best peer on the same cell:
     cleanlab's defaults on cleanlab-retrain's K-fold probabilities, AUM on the ce run's recorded margins,
-    and the kNN vote on the ce run's features. F1 and AUPRC, and whether ours reaches the best peer's."""
+    and the kNN vote and SimiFeat-V and -R on the ce run's features. F1 and AUPRC, and whether ours reaches
+    the best peer's."""
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
         if r["kind"] != "run" or "/" not in r["case"]:
             continue
         method, cell = r["case"].split("/", 1)
         cells.setdefault(cell, {})[f"{r['detector']}@{method}"] = r
-    peers = ("cleanlab@cleanlab-retrain", "aum@ce", "knn-vote@ce")
+    peers = ("cleanlab@cleanlab-retrain", "aum@ce", "knn-vote@ce", "simifeat-v@ce", "simifeat-r@ce")
     print("\n| cell | ours ce F1 / AUPRC | ours tcl F1 / AUPRC | best peer F1 / AUPRC (which) | ce >= best | tcl >= best |")
     print("|---|---|---|---|---|---|")
     for cell, by in sorted(cells.items()):
