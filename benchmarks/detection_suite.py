@@ -30,6 +30,11 @@ Detectors, on the same inputs:
               detector (``detect --labels L --features F``);
   aum         AUM-style (Pleiss et al., NeurIPS 2020), where a run recorded its margins (margins.npy): the
               mean logit margin of the given label over training, ranked lowest first, flagged below zero.
+  aum-ts      AUM with threshold samples (Pleiss et al., NeurIPS 2020, as asappresearch/aum runs it;
+              ``aum_threshold.py``), where ``--aum-dir DIR`` holds ``DIR/<method>/<run folder name>/`` with
+              aum.npy and flags.npy for the run (``aum_threshold.py RUN --out DIR/<method>/<run folder
+              name>``): two (K + 1)-way retrainings with disjoint fake-class sets; flagged below the 99th
+              percentile of the fake class's AUM, ranked by the AUM of the run(s) where the sample was real.
 
 Per case and detector: ROC-AUC, AUPRC, F1 at the detector's own count, precision at the true count,
 flagged / actual, and the lowest per-class recall; for long-tailed cases the false-flag rate among the clean
@@ -37,6 +42,8 @@ samples of the three rarest classes over that of the others.
 
     python benchmarks/detection_suite.py --published /path/to/label-error-detection-benchmarks \\
         --runs 'bench/grid/*/*' --json bench/detection_suite.json
+    python benchmarks/detection_suite.py --runs 'bench/gridm/ce/*-n3000-s0' --detectors ours,aum,aum-ts \\
+        --aum-dir bench/aumts
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ from simifeat import simifeat  # noqa: E402
 CHOOSE_MODELS = ("resnet18", "efficientnet_b1")
 LOW_NOISE = 0.015
 TAIL_RATIO = 10.0
+AUM_DIR: Path | None = None  # --aum-dir: aum_threshold.py's outputs, one folder per run case name
 
 
 @dataclass
@@ -205,9 +213,24 @@ def aum(case: Case) -> Verdict | None:
     return case.margins, case.margins < 0
 
 
+def aum_ts(case: Case) -> Verdict | None:
+    """AUM with threshold samples: ``AUM_DIR/<case name>/`` (case name ``<method>/<run folder name>``) holds
+    aum.npy (N,) and flags.npy (N,) bool from ``aum_threshold.py``; None for other cases or none there."""
+    if AUM_DIR is None or case.kind != "run":
+        return None
+    d = AUM_DIR / case.name
+    if not (d / "aum.npy").exists() or not (d / "flags.npy").exists():
+        return None
+    score, flags = np.load(d / "aum.npy").astype(np.float64), np.load(d / "flags.npy").astype(bool)
+    if score.shape != case.labels.shape or flags.shape != case.labels.shape:
+        raise ValueError(f"{d}: aum.npy {score.shape} / flags.npy {flags.shape} do not match the run's "
+                         f"{len(case.labels)} labels")
+    return score, flags
+
+
 DETECTORS: dict[str, Callable[[Case], Verdict | None]] = {
     "ours": ours, "cleanlab": cleanlab_defaults, "knn-vote": knn_vote, "simifeat-v": simifeat_v,
-    "simifeat-r": simifeat_r, "knn-ours": knn_ours, "aum": aum}
+    "simifeat-r": simifeat_r, "knn-ours": knn_ours, "aum": aum, "aum-ts": aum_ts}
 
 
 def score(case: Case, quality: np.ndarray, flags: np.ndarray) -> dict[str, float]:
@@ -288,15 +311,16 @@ def print_halves(rows: list[dict[str, Any]], peer: str = "cleanlab") -> None:
 def print_grid(rows: list[dict[str, Any]]) -> None:
     """Per grid cell (case and size): ours on the ce and tcl runs against the best peer on the same cell:
     cleanlab's defaults on cleanlab-retrain's K-fold probabilities, AUM on the ce run's recorded margins,
-    and the kNN vote and SimiFeat-V and -R on the ce run's features. F1 and AUPRC, and whether ours reaches
-    the best peer's."""
+    AUM with threshold samples on the ce run's retrainings (``--aum-dir``), and the kNN vote and SimiFeat-V
+    and -R on the ce run's features. F1 and AUPRC, and whether ours reaches the best peer's."""
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
         if r["kind"] != "run" or "/" not in r["case"]:
             continue
         method, cell = r["case"].split("/", 1)
         cells.setdefault(cell, {})[f"{r['detector']}@{method}"] = r
-    peers = ("cleanlab@cleanlab-retrain", "aum@ce", "knn-vote@ce", "simifeat-v@ce", "simifeat-r@ce")
+    peers = ("cleanlab@cleanlab-retrain", "aum@ce", "aum-ts@ce", "knn-vote@ce", "simifeat-v@ce",
+             "simifeat-r@ce")
     print("\n| cell | ours ce F1 / AUPRC | ours tcl F1 / AUPRC | best peer F1 / AUPRC (which) | ce >= best | tcl >= best |")
     print("|---|---|---|---|---|---|")
     for cell, by in sorted(cells.items()):
@@ -326,7 +350,11 @@ def main() -> None:
     ap.add_argument("--runs", action="append", default=[], help="glob of finished run folders (repeatable)")
     ap.add_argument("--detectors", default=",".join(DETECTORS), help="comma list of " + ", ".join(DETECTORS))
     ap.add_argument("--json", help="write every row here")
+    ap.add_argument("--aum-dir", help="aum-ts: a folder with one aum_threshold.py output per run, at "
+                    "<method>/<run folder name>/ (aum.npy, flags.npy)")
     args = ap.parse_args()
+    global AUM_DIR
+    AUM_DIR = Path(args.aum_dir) if args.aum_dir else None
     cases: list[Case] = []
     if args.published:
         pub = published_cases(Path(args.published))
