@@ -12,9 +12,9 @@ disjoint slices of one seeded permutation. Every training sample is trained on (
 given as the test data, so nothing is held out), in the run's order.
 
 AUM of a sample: the mean over the training steps from the second epoch on of its margin, the logit of its
-given label minus the largest other logit, on the step's augmented input in train mode (the product records
-these margins at every step, ``CrossEntropy.record_margins``; this script zeroes the running sums at the end
-of the first epoch, as the reference code starts counting after epoch 0).
+given label minus the largest other logit, on the step's augmented input in train mode, as the product's ce
+runs record it (``margins.npy``: ``CrossEntropy.record_margins``, the first epoch's margins dropped when a
+second follows, as the reference code starts counting after epoch 0).
 
 Flags of one run (the reference's ``generate_aum_details``): a sample is flagged when more than 1% of the
 threshold samples have a larger AUM, i.e. its AUM lies below the 99th percentile of the threshold samples'
@@ -31,12 +31,11 @@ Writes to OUT: ``aum.npy`` (N,) float64 score (higher = more likely right), ``fl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,28 +115,6 @@ def combine(aum1: np.ndarray, aum2: np.ndarray, flags1: np.ndarray, flags2: np.n
 
 
 # ------------------------------------------------------------------------------------------ training part
-@contextlib.contextmanager
-def margins_from_epoch(first: int) -> Iterator[None]:
-    """Within: a ce run's recorded margins (``margin_sum``, ``margin_count``) are zeroed at the end of every
-    epoch before ``first``, so its ``margins.npy`` averages the steps of epochs ``first``.. only."""
-    from noisylabels.methods.standard import CrossEntropy
-
-    original = CrossEntropy.epoch_end
-
-    def epoch_end(self: Any, epoch: int, total_epochs: int, data: Any) -> dict[str, float]:
-        out = original(self, epoch, total_epochs, data)
-        if epoch < first:
-            self.margin_sum.zero_()
-            self.margin_count.zero_()
-        return out
-
-    CrossEntropy.epoch_end = epoch_end  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        CrossEntropy.epoch_end = original  # type: ignore[method-assign]
-
-
 def carried_options(cfg: dict[str, Any]) -> dict[str, Any]:
     """The run's training options for ``noisylabels.train`` (backbone, batch size, optimiser, augmentation,
     device, precision, ...). ``flip: auto`` is resolved as the run resolved it (from its dataset name, which
@@ -192,10 +169,9 @@ def train_threshold_run(images: np.ndarray, labels: np.ndarray, test_images: np.
         t0 = time.perf_counter()
         data = {"images": images, "labels": labels, "test_images": test_images, "test_labels": test_labels,
                 "class_names": np.array(class_names)}
-        with margins_from_epoch(FIRST_EPOCH):
-            noisylabels.train(data, method="ce", epochs=int(cfg["epochs"]), out=out, noise="none",
-                              seed=int(cfg.get("seed", 0)), overwrite=True,
-                              method_options=dict(cfg.get("method_options") or {}), **carried_options(cfg))
+        noisylabels.train(data, method="ce", epochs=int(cfg["epochs"]), out=out, noise="none",
+                          seed=int(cfg.get("seed", 0)), overwrite=True,
+                          method_options=dict(cfg.get("method_options") or {}), **carried_options(cfg))
         seconds = time.perf_counter() - t0
     given = np.load(out / "noisy_labels.npy")
     if len(given) != len(labels) or not np.array_equal(given, labels):

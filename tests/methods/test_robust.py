@@ -212,6 +212,23 @@ def test_training_margins_are_the_mean_given_label_margin_of_every_step():
     assert {"margin_sum", "margin_count"} <= set(m.state_dict())  # checkpointed with the model
 
 
+def test_the_first_epochs_margins_are_dropped_when_a_second_follows():
+    """AUM averages the steps from the second epoch on: the end of epoch 1 of several clears the sums."""
+    from noisylabels.methods.standard import CrossEntropy, SupervisedOptions
+
+    encoder = torch.nn.Identity()
+    encoder.feature_dim = 3
+    for total, kept in ((3, False), (1, True)):
+        m = CrossEntropy(encoder, 3, 2, SupervisedOptions(record_probs_epochs=0))
+        m.record_margins(torch.tensor([0]), torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0]))
+        m.epoch_end(1, total, None)
+        assert (m.training_margins() is not None) == kept
+        m.record_margins(torch.tensor([1]), torch.tensor([[0.0, 3.0, 1.0]]), torch.tensor([1]))
+        m.epoch_end(2, max(total, 2), None)
+        aum = m.training_margins()
+        assert aum[1] == pytest.approx(2.0) and np.isnan(aum[0]) != kept
+
+
 @pytest.mark.slow
 def test_a_ce_run_writes_the_margins_and_wrong_labels_have_lower_ones(tmp_path):
     from noisylabels.app.run import run_train

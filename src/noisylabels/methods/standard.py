@@ -70,11 +70,16 @@ class CrossEntropy(Method[SO]):
         return np.where(count > 0, self.margin_sum.double().cpu().numpy() / np.maximum(count, 1), np.nan)
 
     def epoch_end(self, epoch: int, total_epochs: int, data: TrainData) -> dict[str, float]:
-        """Record the training-set softmax after each of the last ``record_probs_epochs`` epochs."""
+        """Record the training-set softmax after each of the last ``record_probs_epochs`` epochs; drop the
+        first epoch's margins when a second follows (AUM averages the steps from the second epoch on:
+        Pleiss et al., NeurIPS 2020, Sec. 3)."""
         k = len(self.recent_probs)
         slot = epoch - (total_epochs - k) - 1
         if k and slot >= 0:
             self.recent_probs[slot] = predict_probs(self, data.images, data.views)
+        if epoch == 1 and total_epochs > 1:
+            self.margin_sum.zero_()
+            self.margin_count.zero_()
         return {}
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
