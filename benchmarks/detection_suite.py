@@ -71,7 +71,6 @@ from simifeat import simifeat  # noqa: E402
 CHOOSE_MODELS = ("resnet18", "efficientnet_b1")
 LOW_NOISE = 0.015
 TAIL_RATIO = 10.0
-AUM_DIR: Path | None = None  # --aum-dir: aum_threshold.py's outputs, one folder per run case name
 
 
 @dataclass
@@ -91,6 +90,7 @@ class Case:
     cfg: dict[str, Any] = field(default_factory=dict)
     margins: np.ndarray | None = None
     warnings: tuple[str, ...] = ()
+    aum_threshold: tuple[np.ndarray, np.ndarray] | None = None  # aum_threshold.py's (aum, flags), --aum-dir
 
 
 def published_cases(root: Path) -> list[Case]:
@@ -213,19 +213,22 @@ def aum(case: Case) -> Verdict | None:
     return case.margins, case.margins < 0
 
 
-def aum_ts(case: Case) -> Verdict | None:
-    """AUM with threshold samples: ``AUM_DIR/<case name>/`` (case name ``<method>/<run folder name>``) holds
-    aum.npy (N,) and flags.npy (N,) bool from ``aum_threshold.py``; None for other cases or none there."""
-    if AUM_DIR is None or case.kind != "run":
-        return None
-    d = AUM_DIR / case.name
+def load_aum_threshold(case: Case, aum_dir: Path) -> None:
+    """Attach ``aum_dir/<case name>/`` (case name ``<method>/<run folder name>``): aum.npy (N,) and flags.npy
+    (N,) bool from ``aum_threshold.py``, where both exist."""
+    d = aum_dir / case.name
     if not (d / "aum.npy").exists() or not (d / "flags.npy").exists():
-        return None
+        return
     score, flags = np.load(d / "aum.npy").astype(np.float64), np.load(d / "flags.npy").astype(bool)
     if score.shape != case.labels.shape or flags.shape != case.labels.shape:
         raise ValueError(f"{d}: aum.npy {score.shape} / flags.npy {flags.shape} do not match the run's "
                          f"{len(case.labels)} labels")
-    return score, flags
+    case.aum_threshold = score, flags
+
+
+def aum_ts(case: Case) -> Verdict | None:
+    """AUM with threshold samples, where ``--aum-dir`` held this run's (:func:`load_aum_threshold`)."""
+    return case.aum_threshold
 
 
 DETECTORS: dict[str, Callable[[Case], Verdict | None]] = {
@@ -353,8 +356,6 @@ def main() -> None:
     ap.add_argument("--aum-dir", help="aum-ts: a folder with one aum_threshold.py output per run, at "
                     "<method>/<run folder name>/ (aum.npy, flags.npy)")
     args = ap.parse_args()
-    global AUM_DIR
-    AUM_DIR = Path(args.aum_dir) if args.aum_dir else None
     cases: list[Case] = []
     if args.published:
         pub = published_cases(Path(args.published))
@@ -363,6 +364,10 @@ def main() -> None:
         cases += [long_tail_case(c) for c in pub if "worst" in c.name]
     for pattern in args.runs:
         cases += [run_case(Path(p)) for p in sorted(glob.glob(pattern)) if (Path(p) / "pred_probs.npy").exists()]
+    if args.aum_dir:
+        for case in cases:
+            if case.kind == "run":
+                load_aum_threshold(case, Path(args.aum_dir))
     if not cases:
         ap.error("no cases: give --published and/or --runs")
     rows = evaluate(cases, args.detectors.split(","))

@@ -149,13 +149,15 @@ def flag_counts(labels: np.ndarray, probs: np.ndarray, quality: np.ndarray) -> n
     return np.rint(np.sqrt(anchor * overall)).astype(np.int64)
 
 
-def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarray) -> np.ndarray:
+def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarray,
+                        joint: np.ndarray | None = None) -> np.ndarray:
     """Out-of-sample flags per given class (C,) ints, at most ``shares`` (C,): class k's share is spread
-    over the classes j != k in proportion to row k of :func:`confident_joint`; pair (k, j) claims its
-    round(share_kj) samples labelled k of largest p_j - p_k (ties by index); the class keeps the number
-    of distinct samples claimed. A class whose row has no off-diagonal mass keeps its share."""
+    over the classes j != k in proportion to row k of the confident joint (``joint`` (C, C), computed by
+    :func:`confident_joint` where not given); pair (k, j) claims its round(share_kj) samples labelled k of
+    largest p_j - p_k (ties by index); the class keeps the number of distinct samples claimed. A class
+    whose row has no off-diagonal mass keeps its share."""
     c = probs.shape[1]
-    cj = confident_joint(labels, probs)
+    cj = confident_joint(labels, probs) if joint is None else joint
     out = np.asarray(shares, dtype=np.int64).copy()
     for k in range(c):
         off = cj[k].copy()
@@ -183,9 +185,10 @@ def disagreement_count(labels: np.ndarray, q: np.ndarray) -> int:
     return int(np.sum(q.argmax(1) != labels))
 
 
-def confident_joint_count(labels: np.ndarray, probs: np.ndarray) -> float:
-    """The calibrated confident joint's off-diagonal mass (:func:`confident_joint`), in samples."""
-    cj = confident_joint(labels, probs)
+def confident_joint_count(labels: np.ndarray, probs: np.ndarray, joint: np.ndarray | None = None) -> float:
+    """The calibrated confident joint's off-diagonal mass, in samples (``joint`` (C, C) where already
+    computed by :func:`confident_joint`)."""
+    cj = confident_joint(labels, probs) if joint is None else joint
     return float(cj.sum() - np.trace(cj))
 
 
@@ -331,10 +334,12 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     if flags is None:
         agreement = float(np.mean(probs.argmax(1) == labels))
         if provenance == "out-of-sample":
-            estimates = {"confident_joint": confident_joint_count(labels, probs),
+            joint = confident_joint(labels, probs)
+            estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
                          "disagreement": float(disagreement_count(labels, q))}
             lowest = rank_lowest(score)[:int(round(np.sqrt(np.prod(list(estimates.values())))))]
-            flags = flag_lowest(labels, score, pair_claimed_counts(labels, probs, np.bincount(labels[lowest], minlength=c)))
+            shares = np.bincount(labels[lowest], minlength=c)
+            flags = flag_lowest(labels, score, pair_claimed_counts(labels, probs, shares, joint))
         else:
             estimates = {"anchor": float(anchor_issue_counts(labels, probs).sum())}
             flags = flag_lowest(labels, score, flag_counts(labels, probs, score))

@@ -38,7 +38,8 @@ class CrossEntropy(Method[SO]):
 
     Every step also records the training dynamics that AUM ranks by (Pleiss et al., NeurIPS 2020): the
     logit margin z_{y~} - max_{j != y~} z_j of each sample's given label, summed in ``margin_sum`` (N,)
-    over the steps that saw it (``margin_count`` (N,)); no extra pass."""
+    over the steps that saw it (``margin_count`` (N,)), from the second epoch on when there is one; no
+    extra pass."""
 
     name = "ce"
     Options = SupervisedOptions
