@@ -148,12 +148,26 @@ def _read_csv_numbers(path: Path) -> np.ndarray:
     """Rows of numbers (float64), (N,) for one column, (N, C) for several; a first row that does not
     start with a number is a header."""
     with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if any(cell.strip() for cell in r)]
-    if rows and not is_number(rows[0][0]):
+        reader = csv.reader(f)
+        rows = [(reader.line_num, r) for r in reader if any(cell.strip() for cell in r)]
+    if rows and not is_number(rows[0][1][0]):
         rows = rows[1:]
     if not rows:
         return np.zeros(0)
-    return np.array([[float(x) for x in r] for r in rows]).squeeze(-1 if len(rows[0]) == 1 else None)
+    width = len(rows[0][1])
+    out = np.empty((len(rows), width))
+    for i, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(f"line {line} has {len(row)} cells where the first row has {width}: write one "
+                             "comma-separated number per column on every row")
+        for j, cell in enumerate(row):
+            if not is_number(cell):
+                hint = ("its cells are separated by semicolons: save the file with commas" if ";" in cell
+                        else "write comma-separated numbers, a point for the decimals")
+                text = shown(cell if len(cell) <= 40 else cell[:40] + "...")
+                raise ValueError(f"line {line}, column {j + 1}: {text} is not a number ({hint})")
+            out[i, j] = float(cell)
+    return out.squeeze(-1) if width == 1 else out
 
 
 def export_label_issues(

@@ -26,6 +26,7 @@ from noisylabels.config import TRAIN_DEFAULTS, RunConfig, check_config
 from noisylabels.data.keyed import held_out
 from noisylabels.data.noise import load_label_file
 from noisylabels.data.sources import load_run_splits
+from noisylabels.errors import UserError
 from noisylabels.issues import load_array, validate_predictions
 from noisylabels.review.apply import LabelSpace, read_decisions
 from noisylabels.review.exclude import read_exclude_file
@@ -317,6 +318,20 @@ def check_detect_cell(tmp_path: Path, text: str) -> None:
 @given(text=NUMBER_TEXTS)
 def test_every_cell_of_a_csv_given_to_detect_is_a_number_or_refused(tmp_path, text):
     check_detect_cell(tmp_path, text)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("0.25,0.75\n0.5,abc\n", "line 2, column 2: abc is not a number"),
+    ("0.25,0.75\n\n0.5\n", "line 3 has 1 cells where the first row has 2"),
+    ("0.25,0.75\n0,5;0,5\n", "line 2 has 3 cells"),
+    ("p0;p1\n0.25;0.75\n", "separated by semicolons"),
+])
+def test_a_csv_that_is_not_a_table_of_numbers_is_refused_with_its_line(tmp_path, text, where):
+    """A non-number cell or a row of another width: one line naming the line (and column) and the fix."""
+    (tmp_path / "a.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as e:
+        load_array(str(tmp_path / "a.csv"), "pred-probs")
+    assert where in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
 # -- --config YAML and flags ---------------------------------------------------------------------------
