@@ -5,8 +5,8 @@ Part 1 times each single-phase method's training step (views, forward, backward,
 Fashion-MNIST images on the training device, as ``engine.fit`` runs it. Part 2 drives the same TCL
 network, losses and batch with the views the official code makes: torchvision PIL transforms in
 DataLoader worker processes (weak: pad-crop + flip; strong: RandomResizedCrop + flip + ColorJitter
-(0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2 + solarize p 0.5), and prints our images/s over theirs.
-Part 3 times the two view pipelines alone, without the network: where the network's forward and
+(0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2 + solarize p 0.5), and prints our images/s over theirs:
+the median and range of ``--repeats`` interleaved rounds, and each round's ratio. Part 3 times the two view pipelines alone, without the network: where the network's forward and
 backward bound both pipelines (a CPU), part 2's ratio cannot show what the data path saves; part 3 does.
 Samples per second: one sample = its 6 TCL views (part 3: its 3 augmented views, before mixup).
 
@@ -120,22 +120,9 @@ class _OfficialViews(torch.utils.data.Dataset):
         return self.weak(img), self.strong(img), self.strong(img)
 
 
-def part_official(args: argparse.Namespace) -> None:
-    try:
-        import torchvision  # noqa: F401
-    except ImportError:
-        print("\n## TCL against an official-style pipeline\n\nskipped: torchvision is not installed here "
-              "(see the module docstring)", flush=True)
-        return
+def _official_rate(args: argparse.Namespace) -> float:
+    """Samples/s of our TCL step fed by the official-style views (PIL transforms in DataLoader workers), fp32."""
     p = _prepared("tcl", args)
-    ours = {x: _timed("tcl", args, x) for x in precisions(args)}
-    compiled: dict[str, float] = {}
-    if args.compile:  # --compile as `train --compile` runs it: the method's modules, views eager
-        for x in precisions(args):
-            pc = _prepared("tcl", args)
-            compile_modules(pc.method)
-            with precision_scope(x):
-                compiled[x] = _time_steps(pc, args.steps)
     data = p.data
     ds = _OfficialViews(data.images.cpu().numpy(), data.views.mean, data.views.std, data.views.crop_pad)
     loader = torch.utils.data.DataLoader(ds, batch_size=p.fit_config.batch_size, shuffle=True, drop_last=True,
@@ -159,15 +146,44 @@ def part_official(args: argparse.Namespace) -> None:
     tcl_module.weak_view = lambda *a, **k: views.pop()
     tcl_module.strong_view = lambda *a, **k: views.pop()
     try:
-        theirs = _timed("tcl", args, "fp32", next_batch=next_batch)  # the official code trains in fp32
+        return _timed("tcl", args, "fp32", next_batch=next_batch)  # the official code trains in fp32
     finally:
         tcl_module.weak_view, tcl_module.strong_view = saved
-    print(f"\n## TCL against an official-style pipeline ({args.workers} DataLoader workers, PIL transforms)\n\n"
-          "| pipeline | samples/s | / official-style |\n|---|---|---|\n"
-          + "".join(f"| ours (views on the training device), {x} | {v:.0f} | {v / theirs:.2f}x |\n"
-                    for x, v in ours.items())
-          + "".join(f"| ours, --compile, {x} | {v:.0f} | {v / theirs:.2f}x |\n" for x, v in compiled.items())
-          + f"| official-style (PIL views in DataLoader workers), fp32 | {theirs:.0f} | 1.00x |", flush=True)
+
+
+def _spread(values: list[float]) -> str:
+    """'median (min-max)' of samples/s figures, or the one figure."""
+    if len(values) == 1:
+        return f"{values[0]:.0f}"
+    return f"{float(np.median(values)):.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+def part_official(args: argparse.Namespace) -> None:
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        print("\n## TCL against an official-style pipeline\n\nskipped: torchvision is not installed here "
+              "(see the module docstring)", flush=True)
+        return
+    rows: dict[str, list[float]] = {}
+    for _ in range(args.repeats):  # interleaved, so that a slow spell of the machine hits every pipeline
+        for x in precisions(args):
+            rows.setdefault(f"ours (views on the training device), {x}", []).append(_timed("tcl", args, x))
+        if args.compile:  # --compile as `train --compile` runs it: the method's modules, views eager
+            for x in precisions(args):
+                pc = _prepared("tcl", args)
+                compile_modules(pc.method)
+                with precision_scope(x):
+                    rows.setdefault(f"ours, --compile, {x}", []).append(_time_steps(pc, args.steps))
+        rows.setdefault("official-style (PIL views in DataLoader workers), fp32", []).append(_official_rate(args))
+    theirs = rows.pop("official-style (PIL views in DataLoader workers), fp32")
+    base = float(np.median(theirs))
+    print(f"\n## TCL against an official-style pipeline ({args.workers} DataLoader workers, PIL transforms; "
+          f"median (min-max) of {args.repeats} interleaved rounds)\n\n"
+          "| pipeline | samples/s | median / official-style median | per round |\n|---|---|---|---|\n"
+          + "".join(f"| {name} | {_spread(v)} | {float(np.median(v)) / base:.2f}x | "
+                    + ", ".join(f"{a / b:.2f}x" for a, b in zip(v, theirs)) + " |\n" for name, v in rows.items())
+          + f"| official-style (PIL views in DataLoader workers), fp32 | {_spread(theirs)} | 1.00x | |", flush=True)
 
 
 def part_views(args: argparse.Namespace) -> None:
@@ -220,6 +236,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the official-style pipeline")
     p.add_argument("--parts", default="methods,official,views")
     p.add_argument("--precisions", default="fp32,bf16", help="which of fp32,bf16 to time (bf16 only where supported)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds of part 2 (median and range)")
     p.add_argument("--compile", action="store_true", help="also time our TCL step compiled (part 2), as train --compile")
     args = p.parse_args()
     print(f"# speed: torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "
