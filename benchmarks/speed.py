@@ -5,8 +5,10 @@ Part 1 times each single-phase method's training step (views, forward, backward,
 Fashion-MNIST images on the training device, as ``engine.fit`` runs it. Part 2 drives the same TCL
 network, losses and batch with the views the official code makes: torchvision PIL transforms in
 DataLoader worker processes (weak: pad-crop + flip; strong: RandomResizedCrop + flip + ColorJitter
-(0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2 + solarize p 0.5), and prints our images/s over theirs:
-the median and range of ``--repeats`` interleaved rounds, and each round's ratio. Part 3 times the two view pipelines alone, without the network: where the network's forward and
+(0.4, 0.4, 0.4, 0.1) p 0.8 + grayscale p 0.2 + solarize p 0.5), in fp32 with the network in PyTorch's
+default NCHW layout as the official code trains (and, for comparison, in our channels_last), and prints
+our images/s over theirs: the median and range of ``--repeats`` interleaved rounds, and each round's
+ratio. Part 3 times the two view pipelines alone, without the network: where the network's forward and
 backward bound both pipelines (a CPU), part 2's ratio cannot show what the data path saves; part 3 does.
 Samples per second: one sample = its 6 TCL views (part 3: its 3 augmented views, before mixup).
 
@@ -48,11 +50,13 @@ def _prepared(method: str, args: argparse.Namespace) -> Any:
     return prepare(cfg)
 
 
-def _time_steps(p: Any, steps: int, next_batch: Callable[[int], None] | None = None) -> float:
+def _time_steps(p: Any, steps: int, next_batch: Callable[[int], None] | None = None,
+                memory_format: torch.memory_format = torch.channels_last) -> float:
     """Samples/s of ``steps`` training steps after 3 warm-up steps (epoch 2: TCL past a 1-epoch warm-up),
-    with the run's optimiser; ``next_batch(i)`` runs before step i inside the timing."""
+    with the run's optimiser; ``next_batch(i)`` runs before step i inside the timing. The network's weights
+    in ``memory_format``: channels_last as engine.fit, torch.contiguous_format as PyTorch's default."""
     method, data = p.method, p.data
-    method.to(memory_format=torch.channels_last)  # as engine.fit
+    method.to(memory_format=memory_format)
     method.train()
     if hasattr(method, "warmup"):
         method.warmup = 1
@@ -120,8 +124,9 @@ class _OfficialViews(torch.utils.data.Dataset):
         return self.weak(img), self.strong(img), self.strong(img)
 
 
-def _official_rate(args: argparse.Namespace) -> float:
-    """Samples/s of our TCL step fed by the official-style views (PIL transforms in DataLoader workers), fp32."""
+def _official_rate(args: argparse.Namespace, memory_format: torch.memory_format) -> float:
+    """Samples/s of our TCL step fed by the official-style views (PIL transforms in DataLoader workers), fp32,
+    the network's weights in ``memory_format``."""
     p = _prepared("tcl", args)
     data = p.data
     ds = _OfficialViews(data.images.cpu().numpy(), data.views.mean, data.views.std, data.views.crop_pad)
@@ -146,7 +151,7 @@ def _official_rate(args: argparse.Namespace) -> float:
     tcl_module.weak_view = lambda *a, **k: views.pop()
     tcl_module.strong_view = lambda *a, **k: views.pop()
     try:
-        return _timed("tcl", args, "fp32", next_batch=next_batch)  # the official code trains in fp32
+        return _timed("tcl", args, "fp32", next_batch=next_batch, memory_format=memory_format)  # as the official code
     finally:
         tcl_module.weak_view, tcl_module.strong_view = saved
 
@@ -156,6 +161,12 @@ def _spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.0f}"
     return f"{float(np.median(values)):.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+# the official code trains in fp32 and sets no memory format (NCHW, PyTorch's default); the second row gives
+# the same pipeline this package's channels_last, to show what the memory format alone is worth
+OFFICIAL = "official-style (PIL views in DataLoader workers), fp32, NCHW"
+OFFICIAL_CL = "official-style as above with channels_last (ours), fp32"
 
 
 def part_official(args: argparse.Namespace) -> None:
@@ -175,15 +186,16 @@ def part_official(args: argparse.Namespace) -> None:
                 compile_modules(pc.method)
                 with precision_scope(x):
                     rows.setdefault(f"ours, --compile, {x}", []).append(_time_steps(pc, args.steps))
-        rows.setdefault("official-style (PIL views in DataLoader workers), fp32", []).append(_official_rate(args))
-    theirs = rows.pop("official-style (PIL views in DataLoader workers), fp32")
+        rows.setdefault(OFFICIAL_CL, []).append(_official_rate(args, torch.channels_last))
+        rows.setdefault(OFFICIAL, []).append(_official_rate(args, torch.contiguous_format))
+    theirs = rows.pop(OFFICIAL)
     base = float(np.median(theirs))
     print(f"\n## TCL against an official-style pipeline ({args.workers} DataLoader workers, PIL transforms; "
           f"median (min-max) of {args.repeats} interleaved rounds)\n\n"
           "| pipeline | samples/s | median / official-style median | per round |\n|---|---|---|---|\n"
           + "".join(f"| {name} | {_spread(v)} | {float(np.median(v)) / base:.2f}x | "
                     + ", ".join(f"{a / b:.2f}x" for a, b in zip(v, theirs)) + " |\n" for name, v in rows.items())
-          + f"| official-style (PIL views in DataLoader workers), fp32 | {_spread(theirs)} | 1.00x | |", flush=True)
+          + f"| {OFFICIAL} | {_spread(theirs)} | 1.00x | |", flush=True)
 
 
 def part_views(args: argparse.Namespace) -> None:
