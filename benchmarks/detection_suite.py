@@ -9,6 +9,9 @@ Cases (each tagged with the half that chose the defaults, "choose", or the half 
               that 1.5% of the labels are wrong (half of its model).
   long-tail   each CIFAR-10N worst case subsampled by true class to sizes n_max * 10^(-k / (C - 1)) (a ratio
               of 10 between the largest and the smallest class; half of its model).
+  verified    test sets with few wrong labels from a local snapshot of the public cleanlab/label-errors
+              repository (``--verified``): cross-validated probabilities, crowd votes on an early cleanlab's
+              candidates only (a flag elsewhere cannot be confirmed); confirm only.
   run         finished training runs (``--runs``; pred_probs.npy, features.npy and the truth): in-sample
               probabilities of our own training. Runs of 3,000 images choose, the others confirm.
 
@@ -41,7 +44,7 @@ flagged / actual, and the lowest per-class recall; for long-tailed cases the fal
 samples of the three rarest classes over that of the others.
 
     python benchmarks/detection_suite.py --published /path/to/label-error-detection-benchmarks \\
-        --runs 'bench/grid/*/*' --json bench/detection_suite.json
+        --verified /path/to/label-errors --runs 'bench/grid/*/*' --json bench/detection_suite.json
     python benchmarks/detection_suite.py --runs 'bench/gridm/ce/*-n3000-s0' --detectors ours,aum,aum-ts \\
         --aum-dir bench/aumts
 """
@@ -108,6 +111,38 @@ def published_cases(root: Path) -> list[Case]:
         p = np.load(probs_file).astype(np.float64)
         out.append(Case(f"{d.parent.name}/{model}", "published", "choose" if model in CHOOSE_MODELS else "confirm",
                         labels.astype(np.int64), p / p.sum(1, keepdims=True), wrong, true=true))
+    return out
+
+
+VERIFIED_SETS = ("mnist", "cifar10", "cifar100", "20news", "imdb")
+
+
+def verified_cases(root: Path) -> list[Case]:
+    """The test sets of a local snapshot of cleanlab/label-errors whose probabilities it holds (files stored
+    as Git LFS pointers or missing are skipped): cross_validated_predicted_probabilities/<set>_test_set_pyx.npy,
+    original_test_labels/<set>_test_set_original_labels.npy and mturk/<set>_mturk.json, five workers' votes on
+    the samples an early cleanlab flagged. Wrong: at least 3 of 5 votes for the suggested label or neither (text:
+    neutral or off-topic); every other sample counts as right, so a flag outside those candidates cannot be
+    confirmed and F1 favours cleanlab. IMDB's ids are file names, matched through dataset_indexing/."""
+    out = []
+    for name in VERIFIED_SETS:
+        probs_file = root / "cross_validated_predicted_probabilities" / f"{name}_test_set_pyx.npy"
+        try:
+            p = np.load(probs_file).astype(np.float64)
+            labels = np.load(root / "original_test_labels" / f"{name}_test_set_original_labels.npy").astype(np.int64)
+            votes = json.loads((root / "mturk" / f"{name}_mturk.json").read_text())
+        except (OSError, ValueError, EOFError):  # absent, empty or an LFS pointer
+            continue
+        where: dict[Any, int] | None = None
+        if name == "imdb":
+            files = json.loads((root / "dataset_indexing" / "imdb_test_set_index_to_filename.json").read_text())
+            where = {"test/" + f.removesuffix(".txt"): i for i, f in enumerate(files)}
+        wrong = np.zeros(len(labels), dtype=bool)
+        for v in votes:
+            i = int(v["id"]) if where is None else where[v["id"]]
+            m = v["mturk"]
+            wrong[i] = sum(m.get(k, 0) for k in ("guessed", "neither", "neutral", "off-topic")) >= 3
+        out.append(Case(f"label-errors/{name}", "verified", "confirm", labels, p / p.sum(1, keepdims=True), wrong))
     return out
 
 
@@ -350,6 +385,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--published", help="a local checkout of cleanlab/label-error-detection-benchmarks (or its "
                     "src/experiments folder)")
+    ap.add_argument("--verified", help="a local snapshot of cleanlab/label-errors: its test sets' probabilities "
+                    "with crowd-verified wrong labels among an early cleanlab's candidates (confirm only)")
     ap.add_argument("--runs", action="append", default=[], help="glob of finished run folders (repeatable)")
     ap.add_argument("--detectors", default=",".join(DETECTORS), help="comma list of " + ", ".join(DETECTORS))
     ap.add_argument("--json", help="write every row here")
@@ -362,6 +399,8 @@ def main() -> None:
         cases += pub
         cases += [low_noise_case(c) for c in pub if "aggre" in c.name]
         cases += [long_tail_case(c) for c in pub if "worst" in c.name]
+    if args.verified:
+        cases += verified_cases(Path(args.verified))
     for pattern in args.runs:
         cases += [run_case(Path(p)) for p in sorted(glob.glob(pattern)) if (Path(p) / "pred_probs.npy").exists()]
     if args.aum_dir:
@@ -369,7 +408,7 @@ def main() -> None:
             if case.kind == "run":
                 load_aum_threshold(case, Path(args.aum_dir))
     if not cases:
-        ap.error("no cases: give --published and/or --runs")
+        ap.error("no cases: give --published, --verified and/or --runs")
     rows = evaluate(cases, args.detectors.split(","))
     print_table(rows)
     print()
