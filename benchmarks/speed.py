@@ -151,7 +151,8 @@ def _official_rate(args: argparse.Namespace, memory_format: torch.memory_format)
     tcl_module.weak_view = lambda *a, **k: views.pop()
     tcl_module.strong_view = lambda *a, **k: views.pop()
     try:
-        return _timed("tcl", args, "fp32", next_batch=next_batch, memory_format=memory_format)  # as the official code
+        with precision_scope("fp32"):  # as the official code trains
+            return _time_steps(p, args.steps, next_batch=next_batch, memory_format=memory_format)
     finally:
         tcl_module.weak_view, tcl_module.strong_view = saved
 

@@ -161,12 +161,13 @@ def _read_csv_numbers(path: Path) -> np.ndarray:
             raise ValueError(f"line {line} has {len(row)} cells where the first row has {width}: write one "
                              "comma-separated number per column on every row")
         for j, cell in enumerate(row):
-            if not is_number(cell):
+            try:
+                out[i, j] = float(cell)
+            except ValueError:
                 hint = ("its cells are separated by semicolons: save the file with commas" if ";" in cell
                         else "write comma-separated numbers, a point for the decimals")
                 text = shown(cell if len(cell) <= 40 else cell[:40] + "...")
-                raise ValueError(f"line {line}, column {j + 1}: {text} is not a number ({hint})")
-            out[i, j] = float(cell)
+                raise ValueError(f"line {line}, column {j + 1}: {text} is not a number ({hint})") from None
     return out.squeeze(-1) if width == 1 else out
 
 
