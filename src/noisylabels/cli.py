@@ -422,12 +422,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return ddp.launch(argv, args.nproc)
     if ddp.launched_by_torchrun():
         ddp.setup(args.device or "auto")
-    main_rank = ddp.is_main()
+    main_rank, finished = ddp.is_main(), False
     try:
         summary = run_train(config, args.out, resume=args.resume, overwrite=args.overwrite,
                             log=print if main_rank else _silent)
+        finished = True
     finally:
-        ddp.shutdown()
+        ddp.shutdown(finished)
     if not main_rank:
         return 0
     print(f"test accuracy {summary['test_accuracy']:.4f} (best {summary['best_test_accuracy']:.4f}), "

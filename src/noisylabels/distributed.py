@@ -87,8 +87,13 @@ def adopt(rank: int, world: int) -> None:
     _CONTEXT = Context(rank=rank, world=world)
 
 
-def shutdown() -> None:
+def shutdown(finished: bool = False) -> None:
+    """Leave the process group. ``finished``: every rank got through its work, so they first meet at a
+    barrier and tear down together (a rank that left early could otherwise close connections under a
+    rank still writing); after a failure there is no barrier, the other ranks may be gone."""
     global _CONTEXT
+    if finished and _CONTEXT.enabled and dist.is_initialized():
+        dist.barrier()
     if dist.is_initialized():
         dist.destroy_process_group()
     _CONTEXT = Context()
@@ -100,19 +105,19 @@ def launch(argv: list[str], nproc: int) -> int:
     the error output of any other rank that crashed (prefixed with its rank; a one-line user error is
     every rank's alike, rank 0 shows it), stop every rank when one fails, and return the first non-zero
     exit code (else 0)."""
-    import socket
     import subprocess
     import sys
     import tempfile
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # The launcher hosts the rendezvous store, as torchrun's agent does: no rank owns it, so a rank that
+    # finishes first cannot take it down under another rank still tearing its process group down.
+    store = dist.TCPStore("127.0.0.1", 0, nproc, is_master=True, wait_for_workers=False)
     procs, errors = [], []
     for rank in range(nproc):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(nproc),
-               "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+               "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port),
+               "TORCHELASTIC_USE_AGENT_STORE": "True"}
         errors.append(None if rank == 0 else tempfile.TemporaryFile())
         quiet = {} if rank == 0 else {"stdout": subprocess.DEVNULL, "stderr": errors[-1]}
         procs.append(subprocess.Popen([sys.executable, "-m", "noisylabels", *argv], env=env, **quiet))
@@ -129,6 +134,7 @@ def launch(argv: list[str], nproc: int) -> int:
                 p.terminate()
         for p in procs:
             p.wait()
+        del store
         for rank, (p, err) in enumerate(zip(procs, errors)):
             if err is not None:
                 err.seek(0)
