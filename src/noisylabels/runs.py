@@ -38,11 +38,12 @@ PRED_PROBS = "pred_probs.npy"
 FEATURES = "features.npy"
 MARGINS = "margins.npy"  # AUM: the mean logit margin of each given label from epoch 2 on (CE and the robust losses)
 SKIPPED_IMAGES = "skipped_images.txt"
+PASSED_OVER = "passed_over.txt"  # files in a folder source's class folders that are not images by name
 PLOTS = "plots"
 _WRITE_DELAY = float(os.environ.get("NOISYLABELS_TEST_WRITE_DELAY") or 0)  # test hook, see atomic_write_bytes
 MODEL = "model.pt2"  # the exported classifier (noisylabels.export)
 _RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, MARGINS,
-              SKIPPED_IMAGES, MODEL)
+              SKIPPED_IMAGES, PASSED_OVER, MODEL)
 
 
 def _process_umask() -> int:

@@ -46,6 +46,8 @@ class Prepared:
     """``config`` typed: the options as resolved for this run (backbone, device, image size)."""
     skipped: list[str]
     """Unreadable image files left out with ``--skip-bad-images`` (training, test and further test sets)."""
+    passed_over: list[str]
+    """Files in a folder source's class folders that are not images by name (training and test folders)."""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -165,7 +167,8 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         class_balanced=rc.class_balanced, **settings, precision=resolve_precision(rc.precision, device),
     )
     rc = rc.replace(device=device.type)
-    return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))
+    passed_over = sorted(set(splits.train.passed_over) | set(splits.test.passed_over))
+    return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)), passed_over)
 
 
 def resolve_encoder(rc: RunConfig, device: torch.device) -> tuple[RunConfig, bool]:

@@ -10,13 +10,14 @@ import numpy as np
 
 from .. import distributed as ddp
 from ..config import RunConfig, _flag, absolute_paths
+from ..data._text import shown
 from ..data.noise import describe_noise
 from ..engine import train
 from ..export import export_model
 from ..precision import precision_scope
 from ..errors import UserError
 from ..report import plot_curves
-from ..runs import CONFIG, MODEL, NOISY_LABELS, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256, writer_lock
+from ..runs import CONFIG, MODEL, NOISY_LABELS, PASSED_OVER, SKIPPED_IMAGES, SUMMARY, RunFolder, labels_sha256, writer_lock
 from .build import prepare
 from .summary import build_summary, write_issues
 
@@ -73,6 +74,11 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     if skipped:
         run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
+    if prep.passed_over:
+        run.write_text(PASSED_OVER, "".join(p + "\n" for p in prep.passed_over))
+        log(f"passed over {len(prep.passed_over)} file(s) in the class folders whose names are not images (e.g. "
+            f"{shown(prep.passed_over[0])}); listed in {run.path / PASSED_OVER}; give image files an image extension "
+            "(.jpg, .png) to train on them")
     cfg = prep.config
     noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"], cfg.get("labels"))
     unseen = prep.splits.unseen_classes

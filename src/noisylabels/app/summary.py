@@ -77,6 +77,7 @@ def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str,
         "num_threads": torch.get_num_threads(),
         "streamed": isinstance(prep.splits.train.images, ImageStore),
         "skipped_images": len(prep.skipped),
+        "passed_over_files": len(prep.passed_over),
     }
 
 

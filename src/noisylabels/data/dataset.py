@@ -21,6 +21,7 @@ class ArrayDataset:
         source_index: position of each sample in the user's source (CSV row, folder file order,
             array index), shape (N,); defaults to arange(N).
         skipped_paths: unreadable files left out with ``--skip-bad-images``.
+        passed_over: files of a folder source that are not images by name (not read; reported).
 
     ``images`` may also be a :class:`~noisylabels.data.store.ImageStore` (decoded on demand).
     """
@@ -31,6 +32,7 @@ class ArrayDataset:
     paths: list[str] | None = None
     source_index: np.ndarray | None = field(default=None)
     skipped_paths: list[str] = field(default_factory=list)
+    passed_over: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -58,6 +60,7 @@ class ArrayDataset:
             paths=None if self.paths is None else [self.paths[i] for i in idx],
             source_index=self.source_index[idx],
             skipped_paths=list(self.skipped_paths),
+            passed_over=list(self.passed_over),
         )
 
 

@@ -12,7 +12,7 @@ import csv
 import stat
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,12 @@ from ._text import shown
 from .dataset import ArrayDataset
 from .streaming import StreamingImages, estimated_bytes, memory_budget
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# Names that mark a file as an image: a folder lists every such file, and Pillow either reads it or the file is
+# reported as unreadable (phone HEIC photos, camera raw, SVG: refused by name with the fix, never dropped unsaid).
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp",
+                    ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".avif", ".jp2", ".j2k",
+                    ".heic", ".heif", ".jxl", ".svg", ".psd", ".exr", ".hdr", ".dng", ".raw", ".cr2", ".cr3",
+                    ".nef", ".arw", ".orf", ".rw2", ".raf"}
 WEBVISION_MINI_CLASSES = 50
 FILE_IMAGE_SIZE = 32  # default side of folder:/csv: images (CIFAR's; fast on a CPU; --image-size to change)
 CLOTHING1M_CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket",
@@ -37,12 +42,15 @@ class FileList:
     Attributes:
         paths: one file per sample. labels: int64 (N,). class_names: index = label.
         origin: the file or folder the list came from (for messages).
+        passed_over: files in a folder's class folders that are not images by name (``notes.txt``,
+            ``IMG_0001`` without an extension), reported by the run, not read.
     """
 
     paths: list[Path]
     labels: np.ndarray
     class_names: list[str]
     origin: str
+    passed_over: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -75,7 +83,8 @@ class FileList:
             kept = kept[decoded]
         skipped = sorted(set(range(len(self.paths))) - set(kept.tolist()))
         return ArrayDataset(images, self.labels[kept], list(self.class_names), paths=[str(self.paths[i]) for i in kept],
-                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in skipped])
+                            source_index=kept, skipped_paths=[str(self.paths[i]) for i in skipped],
+                            passed_over=[str(x) for x in self.passed_over])
 
 
 def check_classes_present(labels: np.ndarray, class_names: list[str], origin: str) -> None:
@@ -175,17 +184,41 @@ def check_files(paths: list[Path], origin: str) -> None:
         first[identity] = x
 
 
+def _class_folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, passed over) under one class folder, each sorted, recursive: every entry whose name has an
+    image extension (any case) is an image, also a broken link or a format Pillow cannot read (reported
+    unreadable when decoded); other regular files are passed over; hidden entries (names starting with '.',
+    such as ``.DS_Store``, macOS's ``._photo.jpg`` and ``.thumbnails/``) and what lies under them are not
+    data. Folders, links to folders and special files (pipes, sockets) named like images are not images."""
+    images, other = [], []
+    for p in folder.rglob("*"):
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        try:
+            st = p.stat()
+        except OSError:  # a broken link or an unreadable entry
+            if p.suffix.lower() in IMAGE_EXTENSIONS:
+                images.append(p)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        (images if p.suffix.lower() in IMAGE_EXTENSIONS else other).append(p)
+    return sorted(images), sorted(other)
+
+
 def list_folder(root: str) -> FileList:
-    """Class = sub-folder (sorted names); images = files with image extensions, sorted, recursive."""
+    """Class = sub-folder (sorted names, hidden ones left out); images = the files with image extensions
+    under it, sorted, recursive (:func:`_class_folder_files`)."""
     base = Path(root)
     if not is_folder(base):
         raise UserError(f"image folder {shown(root)} not found")
     classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
-    paths, labels = [], []
+    paths, labels, passed_over = [], [], []
     for label, name in enumerate(classes):
-        files = sorted(p for p in (base / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        files, other = _class_folder_files(base / name)
         paths += files
         labels += [label] * len(files)
+        passed_over += other
     if not classes or not paths:
         raise UserError(f"{shown(root)} holds no class sub-folders with images; expected "
                         f"{shown(root)}/<class>/<image>.png")
@@ -200,7 +233,7 @@ def list_folder(root: str) -> FileList:
             raise UserError(f"{shown(path)} is the same file as one under {classes[first]!r} (a link?); every image "
                             "needs one class folder")
     check_class_names(classes, np.bincount(labels, minlength=len(classes)), root)
-    return FileList(paths, np.array(labels, dtype=np.int64), classes, root)
+    return FileList(paths, np.array(labels, dtype=np.int64), classes, root, passed_over)
 
 
 def _is_int(text: str) -> bool:

@@ -257,7 +257,7 @@ def _align_test(test: ArrayDataset, train: ArrayDataset) -> ArrayDataset:
             raise UserError(f"test classes {', '.join(map(shown, unknown[:5]))} do not occur in the training data")
         remap = np.array([index[n] for n in test.class_names])
         test = ArrayDataset(test.images, remap[test.labels], list(train.class_names), test.paths, test.source_index,
-                            test.skipped_paths)
+                            test.skipped_paths, test.passed_over)
     if tuple(test.images.shape[1:]) != tuple(train.images.shape[1:]):
         h, w, c = train.images.shape[1:]
         if isinstance(test.images, StreamingImages):
@@ -265,7 +265,7 @@ def _align_test(test: ArrayDataset, train: ArrayDataset) -> ArrayDataset:
         else:
             images = resize_all(test.images, h, c)
         test = ArrayDataset(images, test.labels, test.class_names, test.paths, test.source_index,
-                            test.skipped_paths)
+                            test.skipped_paths, test.passed_over)
     return test
 
 

@@ -1,0 +1,107 @@
+"""Every entry of an image folder is accounted for: a property over random class folders of images, images
+in formats Pillow cannot read, broken links, files that are not images by name and hidden entries, at any
+depth and in any letter case. Each regular file is exactly one of: a sample under its top-level class, an
+unreadable image (refused, or left out and listed with --skip-bad-images), or a file passed over and
+reported; hidden entries (and what lies under them) are neither."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from noisylabels.data.files import list_folder
+from tests.helpers import FAST, cli
+from tests.hostile.strategies import FEW, refused
+
+EXTENSIONS = [".png", ".PNG", ".jpg", ".Jpeg", ".jfif", ".jpe", ".webp", ".bmp", ".tif",  # read by Pillow
+              ".heic", ".HEIF", ".svg", ".dng", ".cr2",  # formats Pillow does not read (junk content stands in)
+              ".txt", ".json", ".jpg_large", ".png~", ""]  # not images by name
+IMAGE_NAMED = {".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".webp", ".bmp", ".tif", ".heic", ".heif", ".svg", ".dng",
+               ".cr2"}
+
+entry = st.tuples(
+    st.sampled_from(EXTENSIONS),
+    st.sampled_from(["image", "junk", "broken-link"]),
+    st.lists(st.sampled_from(["sub", "deeper dir", ".hidden", "ß"]), max_size=2),  # folders under the class
+    st.booleans(),  # a hidden name ('.x.png', macOS's '._x.png')
+)
+
+
+def _write(path: Path, content: str, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if content == "broken-link":
+        os.symlink(path.parent / "no such target", path)
+    elif content == "image":
+        Image.new("RGB", (6, 5), (30, 90, 150)).save(path, format=fmt)
+    else:
+        path.write_bytes(b"not an image \x00\x01")
+
+
+def _build(root: Path, classes: list[list[tuple]]) -> dict[str, set[Path]]:
+    """The folder, and what each entry must become: 'sample:<class>', 'unreadable', 'passed', 'hidden'."""
+    want: dict[str, set[Path]] = {}
+    for c, entries in enumerate(classes):
+        _write(root / f"class{c}" / "anchor.png", "image", "PNG")  # every class has one image
+        want.setdefault(f"sample:{c}", set()).add(root / f"class{c}" / "anchor.png")
+        for i, (ext, content, dirs, hidden) in enumerate(entries):
+            name = f"{'._' if hidden else ''}f{i}{ext}"
+            path = root / f"class{c}" / Path(*dirs) / name
+            _write(path, content, "PNG")
+            if hidden or any(d.startswith(".") for d in dirs):
+                kind = "hidden"
+            elif ext.lower() not in IMAGE_NAMED:
+                kind = "passed" if content != "broken-link" else "hidden"  # a broken link is no file
+            elif content == "image":  # Pillow reads the content, whatever the extension says
+                kind = f"sample:{c}"
+            else:
+                kind = "unreadable"
+            want.setdefault(kind, set()).add(path)
+    return want
+
+
+@FEW
+@given(st.lists(st.lists(entry, max_size=6), min_size=2, max_size=3))
+def test_every_folder_entry_is_a_sample_an_unreadable_image_or_passed_over(classes):
+    root = Path(tempfile.mkdtemp())
+    try:
+        want = _build(root / "data", classes)
+        listing = list_folder(str(root / "data"))
+        assert set(listing.passed_over) == want.get("passed", set())
+        rejected, message = refused(lambda: listing.load(8, skip_bad=False, stream="off"))
+        assert rejected == bool(want.get("unreadable")), message
+        ds = listing.load(8, skip_bad=True, stream="off")
+        assert set(map(Path, ds.skipped_paths)) == want.get("unreadable", set())
+        for c in range(len(classes)):
+            got = {Path(p) for p, y in zip(ds.paths, ds.labels) if y == c}
+            assert got == want[f"sample:{c}"]
+        assert set(map(Path, ds.passed_over)) == want.get("passed", set())
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.slow
+def test_files_passed_over_are_listed_by_the_run(tmp_path):
+    """A run on a folder with notes and an extension-less image names them in passed_over.txt, its log
+    and summary.json, and trains on the images."""
+    root = tmp_path / "data"
+    for c in ("a", "b"):
+        for i in range(6):
+            _write(root / c / f"{i}.png", "image", "PNG")
+    (root / "a" / "notes.txt").write_text("kept apart")
+    _write(root / "b" / "IMG_0001", "image", "PNG")
+    rc, out, err = cli("train", "--dataset", f"folder:{root}", *FAST, "--out", tmp_path / "run")
+    assert rc == 0, err
+    listed = (tmp_path / "run" / "passed_over.txt").read_text().splitlines()
+    assert listed == [str(root / "a" / "notes.txt"), str(root / "b" / "IMG_0001")]
+    assert "passed over 2 file(s)" in out
+    import json
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["passed_over_files"] == 2 and summary["num_train"] + summary["num_test"] == 12
