@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -113,6 +114,11 @@ def _chosen_method(argv: Sequence[str]) -> str | None:
         if a.startswith("--method="):
             return a.split("=", 1)[1]
     return None
+
+
+def _finite(value: Any) -> bool:
+    """A number that can be printed as a figure (not None, NaN or inf)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _shown(value: Any) -> str:
@@ -464,6 +470,8 @@ def _silent(line: str) -> None:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from .app.encoder_detect import DATA_OPTIONS, detect_with_encoder
+    from .data._text import shown
+    from .data.keyed import label_vector
     from .issues import detect_from_run, detect_to_folder, feature_vote_probs, load_array
     from .runs import CONFIG
 
@@ -499,10 +507,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
             if images.dtype != np.uint8 or images.ndim not in (3, 4):
                 raise UserError(f"--images must be uint8 (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
             images = images[..., None] if images.ndim == 3 else images
-        labels = load_array(args.labels, "labels")
-        if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
-            labels = labels.astype(np.int64)  # integer labels read from a CSV
-        true = load_array(args.true_labels, "true-labels") if args.true_labels else None
+        labels = label_vector(load_array(args.labels, "labels"), f"--labels {shown(args.labels)}")
+        true = label_vector(load_array(args.true_labels, "true-labels"), f"--true-labels {shown(args.true_labels)}") \
+            if args.true_labels else None
         feats = load_array(args.features, "features") if args.features else None
         if images is not None and len(images) != len(labels):
             raise UserError(f"--images has {len(images)} images but there are {len(labels)} labels")
@@ -514,7 +521,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         s = detect_to_folder(out, labels, probs, features=feats, true_labels=true, images=images, extra=extra,
                              provenance="in-sample" if args.in_sample else "out-of-sample")
     line = f"{s['num_label_issues']} of {s['num_samples']} labels flagged ({s['detector']})"
-    if s.get("detection_auroc") is not None:  # None: the truth holds no wrong label, nothing to rank
+    if _finite(s.get("detection_auroc")):  # None or NaN: the truth holds no wrong label, nothing to rank
         line += (f"; detection ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
                  f"F1 {s['detection_f1']:.3f}")
     print(f"{line} -> {out / 'label_issues.csv'}")
@@ -616,7 +623,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n== report ==")
     print(f"test accuracy (last epoch): {s['test_accuracy']:.4f}   best: {s['best_test_accuracy']:.4f}")
     print(f"noise rate: actual {s['noise_rate_actual']:.3f}, estimated {s['noise_rate_estimated']:.3f}")
-    if s.get("detection_auroc") is not None:
+    if _finite(s.get("detection_auroc")):
         print(f"label-issue detection: ROC-AUC {s['detection_auroc']:.3f}, AUPRC {s['detection_auprc']:.3f}, "
               f"precision {s['detection_precision']:.3f}, recall {s['detection_recall']:.3f}")
     print(f"training: {s['train_seconds']:.1f}s, {s['images_per_second']:.0f} images/s on {s['device']}")

@@ -19,6 +19,7 @@ import torch
 
 from .data._text import is_number, shown
 from .data.files import file_identity, is_file
+from .data.keyed import label_vector
 from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
@@ -68,10 +69,8 @@ def validate_predictions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check shapes, dtypes and ranges (UserError with the fix); returns int64 labels and float64
     probabilities whose rows sum to 1."""
-    labels = np.asarray(labels)
+    labels = label_vector(labels, "labels")
     pred_probs = np.asarray(pred_probs)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise UserError(f"labels must be a 1-D integer array, got shape {labels.shape} dtype {labels.dtype}")
     if pred_probs.ndim != 2 or not np.issubdtype(pred_probs.dtype, np.floating):
         raise UserError(f"pred_probs must be a 2-D float array (N, C), got shape {pred_probs.shape} "
                         f"dtype {pred_probs.dtype}")
@@ -213,12 +212,11 @@ def detect_to_folder(
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
     if true_labels is not None:
-        t = np.asarray(true_labels)
-        if t.ndim != 1 or not (np.issubdtype(t.dtype, np.integer) or np.all(np.isfinite(t) & (t == np.round(t)))) \
-                or t.min(initial=0) < 0 or t.max(initial=0) >= np.asarray(pred_probs).shape[-1]:
-            raise UserError("--true-labels must be 1-D integer class indices in [0, "
-                            f"{np.asarray(pred_probs).shape[-1]}) like --labels")
-        true_labels = t.astype(np.int64)
+        t = label_vector(true_labels, "--true-labels")
+        if t.min(initial=0) < 0 or t.max(initial=0) >= np.asarray(pred_probs).shape[-1]:
+            raise UserError("--true-labels must be class indices in [0, "
+                            f"{np.asarray(pred_probs).shape[-1]}) like --labels, got {t.min()}..{t.max()}")
+        true_labels = t
     issues = detect_issues(labels, pred_probs, features=features, ranking=ranking, provenance=provenance)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)

@@ -81,67 +81,86 @@ def relative_key(path: str | PurePath, root: Path | None) -> str:
     return p.as_posix()
 
 
-def to_class_indices(values: np.ndarray, class_names: list[str] | None, file: Path) -> np.ndarray:
-    """Labels read from ``file`` (numbers, numbers as text, or class names; bytes are read as UTF-8 text)
-    -> int64 class indices; every number checked finite, integral and below ``MAX_CLASS_INDEX`` before it
+def to_class_indices(values: np.ndarray, class_names: list[str] | None, source: str) -> np.ndarray:
+    """Labels read from ``source`` (the words naming where they came from, as messages start: "labels file
+    'x.csv'", "--true-labels"; numbers, numbers as text, or class names; bytes are read as UTF-8 text; booleans
+    are no class index) -> int64 class indices; every number checked finite, integral and below ``MAX_CLASS_INDEX`` before it
     is used, text numbers exactly (:func:`~noisylabels.data._text.exact_number`: '1.0000000000000001' is
     no class index)."""
+    if values.size == 0:  # no label: the callers' length checks say what is missing
+        return np.zeros(values.shape, dtype=np.int64)
     if values.dtype.kind == "S":
-        values = _decoded(values, file)
+        values = _decoded(values, source)
     if values.dtype.kind == "U":  # strings: integers written as text, or class names
         texts = [str(v).strip() for v in values]
         if texts and all(is_number(t) for t in texts):
-            return _text_indices(texts, file)
-        return _name_indices(texts, class_names, file)
+            return _text_indices(texts, source)
+        return _name_indices(texts, class_names, source)
     if values.dtype.kind == "f":
         if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
-            raise UserError(f"labels file {shown(file)} holds non-integer values; write integer class indices 0..C-1")
+            raise UserError(f"{source} holds non-integer values; write integer class indices 0..C-1")
     elif values.dtype.kind not in "iu":
-        raise UserError(f"labels file {shown(file)} holds {values.dtype} values; write integer class indices or class "
+        raise UserError(f"{source} holds {values.dtype} values; write integer class indices or class "
                         "names")
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if low < -MAX_CLASS_INDEX or high > MAX_CLASS_INDEX:  # before an int64 cast or a 10^11-class allocation
-        raise UserError(f"labels file {shown(file)} holds class index {high if high > MAX_CLASS_INDEX else low:g}; "
+        raise UserError(f"{source} holds class index {high if high > MAX_CLASS_INDEX else low:g}; "
                         "write class indices 0..C-1")
     return values.astype(np.int64)
 
 
-def _decoded(values: np.ndarray, file: Path) -> np.ndarray:
+def _decoded(values: np.ndarray, source: str) -> np.ndarray:
     """A bytes array (numpy 'S') as text: class names or numbers saved as bytes are read as UTF-8."""
     try:
         return np.array([v.decode("utf-8") for v in values.reshape(-1)], dtype=str).reshape(values.shape)
     except UnicodeDecodeError:
-        raise UserError(f"labels file {shown(file)} holds bytes that are not UTF-8 text; save the labels as integers "
+        raise UserError(f"{source} holds bytes that are not UTF-8 text; save the labels as integers "
                         "or as text (str) class names") from None
 
 
-def _text_indices(texts: list[str], file: Path) -> np.ndarray:
+def _text_indices(texts: list[str], source: str) -> np.ndarray:
     """Class indices written as text, each exactly a whole number within ``MAX_CLASS_INDEX``."""
     numbers = [exact_number(t) for t in texts]
     for text, number in zip(texts, numbers):
         if number is None or not number.is_finite() or number != number.to_integral_value():
-            raise UserError(f"labels file {shown(file)} holds non-integer values ({shown(text)}); write integer class "
+            raise UserError(f"{source} holds non-integer values ({shown(text)}); write integer class "
                             "indices 0..C-1")
         if abs(number) > MAX_CLASS_INDEX:
-            raise UserError(f"labels file {shown(file)} holds class index {shown(text)}; write class indices 0..C-1")
+            raise UserError(f"{source} holds class index {shown(text)}; write class indices 0..C-1")
     return np.array([int(n) for n in numbers], dtype=np.int64)
 
 
-def _name_indices(texts: list[str], class_names: list[str] | None, file: Path) -> np.ndarray:
+def _name_indices(texts: list[str], class_names: list[str] | None, source: str) -> np.ndarray:
     """Class names -> their indices in ``class_names``; a name that is no class is a UserError."""
     if not class_names:
-        raise UserError(f"labels file {shown(file)} holds class names but the dataset has none to match; "
+        shown_first = shown(texts[0] if len(texts[0]) <= 40 else texts[0][:40] + "...") if texts else "''"
+        raise UserError(f"{source} holds class names ({shown_first}, ...) but there are none to match them to; "
                         "write class indices 0..C-1 instead")
     index = {name: i for i, name in enumerate(class_names)}
     unknown = sorted({t for t in texts if t not in index})
     if unknown:
         numbers = [t for t in unknown if is_number(t)]
         mixed = f" (class indices such as {shown(numbers[0])} beside names: use one kind)" if numbers else ""
-        raise UserError(f"labels file {shown(file)} has unknown class name(s) "
+        raise UserError(f"{source} has unknown class name(s) "
                         f"{', '.join(map(repr, unknown[:5]))}{mixed}; "
                         f"known names: {', '.join(map(shown, class_names[:20]))}"
                         f"{', ...' if len(class_names) > 20 else ''}")
     return np.array([index[t] for t in texts], dtype=np.int64)
+
+
+def label_vector(values: np.ndarray, source: str, class_names: list[str] | None = None) -> np.ndarray:
+    """One label per sample, int64 (N,), from any array a user gives (read from a file or passed in Python):
+    (N,), or one column (N, 1) or row (1, N); values as :func:`to_class_indices` reads them; anything else a
+    one-line UserError starting with ``source``. The range of the indices is the caller's to check."""
+    values = np.asarray(values)
+    if values.ndim == 2 and 1 in values.shape:
+        values = values.reshape(-1)
+    if values.ndim != 1:
+        raise UserError(f"{source} must hold one label per sample (a 1-D array or a single column), got shape "
+                        f"{values.shape}")
+    if values.dtype.kind in "OVcmM":
+        raise UserError(f"{source} holds {values.dtype} values; write integer class indices 0..C-1")
+    return to_class_indices(values, class_names, source)
 
 
 def _index(text: str, where: str) -> int:
@@ -198,4 +217,4 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
     values = np.array([found[i] for i in range(len(train_keys))])
     if any(v == "" for v in values):
         raise UserError(f"labels file {shown(file)} has an empty label; give every row a class index or name")
-    return to_class_indices(values, class_names, file)
+    return to_class_indices(values, class_names, f"labels file {shown(file)}")

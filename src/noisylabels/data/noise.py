@@ -355,7 +355,7 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
     if len(values) != n:
         raise UserError(f"labels file {shown(file)} has {len(values)} labels but the training set has {n} samples; "
                         "give exactly one label per training sample, in the order of the training set")
-    return _in_range(to_class_indices(values, class_names, file), num_classes, file)
+    return _in_range(to_class_indices(values, class_names, f"labels file {shown(file)}"), num_classes, file)
 
 
 def _in_range(labels: np.ndarray, num_classes: int, file: Path) -> np.ndarray:
