@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data._images import decode_all, resize_all
+from ..data._text import shown
 from ..data.dataset import ArrayDataset
-from ..data.files import IMAGE_EXTENSIONS, FileList, list_csv, list_folder
+from ..data.files import FileList, folder_files, list_csv, list_folder
 from ..data.sources import check_spec_path, load_source
 from ..errors import UserError
 from ..export import ModelInfo, load_model, predict_with
@@ -51,9 +52,9 @@ def _plain_files(path: Path) -> list[Path]:
     """Every image file under a folder (sorted, recursive), or the one file."""
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files, _ = folder_files(path)
     if not files:
-        raise UserError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {path}")
+        raise UserError(f"no image files under {shown(str(path))} (images are named .png, .jpg, .webp, .tif, ...)")
     return files
 
 

@@ -184,8 +184,8 @@ def check_files(paths: list[Path], origin: str) -> None:
         first[identity] = x
 
 
-def _class_folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(images, passed over) under one class folder, each sorted, recursive: every entry whose name has an
+def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, passed over) under a folder (a class folder; predict's plain folder), each sorted, recursive: every entry whose name has an
     image extension (any case) is an image, also a broken link or a format Pillow cannot read (reported
     unreadable when decoded); other regular files are passed over; hidden entries (names starting with '.',
     such as ``.DS_Store``, macOS's ``._photo.jpg`` and ``.thumbnails/``) and what lies under them are not
@@ -208,14 +208,14 @@ def _class_folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 def list_folder(root: str) -> FileList:
     """Class = sub-folder (sorted names, hidden ones left out); images = the files with image extensions
-    under it, sorted, recursive (:func:`_class_folder_files`)."""
+    under it, sorted, recursive (:func:`folder_files`)."""
     base = Path(root)
     if not is_folder(base):
         raise UserError(f"image folder {shown(root)} not found")
     classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
     paths, labels, passed_over = [], [], []
     for label, name in enumerate(classes):
-        files, other = _class_folder_files(base / name)
+        files, other = folder_files(base / name)
         paths += files
         labels += [label] * len(files)
         passed_over += other
