@@ -204,6 +204,43 @@ def test_warnings_say_when_the_count_cannot_be_trusted():
     assert any("too weak" in x for x in w.warnings) and w.as_dict()["count_uncertain"]
 
 
+def _unsure_third_class(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes of 100, 10 labels of each class moved to the next class; the model is sure of class 0
+    and of half of class 1 (0.90-0.95 on the true class), and confuses the rest of class 1 with class 2
+    both ways (about 0.5 on each): its best examples of class 2 are half class 1."""
+    true = np.repeat([0, 1, 2], 100)
+    labels = true.copy()
+    for c in range(3):
+        moved = rng.choice(np.flatnonzero(true == c), 10, replace=False)
+        labels[moved] = (c + 1) % 3
+    p = np.full((300, 3), 0.025)
+    p[np.arange(300), true] = rng.uniform(0.9, 0.95, 300)
+    confused = np.concatenate([rng.choice(np.arange(100, 200), 50, replace=False), np.arange(200, 300)])
+    p[confused, 0] = 0.05
+    p[confused, 1] = rng.uniform(0.4, 0.5, len(confused))
+    p[confused, 2] = 1 - p[confused, 0] - p[confused, 1]
+    return labels, p / p.sum(1, keepdims=True)
+
+
+def test_a_class_whose_anchors_the_model_is_unsure_of_takes_the_other_classes_noise_rate(monkeypatch):
+    """Its anchors' given labels are the model's confusions as much as wrong labels: the row of T falls back
+    to the mean noise rate of the sure rows, its off-diagonal proportions kept; the warning names the class."""
+    labels, p = _unsure_third_class(np.random.default_rng(0))
+    assert lq.unsure_classes(labels, p).tolist() == [2]
+    t = lq.anchor_transition(labels, p)
+    assert t[2, 1] > 0.3  # class 2's anchors: many labelled 1, the model's confusion, not wrong labels
+    issues = lq.find_issues(labels, p, provenance="in-sample")
+    assert issues.evidence.unsure == (2,) and any("too weak" in w and "2" in w for w in issues.evidence.warnings)
+    sure_rate = 1 - np.mean(np.diag(t)[:2])
+    fallback = lq.anchor_issue_counts(labels, p).sum()
+    assert fallback == pytest.approx(300 * sure_rate, rel=0.1)
+    monkeypatch.setattr(lq, "UNSURE_ANCHORS", 0.0)  # without the guard: the confusions counted as wrong labels
+    assert abs(fallback - 30) < abs(lq.anchor_issue_counts(labels, p).sum() - 30) / 2  # 30 were moved
+    monkeypatch.undo()
+    every = np.full_like(p, 1 / 3)  # every class unsure alike: no class stands out, nothing changes
+    assert lq.unsure_classes(labels, every).size == 0
+
+
 def test_provenance_is_required_and_checked():
     labels, p = _held_out(n_per=10)
     with pytest.raises(ValueError, match="provenance"):

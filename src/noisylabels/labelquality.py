@@ -30,7 +30,9 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      confidently predicted and correctly labelled there. Their given labels estimate row i of
      T_ij = P(y~ = j | y = i); the class priors pi solve pi T = (the given shares); n_c = N sum_{i != c}
      pi_i T_ic wrong labels are given class c; the per-class flag count is the geometric mean of n_c
-     and the number of class c among the sum_c n_c lowest-quality samples overall.
+     and the number of class c among the sum_c n_c lowest-quality samples overall. A class whose anchors
+     the model is unsure of (:func:`unsure_classes`) takes the other rows' mean noise rate: its anchors'
+     labels mix the model's confusions with wrong labels.
    Both: a flag whose (given, suggested) pair of classes the model does not separate (the samples
    labelled with either are ranked alike by log p_s - log p_y; a one-sided Mann-Whitney test at
    z < ``SEPARATION_Z``) is dropped: the model has no evidence for either label of such a pair.
@@ -51,6 +53,7 @@ SEPARATION_Z = 3.0  # one-sided z of the Mann-Whitney test that a pair of classe
 UNCERTAIN_RATIO = 2.0  # the two out-of-sample counts further apart than this: the count is uncertain
 MEMORISED_AGREEMENT = 0.99  # in-sample argmax = given label on this share or more: the model fit its labels
 WEAK_MODEL_ERRORS = 0.25  # the model disagrees with this share of the labels beyond those flagged: too weak
+UNSURE_ANCHORS = 0.65  # a class whose anchors' mean probability is below this fraction of the classes' median
 
 
 def class_thresholds(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -109,24 +112,52 @@ def anchor_transition(labels: np.ndarray, probs: np.ndarray, share: float = ANCH
     """T (C, C): row i = the given-label distribution among the anchors of class i, the
     max(MIN_ANCHORS, round(share * n_i)) samples with the highest probs[:, i] (n_i = samples labelled
     i; ties by index). Row i of an estimate of P(y~ = j | y = i) (Patrini et al. 2017, Sec. 4)."""
+    return _anchors(labels, probs, share)[0]
+
+
+def _anchors(labels: np.ndarray, probs: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T (C, C) of :func:`anchor_transition`, each class's anchor confidence (C,): the mean probs[:, i]
+    over the anchors of class i)."""
     n, c = probs.shape
     sizes = np.bincount(labels, minlength=c)
-    t = np.zeros((c, c))
+    t, confidence = np.zeros((c, c)), np.zeros(c)
     for i in range(c):
         k = min(n, max(MIN_ANCHORS, int(round(share * sizes[i]))))
         top = np.lexsort((np.arange(n), -probs[:, i]))[:k]
         t[i] = np.bincount(labels[top], minlength=c) / k
-    return t
+        confidence[i] = probs[top, i].mean()
+    return t, confidence
+
+
+def unsure_classes(labels: np.ndarray, probs: np.ndarray, share: float = ANCHOR_SHARE) -> np.ndarray:
+    """Indices of the classes whose anchors the model is unsure of: their anchor confidence below
+    ``UNSURE_ANCHORS`` times the median over the classes. Even its best examples of such a class are not
+    confidently that class, so the labels among them mix the model's own confusions with wrong labels
+    (on colour photos a small network learns slowly, the anchors of shirt, coat and pullover were 41-77%
+    that class)."""
+    confidence = _anchors(labels, probs, share)[1]
+    return np.flatnonzero(confidence < UNSURE_ANCHORS * np.median(confidence))
 
 
 def anchor_issue_counts(labels: np.ndarray, probs: np.ndarray, share: float = ANCHOR_SHARE) -> np.ndarray:
     """Estimated wrong labels per given class (C,) floats, N sum_{i != c} pi_i T_ic, with T from
     :func:`anchor_transition` and the true-class priors pi solving pi T = the given shares (clipped
-    at 0 and renormalised; the given shares where T is singular)."""
+    at 0 and renormalised; the given shares where T is singular). The row of a class in
+    :func:`unsure_classes` falls back to the mean noise rate of the other rows (its own off-diagonal
+    proportions kept; uniform where it has none); where every class is unsure, nothing changes."""
     c = probs.shape[1]
     sizes = np.bincount(labels, minlength=c).astype(np.float64)
     given_share = sizes / max(1.0, sizes.sum())
     t = anchor_transition(labels, probs, share)
+    unsure = unsure_classes(labels, probs, share)
+    if 0 < len(unsure) < c:
+        rate = 1.0 - float(np.mean(np.delete(np.diag(t), unsure)))
+        for i in unsure:
+            off = t[i].copy()
+            off[i] = 0.0
+            off = off / off.sum() if off.sum() > 0 else np.where(np.arange(c) == i, 0.0, 1.0 / (c - 1))
+            t[i] = off * rate
+            t[i, i] = 1.0 - rate
     try:
         pi = np.linalg.solve(t.T, given_share).clip(0, None)
     except np.linalg.LinAlgError:
@@ -234,18 +265,25 @@ class CountEvidence:
     agreement: float
     unseparated: int
     warnings: tuple[str, ...]
+    unsure: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary entries."""
         return {"probabilities": self.provenance, "count_estimates": dict(self.estimates),
                 "model_agreement": self.agreement, "flags_dropped_unseparated": self.unseparated,
+                "unsure_classes": list(self.unsure),
                 "count_uncertain": bool(self.warnings), "count_warnings": list(self.warnings)}
 
 
 def count_warnings(provenance: str, estimates: dict[str, float], agreement: float, flagged: float,
-                   n: int) -> tuple[str, ...]:
-    """The :class:`CountEvidence` warnings for N samples of which the share ``flagged`` is flagged."""
+                   n: int, unsure: tuple[int, ...] = ()) -> tuple[str, ...]:
+    """The :class:`CountEvidence` warnings for N samples of which the share ``flagged`` is flagged;
+    ``unsure``: the classes of :func:`unsure_classes` (in-sample)."""
     out = []
+    if unsure:
+        out.append(f"the model is unsure even of its best examples of class(es) {', '.join(map(str, unsure))}: it is "
+                   "too weak to be sure which of their labels are wrong; their counts take the other classes' noise "
+                   "rate and the ranking is a guide")
     if provenance == "in-sample" and agreement >= MEMORISED_AGREEMENT:
         out.append(f"the model predicts {agreement:.1%} of its own training labels: in-sample probabilities of a "
                    "model that fit its labels hide wrong labels; the count is a lower bound (use out-of-sample "
@@ -333,6 +371,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     evidence = None
     if flags is None:
         agreement = float(np.mean(probs.argmax(1) == labels))
+        unsure: tuple[int, ...] = ()
         if provenance == "out-of-sample":
             joint = confident_joint(labels, probs)
             estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
@@ -343,10 +382,12 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         else:
             estimates = {"anchor": float(anchor_issue_counts(labels, probs).sum())}
             flags = flag_lowest(labels, score, flag_counts(labels, probs, score))
+            unsure = tuple(int(k) for k in unsure_classes(labels, probs))
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
-                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n))
+                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n, unsure),
+                                 unsure)
     else:
         flags = np.asarray(flags, dtype=bool)
     counts = np.bincount(labels[flags], minlength=c).astype(np.int64)
