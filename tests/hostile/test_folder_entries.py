@@ -45,12 +45,19 @@ def _write(path: Path, content: str, fmt: str) -> None:
         path.write_bytes(b"not an image \x00\x01")
 
 
-def _build(root: Path, classes: list[list[tuple]]) -> dict[str, set[Path]]:
-    """The folder, and what each entry must become: 'sample:<class>', 'unreadable', 'passed', 'hidden'."""
+def _build(root: Path, classes: list[list[tuple]], outputs: list[bool]) -> dict[str, set[Path]]:
+    """The folder, and what each entry must become: 'sample:<class>', 'unreadable', 'passed', 'hidden'.
+    ``outputs[c]``: class c also holds a folder this tool wrote (config.yaml, summary.json, plots/*.png)."""
     want: dict[str, set[Path]] = {}
     for c, entries in enumerate(classes):
         _write(root / f"class{c}" / "anchor.png", "image", "PNG")  # every class has one image
         want.setdefault(f"sample:{c}", set()).add(root / f"class{c}" / "anchor.png")
+        if outputs[c % len(outputs)]:
+            run = root / f"class{c}" / "run"
+            _write(run / "plots" / "curves.png", "image", "PNG")
+            (run / "config.yaml").write_text("method: ce\n")
+            (run / "summary.json").write_text("{}")
+            want.setdefault("passed", set()).add(run)
         for i, (ext, content, dirs, hidden) in enumerate(entries):
             name = f"{'._' if hidden else ''}f{i}{ext}"
             path = root / f"class{c}" / Path(*dirs) / name
@@ -68,11 +75,11 @@ def _build(root: Path, classes: list[list[tuple]]) -> dict[str, set[Path]]:
 
 
 @FEW
-@given(st.lists(st.lists(entry, max_size=6), min_size=2, max_size=3))
-def test_every_folder_entry_is_a_sample_an_unreadable_image_or_passed_over(classes):
+@given(st.lists(st.lists(entry, max_size=6), min_size=2, max_size=3), st.lists(st.booleans(), min_size=1, max_size=3))
+def test_every_folder_entry_is_a_sample_an_unreadable_image_or_passed_over(classes, outputs):
     root = Path(tempfile.mkdtemp())
     try:
-        want = _build(root / "data", classes)
+        want = _build(root / "data", classes, outputs)
         listing = list_folder(str(root / "data"))
         assert set(listing.passed_over) == want.get("passed", set())
         rejected, message = refused(lambda: listing.load(8, skip_bad=False, stream="off"))
@@ -101,7 +108,33 @@ def test_files_passed_over_are_listed_by_the_run(tmp_path):
     assert rc == 0, err
     listed = (tmp_path / "run" / "passed_over.txt").read_text().splitlines()
     assert listed == [str(root / "a" / "notes.txt"), str(root / "b" / "IMG_0001")]
-    assert "passed over 2 file(s)" in out
+    assert "passed over 2 entries" in out
     import json
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["passed_over_files"] == 2 and summary["num_train"] + summary["num_test"] == 12
+
+
+@pytest.mark.slow
+def test_a_run_inside_the_data_folder_is_no_class_and_the_data_folder_is_no_run(tmp_path):
+    """--out inside the data root: the next run passes the first one over (no class 'run1', its plots no
+    images); --out the data root itself is refused before anything is written; a data root that a run was
+    written into is refused with the fix."""
+    root = tmp_path / "data"
+    for c in ("a", "b"):
+        for i in range(6):
+            _write(root / c / f"{i}.png", "image", "PNG")
+    for out in ("run1", "run2"):
+        rc, out_text, err = cli("train", "--dataset", f"folder:{root}", *FAST, "--out", root / out)
+        assert rc == 0, err
+    import json
+    summary = json.loads((root / "run2" / "summary.json").read_text())
+    assert summary["num_train"] + summary["num_test"] == 12 and summary["passed_over_files"] == 1
+    assert "run1" not in (root / "run2" / "label_issues.csv").read_text()
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    rc, _, err = cli("train", "--dataset", f"folder:{root}", *FAST, "--out", root)
+    assert rc == 2 and "is the image folder the data comes from" in err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    (root / "config.yaml").write_text("method: ce\n")
+    (root / "summary.json").write_text("{}")
+    rc, _, err = cli("train", "--dataset", f"folder:{root}", *FAST, "--out", tmp_path / "elsewhere")
+    assert rc == 2 and "a run was written into the data folder" in err

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig, absolute_paths
+from ..data.files import check_out_is_not_the_data
 from ..data.sources import load_examined_set, true_labels_known
 from ..errors import UserError
 from ..inference import map_images
@@ -83,6 +84,7 @@ def detect_with_encoder(
     device = resolve_device(rc.device)
     rc, from_weights = resolve_encoder(rc, device)
     cfg = rc.to_dict()
+    check_out_is_not_the_data(Path(out), [str(cfg.get("dataset") or "")])
     train = load_examined_set(cfg)
     noisy, _ = noisy_training_labels(cfg, train)
     views = input_views(train.images, rc, from_weights)

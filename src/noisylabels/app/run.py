@@ -11,6 +11,7 @@ import numpy as np
 from .. import distributed as ddp
 from ..config import RunConfig, _flag, absolute_paths
 from ..data._text import shown
+from ..data.files import check_out_is_not_the_data
 from ..data.noise import describe_noise
 from ..engine import train
 from ..export import export_model
@@ -56,6 +57,8 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
         if given.get("epochs") is not None and done > int(config["epochs"]):
             raise UserError(f"--resume: the run in {run.path} has finished {done} epochs, more than --epochs "
                             f"{config['epochs']}; give --epochs {done} or more (or start a new run)")
+    cfg = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    check_out_is_not_the_data(run.path, [str(cfg.get(k) or "") for k in ("dataset", "test_data")])
     prep = prepare(config)  # a RunConfig is used as built; a mapping is built into one there
     sha = labels_sha256(prep.noisy)
     if resume and (run.path / NOISY_LABELS).exists():
@@ -76,9 +79,9 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
     if prep.passed_over:
         run.write_text(PASSED_OVER, "".join(p + "\n" for p in prep.passed_over))
-        log(f"passed over {len(prep.passed_over)} file(s) in the class folders whose names are not images (e.g. "
-            f"{shown(prep.passed_over[0])}); listed in {run.path / PASSED_OVER}; give image files an image extension "
-            "(.jpg, .png) to train on them")
+        log(f"passed over {len(prep.passed_over)} entries of the data folder that are not images by name or are "
+            f"earlier outputs of this tool (e.g. {shown(prep.passed_over[0])}); listed in {run.path / PASSED_OVER}; "
+            "give image files an image extension (.jpg, .png) to train on them")
     cfg = prep.config
     noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"], cfg.get("labels"))
     unseen = prep.splits.unseen_classes

@@ -9,6 +9,7 @@ A listing is decoded into memory (:meth:`FileList.decode`) or streamed (``data.s
 from __future__ import annotations
 
 import csv
+import os
 import stat
 import unicodedata
 from collections import Counter
@@ -29,6 +30,10 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".
                     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".avif", ".jp2", ".j2k",
                     ".heic", ".heif", ".jxl", ".svg", ".psd", ".exr", ".hdr", ".dng", ".raw", ".cr2", ".cr3",
                     ".nef", ".arw", ".orf", ".rw2", ".raf"}
+# files every folder this tool writes holds (runs: config.yaml, metrics.jsonl, ...; detect: detect.yaml,
+# summary.json, label_issues.csv): a folder with two of them is an output, not data
+OUTPUT_MARKERS = ("config.yaml", "summary.json", "metrics.jsonl", "checkpoint.pt", "label_issues.csv", "detect.yaml",
+                  "noisy_labels.npy", "pred_probs.npy")
 WEBVISION_MINI_CLASSES = 50
 FILE_IMAGE_SIZE = 32  # default side of folder:/csv: images (CIFAR's; fast on a CPU; --image-size to change)
 CLOTHING1M_CLASSES = ["T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket",
@@ -42,8 +47,9 @@ class FileList:
     Attributes:
         paths: one file per sample. labels: int64 (N,). class_names: index = label.
         origin: the file or folder the list came from (for messages).
-        passed_over: files in a folder's class folders that are not images by name (``notes.txt``,
-            ``IMG_0001`` without an extension), reported by the run, not read.
+        passed_over: entries of a folder source that are not data: files in its class folders that are not
+            images by name (``notes.txt``, ``IMG_0001`` without an extension) and this tool's own output
+            folders (an earlier run's ``--out`` inside the data root); reported by the run, not read.
     """
 
     paths: list[Path]
@@ -184,25 +190,64 @@ def check_files(paths: list[Path], origin: str) -> None:
         first[identity] = x
 
 
+def is_output_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder this tool wrote (a run, a detection, a review): it holds two or more of
+    the files every such folder has. A run's ``--out`` inside the data root is no class, and its plots are
+    no training images."""
+    try:
+        return sum((path / name).is_file() for name in OUTPUT_MARKERS) >= 2
+    except OSError:
+        return False
+
+
+def check_out_is_not_the_data(out: Path, specs: list[str]) -> None:
+    """Refuse an output folder ``out`` that is the root of a ``folder:`` source among ``specs`` (a run's or a
+    detection's files and ``plots/`` would sit among the classes, and be read as one next time). An output
+    folder inside the data root is fine: listings pass over this tool's output folders."""
+    for spec in specs:
+        root = Path(spec[len("folder:"):]) if spec.startswith("folder:") else None
+        if root is not None and out.exists() and root.exists() and out.resolve() == root.resolve():
+            raise UserError(f"--out {shown(str(out))} is the image folder the data comes from; give a folder outside "
+                            "it or a new sub-folder (e.g. --out runs/first)")
+
+
 def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(images, passed over) under a folder (a class folder; predict's plain folder), each sorted, recursive: every entry whose name has an
-    image extension (any case) is an image, also a broken link or a format Pillow cannot read (reported
-    unreadable when decoded); other regular files are passed over; hidden entries (names starting with '.',
-    such as ``.DS_Store``, macOS's ``._photo.jpg`` and ``.thumbnails/``) and what lies under them are not
-    data. Folders, links to folders and special files (pipes, sockets) named like images are not images."""
+    """(images, passed over) under a folder (a class folder; predict's plain folder), each sorted, recursive.
+    Every entry whose name has an image extension (any case) is an image, also a broken link or a format
+    Pillow cannot read (reported unreadable when decoded); other regular files and this tool's output folders
+    (:func:`is_output_folder`, listed as the folder) are passed over; hidden entries (names starting with
+    '.', such as ``.DS_Store``, macOS's ``._photo.jpg`` and ``.thumbnails/``) and what lies under them are not
+    data. Links to folders are not followed (as ``Path.rglob``); folders and special files (pipes, sockets)
+    named like images are not images. A sub-folder that cannot be listed is a UserError, not a gap."""
     images, other = [], []
-    for p in folder.rglob("*"):
-        if any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        try:
-            st = p.stat()
-        except OSError:  # a broken link or an unreadable entry
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
-                images.append(p)
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        (images if p.suffix.lower() in IMAGE_EXTENSIONS else other).append(p)
+
+    def unreadable(error: OSError) -> None:
+        raise UserError(f"cannot list the folder {shown(str(error.filename))} ({error.strerror}); make it readable or "
+                        "move it out of the data") from None
+
+    for top, dirs, names in os.walk(folder, onerror=unreadable):
+        here = Path(top)
+        kept = []
+        for d in sorted(dirs):
+            if d.startswith("."):
+                continue
+            if is_output_folder(here / d):
+                other.append(here / d)
+            else:
+                kept.append(d)
+        dirs[:] = kept
+        for name in names:
+            p = here / name
+            if name.startswith("."):
+                continue
+            try:
+                st = p.stat()
+            except OSError:  # a broken link or an unreadable entry
+                if p.suffix.lower() in IMAGE_EXTENSIONS:
+                    images.append(p)
+                continue
+            if stat.S_ISREG(st.st_mode):
+                (images if p.suffix.lower() in IMAGE_EXTENSIONS else other).append(p)
     return sorted(images), sorted(other)
 
 
@@ -212,8 +257,13 @@ def list_folder(root: str) -> FileList:
     base = Path(root)
     if not is_folder(base):
         raise UserError(f"image folder {shown(root)} not found")
-    classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
-    paths, labels, passed_over = [], [], []
+    if is_output_folder(base):
+        raise UserError(f"{shown(root)} holds this tool's output files ({', '.join(OUTPUT_MARKERS[:3])}, ...): a run "
+                        "was written into the data folder; move those files and its plots/ out, then train again")
+    folders = sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    passed_over = [d for d in folders if is_output_folder(d)]  # an earlier run's --out inside the data root
+    classes = [d.name for d in folders if d not in passed_over]
+    paths, labels = [], []
     for label, name in enumerate(classes):
         files, other = folder_files(base / name)
         paths += files
