@@ -318,7 +318,7 @@ def export_issues(
     out: dict[str, Any] = {"detector": issues.detector, "num_label_issues": int(issues.flags.sum()),
                            "noise_rate_estimated": float(np.mean(issues.flags))}
     if issues.evidence is not None:
-        out.update(issues.evidence.as_dict())
+        out.update(issues.evidence.as_dict(class_names))
     if truly_noisy is not None:
         out.update(detection_metrics(issues.quality, issues.flags, truly_noisy))
     out["class_summary"] = class_summary(given, issues, class_names)

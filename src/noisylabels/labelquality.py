@@ -255,7 +255,8 @@ class CountEvidence:
     provenance: one of PROVENANCES; estimates: {name: wrong labels estimated} (out-of-sample:
     "confident_joint" and "disagreement"; in-sample: "anchor"); agreement: share of the given labels
     that are the model's argmax; unseparated: flags dropped because the model does not separate their
-    pair of classes; warnings: one line each where the count cannot be trusted (a model that fit its
+    pair of classes; unsure: the classes whose anchors the model is unsure of (in-sample; their line is
+    added by :meth:`all_warnings`); warnings: one line each where the count cannot be trusted (a model that fit its
     labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, a model whose disagreements with
     the given labels exceed the flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
     count tells from wrong labels). The ranking stands in every case."""
@@ -267,23 +268,29 @@ class CountEvidence:
     warnings: tuple[str, ...]
     unsure: tuple[int, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary entries."""
+    def all_warnings(self, class_names: list[str] | None = None) -> list[str]:
+        """``warnings`` and, where the in-sample count guarded classes, the line naming them (by
+        ``class_names`` where given, else by index)."""
+        if not self.unsure:
+            return list(self.warnings)
+        names = ", ".join(repr(class_names[k]) if class_names else str(k) for k in self.unsure)
+        return [f"the model is unsure even of its best examples of class(es) {names}: it is too weak to be sure "
+                "which of their labels are wrong; their counts take the other classes' noise rate and the ranking "
+                "is a guide", *self.warnings]
+
+    def as_dict(self, class_names: list[str] | None = None) -> dict[str, Any]:
+        """JSON-ready summary entries (warnings naming classes by ``class_names`` where given)."""
+        warnings = self.all_warnings(class_names)
         return {"probabilities": self.provenance, "count_estimates": dict(self.estimates),
                 "model_agreement": self.agreement, "flags_dropped_unseparated": self.unseparated,
-                "unsure_classes": list(self.unsure),
-                "count_uncertain": bool(self.warnings), "count_warnings": list(self.warnings)}
+                "unsure_classes": list(self.unsure), "count_uncertain": bool(warnings), "count_warnings": warnings}
 
 
 def count_warnings(provenance: str, estimates: dict[str, float], agreement: float, flagged: float,
-                   n: int, unsure: tuple[int, ...] = ()) -> tuple[str, ...]:
-    """The :class:`CountEvidence` warnings for N samples of which the share ``flagged`` is flagged;
-    ``unsure``: the classes of :func:`unsure_classes` (in-sample)."""
+                   n: int) -> tuple[str, ...]:
+    """The :class:`CountEvidence` warnings for N samples of which the share ``flagged`` is flagged (the
+    unsure classes' line is added by :meth:`CountEvidence.all_warnings`, which knows their names)."""
     out = []
-    if unsure:
-        out.append(f"the model is unsure even of its best examples of class(es) {', '.join(map(str, unsure))}: it is "
-                   "too weak to be sure which of their labels are wrong; their counts take the other classes' noise "
-                   "rate and the ranking is a guide")
     if provenance == "in-sample" and agreement >= MEMORISED_AGREEMENT:
         out.append(f"the model predicts {agreement:.1%} of its own training labels: in-sample probabilities of a "
                    "model that fit its labels hide wrong labels; the count is a lower bound (use out-of-sample "
@@ -386,8 +393,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
-                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n, unsure),
-                                 unsure)
+                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n), unsure)
     else:
         flags = np.asarray(flags, dtype=bool)
     counts = np.bincount(labels[flags], minlength=c).astype(np.int64)
