@@ -138,3 +138,22 @@ def test_a_run_inside_the_data_folder_is_no_class_and_the_data_folder_is_no_run(
     (root / "summary.json").write_text("{}")
     rc, _, err = cli("train", "--dataset", f"folder:{root}", *FAST, "--out", tmp_path / "elsewhere")
     assert rc == 2 and "a run was written into the data folder" in err
+
+
+@pytest.mark.parametrize("kind, reason", [("empty", "an empty file"), ("heic", "convert them to JPEG or PNG"),
+                                          ("broken-link", "a link to a file that does not exist"),
+                                          ("junk", "not an image Pillow can identify")])
+def test_an_unreadable_image_is_refused_with_why(tmp_path, kind, reason):
+    """The one-line refusal says why the first unreadable file failed, in words a user can act on."""
+    root = tmp_path / "data"
+    for c in ("a", "b"):
+        _write(root / c / "0.png", "image", "PNG")
+    bad = root / "a" / ("x.heic" if kind == "heic" else "x.jpg")
+    if kind == "empty":
+        bad.write_bytes(b"")
+    elif kind == "broken-link":
+        _write(bad, "broken-link", "PNG")
+    else:
+        _write(bad, "junk", "PNG")
+    rejected, message = refused(lambda: list_folder(str(root)).load(8, skip_bad=False, stream="off"))
+    assert rejected and "cannot be read" in message and reason in message, message

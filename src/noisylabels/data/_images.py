@@ -32,11 +32,42 @@ def scan_headers(paths: list[Path], workers: int = 8) -> tuple[list[int], int]:
     return bad, (1 if good and good <= GRAY_MODES else 3)
 
 
+CONVERT_FIRST = {".heic", ".heif", ".avif", ".jxl", ".svg", ".psd", ".exr", ".hdr", ".dng", ".raw", ".cr2", ".cr3", ".nef",
+                 ".arw", ".orf", ".rw2", ".raf", ".jp2", ".j2k"}  # formats that need a Pillow plugin or a converter
+
+
+def why_unreadable(path: str | Path) -> str:
+    """Why Pillow cannot read the image at ``path``, in words a user can act on (for messages)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if Path(path).is_symlink() and not Path(path).exists():
+        return "a link to a file that does not exist"
+    try:
+        if Path(path).stat().st_size == 0:
+            return "an empty file"
+        with Image.open(path) as im:
+            im.load()
+    except Image.DecompressionBombError as e:
+        return f"too large for Pillow's safety limit ({str(e).split('(')[-1].split(')')[0]}); downscale it"
+    except UnidentifiedImageError:
+        if Path(path).suffix.lower() in CONVERT_FIRST:
+            return f"Pillow does not read {Path(path).suffix.lower()} files here; convert them to JPEG or PNG"
+        return "not an image Pillow can identify (corrupt, or a format it does not read)"
+    except OSError as e:
+        return e.strerror or (str(e).splitlines() or [type(e).__name__])[0]
+    except Exception as e:  # noqa: BLE001 - any decoder failure is the file's
+        return (str(e).splitlines() or [type(e).__name__])[0]
+    return "it failed to decode"
+
+
 def bad_images_message(bad: list[str]) -> str:
-    """The one-line error for unreadable image files."""
-    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-    return (f"{len(bad)} image file(s) cannot be read: {shown}; remove or replace them, or pass "
-            "--skip-bad-images to train without them")
+    """The one-line error for unreadable image files, with the first one's reason."""
+    from ._text import shown
+
+    listed = ", ".join(map(shown, bad[:3])) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    why = shown(why_unreadable(bad[0])) if bad else ""
+    return (f"{len(bad)} image file(s) cannot be read: {listed} (the first: {why}); remove or replace them, or "
+            "pass --skip-bad-images to train without them")
 
 
 def _resize_crop(im, size: tuple[int, int]):
