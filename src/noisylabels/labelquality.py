@@ -135,7 +135,11 @@ def unsure_classes(labels: np.ndarray, probs: np.ndarray, share: float = ANCHOR_
     confidently that class, so the labels among them mix the model's own confusions with wrong labels
     (on colour photos a small network learns slowly, the anchors of shirt, coat and pullover were 41-77%
     that class)."""
-    confidence = _anchors(labels, probs, share)[1]
+    return _unsure(_anchors(labels, probs, share)[1])
+
+
+def _unsure(confidence: np.ndarray) -> np.ndarray:
+    """:func:`unsure_classes` from the anchor confidences (C,)."""
     return np.flatnonzero(confidence < UNSURE_ANCHORS * np.median(confidence))
 
 
@@ -145,11 +149,16 @@ def anchor_issue_counts(labels: np.ndarray, probs: np.ndarray, share: float = AN
     at 0 and renormalised; the given shares where T is singular). The row of a class in
     :func:`unsure_classes` falls back to the mean noise rate of the other rows (its own off-diagonal
     proportions kept; uniform where it has none); where every class is unsure, nothing changes."""
+    return _anchor_counts(labels, probs, share)[0]
+
+
+def _anchor_counts(labels: np.ndarray, probs: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`anchor_issue_counts`, :func:`unsure_classes`) from one pass over the anchors."""
     c = probs.shape[1]
     sizes = np.bincount(labels, minlength=c).astype(np.float64)
     given_share = sizes / max(1.0, sizes.sum())
-    t = anchor_transition(labels, probs, share)
-    unsure = unsure_classes(labels, probs, share)
+    t, confidence = _anchors(labels, probs, share)
+    unsure = _unsure(confidence)
     if 0 < len(unsure) < c:
         rate = 1.0 - float(np.mean(np.delete(np.diag(t), unsure)))
         for i in unsure:
@@ -164,17 +173,18 @@ def anchor_issue_counts(labels: np.ndarray, probs: np.ndarray, share: float = AN
         pi = given_share
     pi = pi / pi.sum() if pi.sum() > 0 else given_share
     joint = pi[:, None] * t  # P(y = i, y~ = j)
-    return np.minimum((joint.sum(0) - np.diag(joint)) * sizes.sum(), sizes)
+    return np.minimum((joint.sum(0) - np.diag(joint)) * sizes.sum(), sizes), unsure
 
 
-def flag_counts(labels: np.ndarray, probs: np.ndarray, quality: np.ndarray) -> np.ndarray:
+def flag_counts(labels: np.ndarray, probs: np.ndarray, quality: np.ndarray,
+                anchor: np.ndarray | None = None) -> np.ndarray:
     """In-sample flags per given class (C,) ints: the geometric mean of the anchor count n_c
     (:func:`anchor_issue_counts`) and the number of class c among the round(sum n_c) samples of
     lowest ``quality`` (N,) overall. The anchor counts place structured noise in the right classes;
     the overall lowest-quality share keeps the flags where the ranking puts them under instance and
-    uniform noise (docs/RESULTS.md, "Flag counts")."""
+    uniform noise (docs/RESULTS.md, "Flag counts"). ``anchor``: the anchor counts where already computed."""
     c = probs.shape[1]
-    anchor = anchor_issue_counts(labels, probs)
+    anchor = anchor_issue_counts(labels, probs) if anchor is None else anchor
     lowest = rank_lowest(quality)[:int(round(anchor.sum()))]
     overall = np.bincount(labels[lowest], minlength=c)
     return np.rint(np.sqrt(anchor * overall)).astype(np.int64)
@@ -387,9 +397,10 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             shares = np.bincount(labels[lowest], minlength=c)
             flags = flag_lowest(labels, score, pair_claimed_counts(labels, probs, shares, joint))
         else:
-            estimates = {"anchor": float(anchor_issue_counts(labels, probs).sum())}
-            flags = flag_lowest(labels, score, flag_counts(labels, probs, score))
-            unsure = tuple(int(k) for k in unsure_classes(labels, probs))
+            anchor, unsure_idx = _anchor_counts(labels, probs, ANCHOR_SHARE)  # one pass over the anchors
+            estimates = {"anchor": float(anchor.sum())}
+            flags = flag_lowest(labels, score, flag_counts(labels, probs, score, anchor))
+            unsure = tuple(int(k) for k in unsure_idx)
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),

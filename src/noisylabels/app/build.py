@@ -46,8 +46,11 @@ class Prepared:
     """``config`` typed: the options as resolved for this run (backbone, device, image size)."""
     skipped: list[str]
     """Unreadable image files left out with ``--skip-bad-images`` (training, test and further test sets)."""
-    passed_over: list[str]
-    """Files in a folder source's class folders that are not images by name (training and test folders)."""
+
+    @property
+    def passed_over(self) -> list[str]:
+        """Entries of a folder source that are not data (training and test folders), as the listing found them."""
+        return sorted(set(self.splits.train.passed_over) | set(self.splits.test.passed_over))
 
     @property
     def config(self) -> dict[str, Any]:
@@ -167,8 +170,7 @@ def prepare(config: RunConfig | Mapping[str, Any]) -> Prepared:
         class_balanced=rc.class_balanced, **settings, precision=resolve_precision(rc.precision, device),
     )
     rc = rc.replace(device=device.type)
-    passed_over = sorted(set(splits.train.passed_over) | set(splits.test.passed_over))
-    return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)), passed_over)
+    return Prepared(splits, noisy, report, data, method, fit_cfg, rc, sorted(set(skipped)))
 
 
 def resolve_encoder(rc: RunConfig, device: torch.device) -> tuple[RunConfig, bool]:

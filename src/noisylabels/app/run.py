@@ -77,10 +77,11 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     if skipped:
         run.write_text(SKIPPED_IMAGES, "".join(p + "\n" for p in skipped))
         log(f"skipped {len(skipped)} unreadable image file(s); listed in {run.path / SKIPPED_IMAGES}")
-    if prep.passed_over:
-        run.write_text(PASSED_OVER, "".join(p + "\n" for p in prep.passed_over))
-        log(f"passed over {len(prep.passed_over)} entries of the data folder that are not images by name or are "
-            f"earlier outputs of this tool (e.g. {shown(prep.passed_over[0])}); listed in {run.path / PASSED_OVER}; "
+    passed_over = prep.passed_over
+    if passed_over:
+        run.write_text(PASSED_OVER, "".join(p + "\n" for p in passed_over))
+        log(f"passed over {len(passed_over)} entries of the data folder that are not images by name or are "
+            f"earlier outputs of this tool (e.g. {shown(passed_over[0])}); listed in {run.path / PASSED_OVER}; "
             "give image files an image extension (.jpg, .png) to train on them")
     cfg = prep.config
     noise = describe_noise(cfg["noise"], cfg["noise_rate"], prep.report["noise_rate_actual"], cfg.get("labels"))
