@@ -232,7 +232,9 @@ def _accepted_as_given(labels: np.ndarray, probs: np.ndarray, got: tuple[np.ndar
     within 1e-2 and returned scaled to sum to 1, nothing else changed."""
     out_labels, out_probs = got
     wide = np.asarray(probs, dtype=np.float64)
-    assert out_labels.dtype == np.int64 and [Decimal(v) for v in np.asarray(labels).tolist()] == out_labels.tolist()
+    given = np.asarray(labels)
+    given = given.reshape(-1) if given.ndim == 2 and 1 in given.shape else given  # a single column or row: one label each
+    assert out_labels.dtype == np.int64 and [Decimal(v) for v in given.tolist()] == out_labels.tolist()
     assert out_probs.shape == wide.shape and out_probs.shape[1] >= 2 and 0 <= out_labels.min()
     assert out_labels.max() < wide.shape[1]
     assert np.all(np.isfinite(wide)) and wide.min() >= 0 and np.all(np.abs(wide.sum(1) - 1) <= 1e-2)
