@@ -1,6 +1,6 @@
 """TCL: Twin Contrastive Learning with Noisy Labels (Huang, Zhang, Shan; CVPR 2023).
 
-The algorithm as the official code (github.com/Hzzone/TCL) runs it; shared/papers/tcl.md step by step.
+The algorithm as the official code (github.com/Hzzone/TCL) runs it, step by step.
 
 Label issues of a finished run (``Method.label_issues`` with :meth:`TCL.context_ranking`): the flag count of the detector every method
 shares (confident learning on the classifier's probabilities, ``labelquality``), ranked by the geometric

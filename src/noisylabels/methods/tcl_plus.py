@@ -1,4 +1,4 @@
-"""TCL+: the optional second stage of the official TCL code (``tcl_plus.py``; shared/papers/tcl.md).
+"""TCL+: the optional second stage of the official TCL code (``tcl_plus.py``; Huang et al., CVPR 2023).
 
 Starts from a finished ``tcl`` run (``--init-from DIR``): samples whose largest context assignment
 gamma exceeds ``high_th`` are relabelled with its argmax; then encoder + classifier are fine-tuned on

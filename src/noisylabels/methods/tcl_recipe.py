@@ -1,6 +1,6 @@
 """TCL's recipes (``--recipe``): ``tuned``, our defaults for short runs on one device, and ``paper``, every
 switchable setting as the official code (github.com/Hzzone/TCL) and its CIFAR configs have it
-(shared/papers/tcl.md; README "TCL", the table of what still differs).
+(Huang et al., CVPR 2023; README "TCL", the table of what still differs).
 
 A recipe fills in the method options left unset (None): a value the user gives always wins, and the
 training options (batch size, lr, ...) it sets are defaults the user's own values override too.
