@@ -94,6 +94,7 @@ class Case:
     margins: np.ndarray | None = None
     warnings: tuple[str, ...] = ()
     aum_threshold: tuple[np.ndarray, np.ndarray] | None = None  # aum_threshold.py's (aum, flags), --aum-dir
+    count_probs: np.ndarray | None = None  # a TCL run's count_probs.npy: the probabilities that count its flags
 
 
 def published_cases(root: Path) -> list[Case]:
@@ -182,10 +183,11 @@ def run_case(path: Path) -> Case:
     p = np.load(path / "pred_probs.npy").astype(np.float64)
     z = np.load(path / "features.npy").astype(np.float32) if (path / "features.npy").exists() else None
     m = np.load(path / "margins.npy") if (path / "margins.npy").exists() else None
+    cp = np.load(path / "count_probs.npy") if (path / "count_probs.npy").exists() else None
     size = int(cfg.get("train_size") or len(labels))
     return Case(f"{cfg.get('method')}/{path.name}", "run", "choose" if size == 3000 else "confirm", labels,
                 p / p.sum(1, keepdims=True), labels != true, features=z, provenance=run_provenance(cfg), true=true,
-                cfg=cfg, margins=m)
+                cfg=cfg, margins=m, count_probs=cp)
 
 
 Verdict = tuple[np.ndarray, np.ndarray]  # (quality (N,), higher = more likely right; flags (N,) bool)
@@ -195,7 +197,7 @@ def ours(case: Case) -> Verdict | None:
     ranking = run_context_ranking(case.cfg) if case.cfg else None
     kw = {"ranking": ranking} if ranking is not None else {}
     issues = detect_issues(case.labels, case.probs, features=case.features if case.cfg else None,
-                           provenance=case.provenance, **kw)
+                           provenance=case.provenance, count_probs=case.count_probs, **kw)
     case.warnings = issues.evidence.warnings if issues.evidence else ()
     return issues.quality, issues.flags
 

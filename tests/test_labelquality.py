@@ -246,3 +246,34 @@ def test_provenance_is_required_and_checked():
     labels, p = _held_out(n_per=10)
     with pytest.raises(ValueError, match="provenance"):
         lq.find_issues(labels, p, provenance="both")
+
+
+def test_agreed_probs_is_the_normalised_geometric_mean_of_two_models():
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(4), 50), rng.dirichlet(np.ones(4), 50)
+    g = lq.agreed_probs(p, q)
+    assert np.allclose(g.sum(1), 1) and np.allclose(g, lq.agreed_probs(q, p))
+    assert np.allclose(lq.agreed_probs(p, p), p)  # a model agrees with itself
+    assert np.allclose(g[0] * np.sqrt(p[0] * q[0]).sum(), np.sqrt(p[0] * q[0]))
+    disjoint = lq.agreed_probs(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))  # no class both give mass
+    assert np.allclose(disjoint, 0.5)
+
+
+def test_count_probs_count_the_in_sample_flags_and_leave_the_ranking():
+    """``count_probs``: their anchors count the flags and name the unsure classes; quality, suggestions
+    and agreement stay those of ``probs``. The same probabilities change nothing; out-of-sample refuses."""
+    labels, p = _unsure_third_class(np.random.default_rng(0))
+    base = lq.find_issues(labels, p, provenance="in-sample")
+    same = lq.find_issues(labels, p, provenance="in-sample", count_probs=p)
+    assert np.array_equal(same.flags, base.flags) and same.evidence == base.evidence
+    other = np.random.default_rng(1).dirichlet(np.ones(3), len(labels)) * 0.3 + p * 0.7
+    counted = lq.find_issues(labels, p, provenance="in-sample", count_probs=other)
+    assert counted.evidence.estimates["anchor"] == pytest.approx(lq.anchor_issue_counts(labels, other).sum())
+    assert counted.evidence.unsure == tuple(lq.unsure_classes(labels, other).tolist())
+    both = counted.flags == base.flags  # a suggestion is the best other class on a flagged row
+    assert np.array_equal(counted.quality, base.quality) and np.array_equal(counted.suggested[both], base.suggested[both])
+    assert counted.evidence.agreement == base.evidence.agreement
+    with pytest.raises(ValueError, match="count_probs"):
+        lq.find_issues(labels, p, provenance="out-of-sample", count_probs=p)
+    with pytest.raises(ValueError, match="count_probs"):
+        lq.find_issues(labels, p, provenance="in-sample", count_probs=p[:, :2])

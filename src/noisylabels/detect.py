@@ -70,12 +70,12 @@ class ContextRanking:
 
 
 def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRanking = ContextRanking(), *,
-                   provenance: str) -> LabelIssues:
+                   provenance: str, count_probs: np.ndarray | None = None) -> LabelIssues:
     """Confident learning's flag count and suggestions on ``probs`` (N, C, rows summing to 1), ranked
     by the geometric mean sqrt(c_i gamma_{i, y~}) of the classifier's term c (``ranking.classifier``) and the context
     assignment gamma of the embeddings z (N, D), L2-normalised here, against prototypes built from ``probs``
     (TCL Sec. 3.2): a label is suspect when either the classifier or the embedding's context disagrees
-    with it; ``provenance`` of ``probs`` as ``labelquality.find_issues`` takes it. TCL's label issues ("probability" at its own tau: over the 11 noisy TCL cells of the
+    with it; ``provenance`` of ``probs`` and ``count_probs`` as ``labelquality.find_issues`` takes them. TCL's label issues ("probability" at its own tau: over the 11 noisy TCL cells of the
     fmnist-mini grid, mean AUPRC 0.867 against 0.859 for the arithmetic mean; docs/RESULTS.md "TCL's
     ranking"), every other method with an embedding, and ``detect`` with features."""
     _, gamma = prototype_assignments(F.normalize(z.float(), dim=1), probs.float(), ranking.temperature)
@@ -84,7 +84,7 @@ def context_issues(z: Tensor, probs: Tensor, given: Tensor, ranking: ContextRank
     g = gamma.gather(1, given[:, None].to(gamma.device)).squeeze(1).double().cpu().numpy()
     c = p[np.arange(len(labels)), labels] if ranking.classifier == "probability" else label_quality(labels, p)
     return find_issues(labels, p, provenance=provenance, quality=np.sqrt(np.clip(c * g, 0, None)),
-                       detector="confident-learning+context")
+                       detector="confident-learning+context", count_probs=count_probs)
 
 
 def minmax(x: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
-from .runs import CONFIG, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
+from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
 
 SUSPECTS = "suspects.png"
 
@@ -32,6 +32,7 @@ SUSPECTS = "suspects.png"
 def detect_issues(
     labels: np.ndarray, pred_probs: np.ndarray, *, features: np.ndarray | None = None,
     ranking: ContextRanking = ContextRanking(), provenance: str = "out-of-sample",
+    count_probs: np.ndarray | None = None,
 ) -> LabelIssues:
     """Label quality, flags and suggestions for N labels from (N, C) probabilities.
 
@@ -41,13 +42,24 @@ def detect_issues(
             features enters the ranking (``detect.ContextRanking``; a run's method's own with ``--run``);
         provenance: "out-of-sample" (K-fold or held-out predictions, as cleanlab asks for) or "in-sample" (a
             model's predictions of its own training images): how the flags are counted
-            (``labelquality.find_issues``).
+            (``labelquality.find_issues``);
+        count_probs: in-sample only, (N, C) probabilities whose anchors count the flags in place of
+            ``pred_probs`` (a TCL run's count_probs.npy).
     """
     labels, pred_probs = validate_predictions(labels, pred_probs, features)
+    if count_probs is not None:
+        if np.shape(count_probs) != pred_probs.shape or provenance != "in-sample":
+            raise UserError(f"count_probs {np.shape(count_probs)} must be in-sample and shaped like pred_probs "
+                            f"{pred_probs.shape}; give both from the same run")
+        try:
+            _, count_probs = validate_predictions(labels, count_probs)
+        except UserError as e:
+            raise UserError(f"count_probs (the probabilities that count the flags): {e}") from None
     if features is None:
-        return find_issues(labels, pred_probs, provenance=provenance)
+        return find_issues(labels, pred_probs, provenance=provenance, count_probs=count_probs)
     z = torch.from_numpy(np.asarray(features, dtype=np.float32))
-    return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking, provenance=provenance)
+    return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking, provenance=provenance,
+                          count_probs=count_probs)
 
 
 def run_provenance(cfg: dict[str, Any]) -> str:
@@ -204,11 +216,11 @@ def detect_to_folder(
     true_labels: np.ndarray | None = None, images: np.ndarray | None = None, source_index: np.ndarray | None = None,
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
     ranking: ContextRanking = ContextRanking(), extra: dict[str, Any] | None = None,
-    provenance: str = "out-of-sample",
+    provenance: str = "out-of-sample", count_probs: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png;
-    ``extra``: more summary entries (how the probabilities were made); ``provenance`` as
-    :func:`detect_issues` takes it."""
+    ``extra``: more summary entries (how the probabilities were made); ``provenance`` and ``count_probs`` as
+    :func:`detect_issues` takes them."""
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
     if true_labels is not None:
@@ -217,7 +229,8 @@ def detect_to_folder(
             raise UserError("--true-labels must be class indices in [0, "
                             f"{np.asarray(pred_probs).shape[-1]}) like --labels, got {t.min()}..{t.max()}")
         true_labels = t
-    issues = detect_issues(labels, pred_probs, features=features, ranking=ranking, provenance=provenance)
+    issues = detect_issues(labels, pred_probs, features=features, ranking=ranking, provenance=provenance,
+                           count_probs=count_probs)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     folder = RunFolder(out)
@@ -249,6 +262,7 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     labels = np.load(run.path / NOISY_LABELS)
     probs = np.load(run.path / PRED_PROBS)
     features = np.load(run.path / FEATURES) if use_features and (run.path / FEATURES).exists() else None
+    count_probs = np.load(run.path / COUNT_PROBS) if (run.path / COUNT_PROBS).exists() else None
     from .review.exclude import as_trained
 
     from .data.keyed import held_out, sample_keys
@@ -261,4 +275,4 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     true = train.labels if true_labels_known(cfg) else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
                             source_index=train.source_index, paths=train.paths, class_names=train.class_names,
-                            ranking=run_context_ranking(cfg), provenance=run_provenance(cfg))
+                            ranking=run_context_ranking(cfg), provenance=run_provenance(cfg), count_probs=count_probs)

@@ -32,7 +32,9 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      pi_i T_ic wrong labels are given class c; the per-class flag count is the geometric mean of n_c
      and the number of class c among the sum_c n_c lowest-quality samples overall. A class whose anchors
      the model is unsure of (:func:`unsure_classes`) takes the other rows' mean noise rate: its anchors'
-     labels mix the model's confusions with wrong labels.
+     labels mix the model's confusions with wrong labels. A method whose classifier learns from its own
+     predictions (TCL) brings ``count_probs`` for the anchors: the agreement (:func:`agreed_probs`) of
+     its classifier and a probe trained on the given labels alone.
    Both: a flag whose (given, suggested) pair of classes the model does not separate (the samples
    labelled with either are ranked alike by log p_s - log p_y; a one-sided Mann-Whitney test at
    z < ``SEPARATION_Z``) is dropped: the model has no evidence for either label of such a pair.
@@ -216,6 +218,17 @@ def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarra
     return out
 
 
+def agreed_probs(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(N, C) float64: the row-normalised geometric mean sqrt(p q) of two models' probabilities p, q (N, C)
+    of the same samples, confident only where both are. TCL's classifier learns from targets that mix the
+    given label with its own prediction and grows confident where it is wrong (on weak colour photos its
+    coat anchors had mean p 0.91 and were 49% coats); a probe trained on the given labels alone over the
+    same features is not, so the anchors of their agreement are purer (docs/RESULTS.md, "TCL's anchors")."""
+    g = np.sqrt(np.clip(np.asarray(p, dtype=np.float64), 0, None) * np.clip(np.asarray(q, dtype=np.float64), 0, None))
+    s = g.sum(1, keepdims=True)
+    return np.where(s > 0, g / np.where(s > 0, s, 1.0), 1.0 / g.shape[1])
+
+
 def rank_lowest(quality: np.ndarray) -> np.ndarray:
     """Indices (N,) by ascending ``quality``, ties by index."""
     return np.lexsort((np.arange(len(quality)), np.asarray(quality)))
@@ -365,15 +378,21 @@ class LabelIssues:
 
 
 def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quality: np.ndarray | None = None,
-                flags: np.ndarray | None = None, detector: str = "confident-learning") -> LabelIssues:
+                flags: np.ndarray | None = None, detector: str = "confident-learning",
+                count_probs: np.ndarray | None = None) -> LabelIssues:
     """Confident learning on ``probs`` (N, C), ranked and counted as ``provenance`` (one of PROVENANCES)
     says: in-sample by :func:`label_quality` (step 3 of the module docstring), out-of-sample by the
     self-confidence p_{i, y~_i} (cleanlab's default score; on held-out predictions the class-normalised
     quality ranked no better, docs/RESULTS.md "Label issues on data nobody here made"); counted by step 4.
     ``quality`` (N,) and ``flags`` (N,) bool replace the ranking and the flags where a method brings its
-    own (cleanlab's, for cleanlab-retrain)."""
+    own (cleanlab's, for cleanlab-retrain). ``count_probs`` (N, C), in-sample only: the probabilities whose
+    anchors count the flags (and name the unsure classes) in place of ``probs`` (:func:`agreed_probs`);
+    the ranking, suggestions and agreement stay on ``probs``."""
     if provenance not in PROVENANCES:
         raise ValueError(f"provenance must be one of {PROVENANCES}, got {provenance!r}")
+    if count_probs is not None and (provenance != "in-sample" or np.shape(count_probs) != np.shape(probs)):
+        raise ValueError(f"count_probs must be in-sample and shaped like probs {np.shape(probs)}, got "
+                         f"{provenance} {np.shape(count_probs)}")
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     n, c = probs.shape
@@ -397,9 +416,10 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             shares = np.bincount(labels[lowest], minlength=c)
             flags = flag_lowest(labels, score, pair_claimed_counts(labels, probs, shares, joint))
         else:
-            anchor, unsure_idx = _anchor_counts(labels, probs, ANCHOR_SHARE)  # one pass over the anchors
+            cp = probs if count_probs is None else np.asarray(count_probs, dtype=np.float64)
+            anchor, unsure_idx = _anchor_counts(labels, cp, ANCHOR_SHARE)  # one pass over the anchors
             estimates = {"anchor": float(anchor.sum())}
-            flags = flag_lowest(labels, score, flag_counts(labels, probs, score, anchor))
+            flags = flag_lowest(labels, score, flag_counts(labels, cp, score, anchor))
             unsure = tuple(int(k) for k in unsure_idx)
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped

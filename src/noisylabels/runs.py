@@ -36,6 +36,7 @@ NOISY_LABELS = "noisy_labels.npy"
 LABEL_ISSUES = "label_issues.csv"
 PRED_PROBS = "pred_probs.npy"
 FEATURES = "features.npy"
+COUNT_PROBS = "count_probs.npy"  # TCL: the probabilities whose anchors count the flags (labelquality.agreed_probs)
 MARGINS = "margins.npy"  # AUM: the mean logit margin of each given label from epoch 2 on (CE and the robust losses)
 SKIPPED_IMAGES = "skipped_images.txt"
 PASSED_OVER = "passed_over.txt"  # files in a folder source's class folders that are not images by name

@@ -286,3 +286,42 @@ def test_tcl_plus_ema_keeps_its_own_norm_statistics_from_unmixed_weak_views(tcl_
     means = [n for n in got if n.endswith("running_mean")]
     assert means and any(not torch.equal(got[n], student[n]) for n in means)  # not the student's
     assert all(not m.training for m in plus.ema_model.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_the_count_reads_the_agreement_of_classifier_and_probe_except_under_the_free_gmm():
+    """TCL's count probabilities: the row-normalised geometric mean of the classifier's probabilities and
+    its probe's (a linear CE head on the given labels): confident only where both are. The probe does not
+    train under --selection gmm, so that selection counts on the classifier alone."""
+    from noisylabels.labelquality import agreed_probs
+
+    data = _tiny_data()
+    tcl = _tcl()
+    probs = torch.softmax(torch.randn(len(data.labels), 3, generator=torch.Generator().manual_seed(0)), dim=1)
+    cp = tcl.count_probs(data, probs)
+    assert cp.shape == (len(data.labels), 3) and np.allclose(cp.sum(1), 1)
+    tcl.eval()
+    with torch.no_grad():
+        from noisylabels.data.augment import plain_view
+
+        probe = torch.softmax(tcl.probe(tcl.encoder(plain_view(data.images, data.views))).float(), dim=1)
+    assert np.allclose(cp, agreed_probs(probs.double().numpy(), probe.double().numpy()), atol=1e-6)
+    assert _tcl(selection="gmm").count_probs(data, probs) is None
+
+
+@pytest.mark.slow
+def test_detect_run_counts_a_tcl_run_as_it_counted_itself(tmp_path, tcl_run):
+    """A finished TCL run keeps its count probabilities (count_probs.npy); `detect --run` reads them and
+    writes the run's label_issues.csv byte for byte, with the same count evidence."""
+    import json
+
+    from tests.helpers import cli
+
+    run, summary = tcl_run
+    assert (run / "count_probs.npy").is_file()
+    assert np.load(run / "count_probs.npy").shape == np.load(run / "pred_probs.npy").shape
+    rc, _, err = cli("detect", "--run", run, "--out", tmp_path / "det")
+    assert rc == 0, err
+    assert (tmp_path / "det" / "label_issues.csv").read_bytes() == (run / "label_issues.csv").read_bytes()
+    det = json.loads((tmp_path / "det" / "summary.json").read_text())
+    for key in ("num_label_issues", "count_estimates", "count_warnings", "unsure_classes"):
+        assert det.get(key) == summary.get(key), key

@@ -14,18 +14,23 @@ from ..engine import is_topk
 from .. import distributed as ddp
 from ..inference import predict_probs_and_embeddings
 from ..issues import export_label_issues
-from ..runs import FEATURES, MARGINS, PRED_PROBS, RunFolder
+from ..runs import COUNT_PROBS, FEATURES, MARGINS, PRED_PROBS, RunFolder
 from .build import Prepared
 
 def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
-    """Write pred_probs.npy, features.npy and the label issues of the final model
+    """Write pred_probs.npy, features.npy, count_probs.npy (where the method has them) and the label issues of the final model
     (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does); return the detection figures."""
     data, train = prep.data, prep.splits.train
     probs, z = predict_probs_and_embeddings(prep.method, data.images, data.views)  # every rank: rows gathered
+    count_probs = prep.method.count_probs(data, probs)  # every rank too (TCL: a pass of its probe)
     if not ddp.is_main():  # rank 0 alone ranks, writes and plots the label issues
         return {}
     z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
-    issues = prep.method.label_issues(data, probs, z)
+    if count_probs is not None:  # as count_probs.npy keeps them: detect --run counts the same
+        count_probs = count_probs.astype(np.float32)
+        run.write_npy(COUNT_PROBS, count_probs)
+        count_probs = count_probs.astype(np.float64) / count_probs.astype(np.float64).sum(1, keepdims=True)
+    issues = prep.method.label_issues(data, probs, z, count_probs)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
     oos = getattr(prep.method, "out_of_sample_probs", None)
     run.write_npy(PRED_PROBS, (oos() if oos else probs).cpu().numpy().astype(np.float32))

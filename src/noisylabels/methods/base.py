@@ -187,16 +187,24 @@ class Method(nn.Module, Generic[O]):
         (``detect.context_issues``); ``detect --run`` ranks a finished run the same way."""
         return ContextRanking()
 
-    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
+    def count_probs(self, data: TrainData, probs: Tensor) -> np.ndarray | None:
+        """(N, C) float64 probabilities whose anchors count the flags in place of :meth:`detection_probs`
+        (``labelquality.find_issues``), or None (the default: the detection probabilities count). Called on
+        every data-parallel rank (a pass over the images gathers rows)."""
+        return None
+
+    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None,
+                     count_probs: np.ndarray | None = None) -> LabelIssues:
         """Quality, flags and suggested labels of the N training labels (README "How label issues are
         found"): confident learning on :meth:`detection_probs`, ranked with the context of the
         embeddings where the method has them (``detect.context_issues``, by :meth:`context_ranking`),
         else by ``labelquality.label_quality``.
 
         probs: the final model's softmax (N, C) on the un-augmented training images; z: its
-        :meth:`detection_embedding` of them (N, D) as features.npy keeps them, or None."""
+        :meth:`detection_embedding` of them (N, D) as features.npy keeps them, or None; count_probs: the
+        method's :meth:`count_probs` as count_probs.npy keeps them, or None."""
         p = self.detection_probs(data, probs)
         if z is None:
-            return find_issues(data.labels.cpu().numpy(), p, provenance="in-sample")
+            return find_issues(data.labels.cpu().numpy(), p, provenance="in-sample", count_probs=count_probs)
         return context_issues(z, torch.from_numpy(p), data.labels.cpu(), self.context_ranking(self.options),
-                              provenance="in-sample")
+                              provenance="in-sample", count_probs=count_probs)

@@ -112,7 +112,8 @@ class CleanlabRetrain(Method[CleanlabRetrainOptions]):
         """(N, C) cross-validated probabilities (exported as pred_probs.npy)."""
         return self.pred_probs
 
-    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
+    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None,
+                     count_probs: np.ndarray | None = None) -> LabelIssues:
         """The baseline as cleanlab gives it: its label quality score (self-confidence of the
         out-of-sample probabilities) and the flags of find_label_issues that the retraining dropped;
         suggestions from the out-of-sample probabilities."""

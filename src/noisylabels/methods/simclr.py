@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -77,7 +78,8 @@ class TwoViewContrastive(Method[CO]):
                            self.features(data.images, data), self.memory_labels(data), self.num_classes)
         return {"test_accuracy": acc, "knn_accuracy": acc}
 
-    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None) -> LabelIssues:
+    def label_issues(self, data: TrainData, probs: Tensor, z: Tensor | None,
+                     count_probs: np.ndarray | None = None) -> LabelIssues:
         raise NotImplementedError("SimCLR trains no classifier and flags no labels")
 
 

@@ -45,6 +45,7 @@ from ..detect import SELECTIONS, ContextRanking, detection_metrics, tcl_clean_pr
 from ..errors import UserError
 from ..models.heads import MLPClassifier, MLPProjector
 from ..inference import knn_accuracy, map_images
+from ..labelquality import agreed_probs
 from .base import Method, MethodOptions, TrainData
 from .tcl_recipe import (PAPER, PAPER_BATCH, PAPER_EPOCHS, PAPER_FIT, PAPER_FIT_SETTINGS, PAPER_LR_PER_256, TUNED,
                          check_recipe, paper_warmup_epochs, recipe_options, scaled_lr)
@@ -327,6 +328,18 @@ class TCL(Method[TCLOptions]):
         return total, {k: v.detach() for k, v in logs.items()}
 
     # label issues --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def count_probs(self, data: TrainData, probs: Tensor) -> np.ndarray | None:
+        """The agreement (``labelquality.agreed_probs``) of the classifier's ``probs`` (N, C) and the probe's
+        probabilities (fp32, un-augmented training images): the classifier learns from its own predictions
+        and is confident where it is wrong on data it learns slowly; the probe learns the given labels
+        alone. None under ``--selection gmm``, where the probe does not train."""
+        if self.options.selection == "gmm":
+            return None
+        probe = map_images(self, lambda x: (torch.softmax(self.probe(self.encoder(x)).float(), dim=1),),
+                           data.images, data.views, fp32=True)[0]
+        return agreed_probs(probs.double().cpu().numpy(), probe.double().cpu().numpy())
+
     @classmethod
     def context_ranking(cls, options: MethodOptions) -> ContextRanking:
         """sqrt(p(y~|x) gamma_{i, y~}) at the method's own tau (its projections are trained at it); the
