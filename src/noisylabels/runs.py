@@ -1,7 +1,7 @@
 """The run folder: atomic writes, checkpoints and the per-epoch metrics log.
 
 Layout of DIR: config.yaml, noisy_labels.npy, metrics.jsonl, checkpoint.pt, summary.json,
-label_issues.csv and plots/*.png. Every file is written to a temporary name and renamed, so a
+label_issues.csv, pred_probs.npy, features.npy, count_probs.npy (TCL), margins.npy (CE) and plots/*.png. Every file is written to a temporary name and renamed, so a
 kill at any moment leaves either the old or the new file, never half of one.
 """
 
