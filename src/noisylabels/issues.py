@@ -259,10 +259,10 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
         if not (run.path / name).exists():
             raise UserError(f"--run {shown(run_dir)}: no {name} there; give the folder of a finished training run")
     cfg = run.read_yaml(CONFIG)
-    labels = np.load(run.path / NOISY_LABELS)
-    probs = np.load(run.path / PRED_PROBS)
-    features = np.load(run.path / FEATURES) if use_features and (run.path / FEATURES).exists() else None
-    count_probs = np.load(run.path / COUNT_PROBS) if (run.path / COUNT_PROBS).exists() else None
+    labels = run.read_npy(NOISY_LABELS)
+    probs = run.read_npy(PRED_PROBS)
+    features = run.read_npy(FEATURES) if use_features and (run.path / FEATURES).exists() else None
+    count_probs = run.read_npy(COUNT_PROBS) if (run.path / COUNT_PROBS).exists() else None
     from .review.exclude import as_trained
 
     from .data.keyed import held_out, sample_keys

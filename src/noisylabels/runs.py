@@ -313,6 +313,22 @@ class RunFolder:
         np.save(buf, arr)
         atomic_write_bytes(self.path / name, buf.getvalue())
 
+    def read_npy(self, name: str) -> np.ndarray:
+        """The one array of a .npy file of the folder (no pickled objects); UserError when it is damaged
+        (not a numpy array file, truncated, an archive, pickled objects) or unreadable."""
+        path = self.path / name
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            detail = (str(e).splitlines() or [type(e).__name__])[0]
+            raise UserError(f"{shown(path)} is damaged ({shown(detail[:120])}); train the run again or restore "
+                            "the file") from None
+        if not isinstance(loaded, np.ndarray):
+            loaded.close()
+            raise UserError(f"{shown(path)} is damaged (an .npz archive, not one array); train the run again or "
+                            "restore the file")
+        return loaded
+
     def read_json(self, name: str) -> dict:
         """A JSON object file of the folder; UserError when it is damaged (not UTF-8 JSON of an object)."""
         path = self.path / name

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
 from .. import distributed as ddp
 from ..config import RunConfig, _flag, absolute_paths
 from ..data._text import shown
@@ -62,7 +60,7 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     prep = prepare(config)  # a RunConfig is used as built; a mapping is built into one there
     sha = labels_sha256(prep.noisy)
     if resume and (run.path / NOISY_LABELS).exists():
-        old = np.load(run.path / NOISY_LABELS)
+        old = run.read_npy(NOISY_LABELS)
         if labels_sha256(old) != sha:
             raise UserError(f"--resume: the noisy labels differ from those saved in {run.path}; use --overwrite")
     if resume:

@@ -107,7 +107,7 @@ def label_space(folder: str | Path) -> LabelSpace:
     run = run_folder_of(folder)
     if run is not None:
         excluded = run_excluded(cfg, keys)
-        if not np.array_equal(labels[kept(train, excluded)], np.load(run / NOISY_LABELS)):
+        if not np.array_equal(labels[kept(train, excluded)], RunFolder(run).read_npy(NOISY_LABELS)):
             raise UserError(f"{run}: the labels this run trained on cannot be rebuilt from its config.yaml (its data "
                             "or labels file changed since); review a run of the data as it is now")
     else:  # detect --dataset: the given labels of label_issues.csv, by source index

@@ -1,0 +1,78 @@
+"""Every array file of a run folder that a later command reads back (noisy_labels.npy, pred_probs.npy,
+features.npy, count_probs.npy): damaged in any way (other bytes, cut short, an archive, pickled objects,
+empty), `detect --run` refuses it in one line that names the file, and writes nothing; `train --resume`
+does the same for the labels it checks."""
+
+import io
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import snapshot, user_error
+
+RUN_ARRAYS = ("noisy_labels.npy", "pred_probs.npy", "features.npy", "count_probs.npy")
+DAMAGE = ("bytes", "cut", "npz", "pickled", "empty")
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+def _npz(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, a=arr)
+    return buf.getvalue()
+
+
+@st.composite
+def damaged_file(draw: st.DrawFn, template: Path) -> tuple[str, bytes]:
+    """(file name, damaged content) of one run array; the good bytes are the template run's (pred_probs.npy's
+    for count_probs.npy, which a ce run does not write)."""
+    name = draw(st.sampled_from(RUN_ARRAYS))
+    good = (template / ("pred_probs.npy" if name == "count_probs.npy" else name)).read_bytes()
+    kind = draw(st.sampled_from(DAMAGE))
+    if kind == "bytes":
+        data = draw(st.binary(min_size=1, max_size=400).filter(lambda b: not b.startswith(b"\x93NUMPY")))
+    elif kind == "cut":
+        data = good[:draw(st.integers(0, len(good) - 1))]
+    elif kind == "npz":
+        data = _npz(np.load(io.BytesIO(good)))
+    elif kind == "pickled":
+        data = _npy(np.array([{"label": 1}, None], dtype=object))
+    else:
+        data = b""
+    return name, data
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_damaged_run_array_is_refused_by_detect_run(digits_run_template, data):
+    name, content = data.draw(damaged_file(digits_run_template))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        shutil.copytree(digits_run_template, run)
+        (run / name).write_bytes(content)
+        before = snapshot(run)
+        line = user_error(["detect", "--run", run, "--out", Path(tmp) / "det"], name)
+        assert "damaged" in line, line
+        assert snapshot(run) == before and not (Path(tmp) / "det").exists()
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_resume_refuses_damaged_labels_and_keeps_the_run(earlier_run, kind):
+    folder, _ = earlier_run
+    good = np.load(folder / "noisy_labels.npy")
+    content = {"bytes": b"not an array", "cut": _npy(good)[:100], "npz": _npz(good),
+               "pickled": _npy(np.array([None], dtype=object)), "empty": b""}[kind]
+    (folder / "noisy_labels.npy").write_bytes(content)
+    before = snapshot(folder)
+    user_error(["train", "--resume", "--quiet", "--out", folder], "noisy_labels.npy is damaged")
+    assert snapshot(folder) == before
