@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from noisylabels.data.sources import load_run_splits
 from noisylabels.detect import context_issues, detection_metrics, prototype_assignments
@@ -60,9 +59,12 @@ def run_scores(run: Path) -> tuple[np.ndarray, dict[str, LabelIssues]]:
     if (run / "features.npy").exists():
         z = torch.nn.functional.normalize(torch.from_numpy(np.load(run / "features.npy").astype(np.float32)), dim=1)
     out = {name: find_issues(given, p, provenance="in-sample", quality=quality) for name, quality in candidates(given, p, z).items()}
+    cp = np.load(run / "count_probs.npy").astype(np.float64) if (run / "count_probs.npy").exists() else None
+    if cp is not None:
+        cp /= cp.sum(1, keepdims=True)
     ranking = run_context_ranking(cfg) if z is not None else None
-    out["run's own"] = find_issues(given, p, provenance="in-sample") if ranking is None else \
-        context_issues(z, torch.from_numpy(p), torch.from_numpy(given), ranking, provenance="in-sample")
+    out["run's own"] = find_issues(given, p, provenance="in-sample", count_probs=cp) if ranking is None else \
+        context_issues(z, torch.from_numpy(p), torch.from_numpy(given), ranking, provenance="in-sample", count_probs=cp)
     return given != true, out
 
 

@@ -59,3 +59,27 @@ def test_hostile_cifar_batch_is_refused(tmp_path: Path):
     (d / "data_batch_1").write_bytes(pickle.dumps({b"data": _Payload(tmp_path / "ran")}))
     msg = one_line_error("train", "--dataset", "cifar10", "--data-dir", tmp_path, *FAST, "--out", tmp_path / "r")
     assert "could run code" in msg and not (tmp_path / "ran").exists()
+
+
+def test_load_npy_reads_every_header_version_and_refuses_what_it_cannot_trust(tmp_path):
+    from noisylabels.safeload import load_npy
+
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for version in ((1, 0), (2, 0), (3, 0)):
+        with open(tmp_path / "a.npy", "wb") as f:
+            np.lib.format.write_array(f, np.asfortranarray(arr), version=version)
+        assert np.array_equal(load_npy(tmp_path / "a.npy"), arr)
+    good = (tmp_path / "a.npy").read_bytes()
+    cases = {"cut": good[:-4], "npz": b"PK\x03\x04" + good, "not npy": b"abc", "empty": b""}
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([None], dtype=object), allow_pickle=True)
+    cases["pickled"] = buf.getvalue()
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**13,)})
+    cases["huge"] = buf.getvalue() + bytes(8)
+    for name, data in cases.items():
+        (tmp_path / "b.npy").write_bytes(data)
+        with pytest.raises(ValueError):
+            load_npy(tmp_path / "b.npy")

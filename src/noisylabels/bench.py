@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import platform
 import re
 from dataclasses import dataclass, field
@@ -326,7 +325,7 @@ def _run_cell(cell: Cell, cfg: dict[str, Any], run_train: Callable, log: Callabl
 
 def _cell_row(cell: Cell) -> dict[str, Any]:
     """One results row from a finished cell's summary.json."""
-    s = json.loads((cell.path / SUMMARY).read_text())
+    s = RunFolder(cell.path).read_json(SUMMARY)
     return {"method": cell.method, "case": cell.case, "seed": cell.seed, "path": str(cell.path), **{
         k: s.get(k) for k in RESULT_KEYS}}
 

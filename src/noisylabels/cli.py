@@ -211,7 +211,7 @@ def _add_detect_parser(sub: Any) -> None:
                "  noisylabels detect --dataset folder:photos --weights resnet50.pth --backbone resnet50 --out issues")
     by_run = p.add_argument_group("mode 1: a finished training run")
     by_run.add_argument("--run", metavar="DIR", help="a finished training run folder (uses its pred_probs.npy, "
-                        "features.npy)")
+                        "features.npy and, for tcl, count_probs.npy)")
     by_run.add_argument("--no-features", action="store_true", help="ignore the run's features.npy (loss GMM)")
     arrays = p.add_argument_group("mode 2: your own arrays")
     arrays.add_argument("--labels", metavar="FILE", help="given labels, .npy or .csv (N,)")

@@ -25,6 +25,7 @@ from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
 from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
+from .safeload import load_npy
 
 SUSPECTS = "suspects.png"
 
@@ -140,19 +141,12 @@ def load_array(path: str, what: str) -> np.ndarray:
     if p.suffix not in (".npy", ".csv"):
         raise UserError(f"--{what}: {shown(path)} must be a .npy or .csv file")
     try:
-        return _read_npy(p) if p.suffix == ".npy" else _read_csv_numbers(p)
+        return load_npy(p) if p.suffix == ".npy" else _read_csv_numbers(p)
     except (ValueError, OSError, EOFError, csv.Error) as e:
         detail = (str(e).splitlines() or [type(e).__name__])[0]
         raise UserError(f"--{what}: cannot read {shown(path)} ({shown(detail)})") from None
 
 
-def _read_npy(path: Path) -> np.ndarray:
-    """The one array of a .npy file (an .npz archive renamed to .npy holds several: ValueError)."""
-    loaded = np.load(path, allow_pickle=False)
-    if not isinstance(loaded, np.ndarray):
-        loaded.close()
-        raise ValueError("an .npz archive, not one array; save the array with numpy.save")
-    return loaded
 
 
 def _read_csv_numbers(path: Path) -> np.ndarray:
@@ -252,7 +246,8 @@ def detect_to_folder(
 
 
 def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool = True) -> dict[str, Any]:
-    """:func:`detect_to_folder` on a finished run's pred_probs.npy (and features.npy), with its images,
+    """:func:`detect_to_folder` on a finished run's pred_probs.npy (and features.npy; count_probs.npy, the
+    probabilities that count a TCL run's flags), with its images,
     source indices, paths, class names and, when noise was added, the true labels."""
     run = RunFolder(run_dir)
     for name in (CONFIG, NOISY_LABELS, PRED_PROBS):
@@ -262,7 +257,11 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     labels = run.read_npy(NOISY_LABELS)
     probs = run.read_npy(PRED_PROBS)
     features = run.read_npy(FEATURES) if use_features and (run.path / FEATURES).exists() else None
-    count_probs = run.read_npy(COUNT_PROBS) if (run.path / COUNT_PROBS).exists() else None
+    in_sample = run_provenance(cfg) == "in-sample"
+    count_probs = run.read_npy(COUNT_PROBS) if in_sample and (run.path / COUNT_PROBS).exists() else None
+    if count_probs is not None and count_probs.shape != probs.shape:
+        raise UserError(f"--run {shown(run_dir)}: {COUNT_PROBS} {count_probs.shape} does not match {PRED_PROBS} "
+                        f"{probs.shape}; train the run again (or delete {COUNT_PROBS} to count on {PRED_PROBS})")
     from .review.exclude import as_trained
 
     from .data.keyed import held_out, sample_keys

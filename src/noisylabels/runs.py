@@ -1,7 +1,8 @@
 """The run folder: atomic writes, checkpoints and the per-epoch metrics log.
 
 Layout of DIR: config.yaml, noisy_labels.npy, metrics.jsonl, checkpoint.pt, summary.json,
-label_issues.csv, pred_probs.npy, features.npy, count_probs.npy (TCL), margins.npy (CE) and plots/*.png. Every file is written to a temporary name and renamed, so a
+label_issues.csv, pred_probs.npy, features.npy, count_probs.npy (TCL), margins.npy (CE and the robust
+losses) and plots/*.png. Every file is written to a temporary name and renamed, so a
 kill at any moment leaves either the old or the new file, never half of one.
 """
 
@@ -25,7 +26,7 @@ import yaml
 from .distributed import is_main
 from .data._text import shown
 from .errors import UserError
-from .safeload import UnsafePickle, torch_load
+from .safeload import UnsafePickle, load_npy, torch_load
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -43,8 +44,8 @@ PASSED_OVER = "passed_over.txt"  # files in a folder source's class folders that
 PLOTS = "plots"
 _WRITE_DELAY = float(os.environ.get("NOISYLABELS_TEST_WRITE_DELAY") or 0)  # test hook, see atomic_write_bytes
 MODEL = "model.pt2"  # the exported classifier (noisylabels.export)
-_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, MARGINS,
-              SKIPPED_IMAGES, PASSED_OVER, MODEL)
+_RUN_FILES = (CHECKPOINT, METRICS, SUMMARY, CONFIG, NOISY_LABELS, LABEL_ISSUES, PRED_PROBS, FEATURES, COUNT_PROBS,
+              MARGINS, SKIPPED_IMAGES, PASSED_OVER, MODEL)
 
 
 def _process_umask() -> int:
@@ -314,20 +315,15 @@ class RunFolder:
         atomic_write_bytes(self.path / name, buf.getvalue())
 
     def read_npy(self, name: str) -> np.ndarray:
-        """The one array of a .npy file of the folder (no pickled objects); UserError when it is damaged
-        (not a numpy array file, truncated, an archive, pickled objects) or unreadable."""
+        """The one array of a .npy file of the folder (:func:`~noisylabels.safeload.load_npy`: no pickled
+        objects, header checked against the file); UserError naming the file when it is damaged or unreadable."""
         path = self.path / name
         try:
-            loaded = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
+            return load_npy(path)
+        except (OSError, ValueError) as e:
             detail = (str(e).splitlines() or [type(e).__name__])[0]
             raise UserError(f"{shown(path)} is damaged ({shown(detail[:120])}); train the run again or restore "
                             "the file") from None
-        if not isinstance(loaded, np.ndarray):
-            loaded.close()
-            raise UserError(f"{shown(path)} is damaged (an .npz archive, not one array); train the run again or "
-                            "restore the file")
-        return loaded
 
     def read_json(self, name: str) -> dict:
         """A JSON object file of the folder; UserError when it is damaged (not UTF-8 JSON of an object)."""

@@ -52,3 +52,36 @@ def unpickle_arrays(path: str | Path) -> Any:
     containers; raises UnsafePickle naming any other global it refers to."""
     with open(path, "rb") as f:
         return _ArraysOnly(f, encoding="bytes").load()
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """The one array of a .npy file, read without pickles and only after its header is checked against the
+    file: ValueError (one line, what is wrong) for an .npz archive, a header numpy cannot parse, object
+    (pickled) data, or fewer bytes than the header's shape and dtype need (a file cut short, or a header that
+    would allocate more memory than the file could ever fill); OSError where the file cannot be read."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with open(path, "rb") as f:
+        head = f.read(6)
+        if head.startswith(b"PK"):
+            raise ValueError("an .npz archive, not one array; save the array with numpy.save")
+        if head != b"\x93NUMPY":
+            raise ValueError("not a .npy file (no numpy header)")
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            reader = readers.get(version)
+            header = reader(f) if reader is not None else None  # version 3 (UTF-8 names): numpy's load checks it
+        except (ValueError, SyntaxError, EOFError, TypeError, KeyError) as e:
+            raise ValueError(f"a damaged .npy header ({(str(e).splitlines() or [type(e).__name__])[0][:80]})") from None
+        if header is not None:
+            shape, _, dtype = header
+            if dtype.hasobject:
+                raise ValueError("the array holds pickled Python objects, which could run code; save numbers")
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            have = Path(path).stat().st_size - f.tell()
+            if have < need:
+                raise ValueError(f"cut short: the header promises {need} bytes of data, the file holds {have}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise ValueError("its header asks for more memory than this machine has") from None

@@ -26,6 +26,7 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     if not ddp.is_main():  # rank 0 alone ranks, writes and plots the label issues
         return {}
     z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
+    (run.path / COUNT_PROBS).unlink(missing_ok=True)  # an earlier method's, in a folder --overwrite reuses
     if count_probs is not None:  # as count_probs.npy keeps them: detect --run counts the same
         count_probs = count_probs.astype(np.float32)
         run.write_npy(COUNT_PROBS, count_probs)

@@ -176,8 +176,8 @@ class Method(nn.Module, Generic[O]):
     def detection_probs(self, data: TrainData, probs: Tensor) -> np.ndarray:
         """(N, C) float64 class probabilities that the label-issue detector reads (rows sum to 1).
 
-        probs: the final model's softmax (N, C) on the un-augmented training images, which is the
-        default; TCL adds its context assignments."""
+        probs: the final model's softmax (N, C) on the un-augmented training images, row-normalised in
+        float64 (a method may override it; the context of the embeddings enters the ranking, not these)."""
         p = probs.double().cpu().numpy()
         return p / p.sum(1, keepdims=True)
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..runs import CONFIG, LABEL_ISSUES, SUMMARY, atomic_write_bytes
+from ..runs import CONFIG, LABEL_ISSUES, SUMMARY, RunFolder, atomic_write_bytes
 from .apply import class_names_of, read_issue_rows, samples_of
 
 TILES_PER_SHEET = 1024
@@ -131,10 +131,7 @@ def build_review(folder: str | Path, out: str | Path | None = None, *, images_fi
         raise UserError(f"{folder}: no {LABEL_ISSUES} there; give a finished training run or a detect output folder")
     raw = issues_path.read_bytes()
     rows = read_issue_rows(issues_path)
-    try:
-        summary = json.loads((folder / SUMMARY).read_text()) if (folder / SUMMARY).is_file() else {}
-    except (OSError, ValueError):
-        raise UserError(f"{folder / SUMMARY} is damaged; run 'noisylabels detect' again") from None
+    summary = RunFolder(folder).read_json(SUMMARY) if (folder / SUMMARY).is_file() else {}
     index = np.array([int(r["index"]) for r in rows], dtype=np.int64)
     images, note = (load_images(folder, index, images_file) if thumbnails
                     else (None, "No thumbnails (built with --no-thumbnails)."))
