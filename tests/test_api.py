@@ -61,6 +61,9 @@ def test_train_load_run_and_predict_from_python(tmp_path):
     assert np.allclose(run.predict(np.repeat(images[..., None], 3, -1)), probs, atol=1e-5)  # RGB -> the run's grey
     again = noisylabels.load_run(tmp_path / "run")
     assert again.num_flagged == run.num_flagged and again.test_accuracy == run.test_accuracy
+    (tmp_path / "run" / "label_issues.csv").write_bytes(b"\xff\xfe not a table")  # damaged: one clear error
+    with pytest.raises(UserError, match="label_issues.csv"):
+        again.label_issues()
 
 
 @pytest.mark.parametrize("kwargs, needle", [

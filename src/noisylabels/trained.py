@@ -7,7 +7,6 @@ finished run folder: its typed summary fields, its label issues, its exported cl
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 from dataclasses import dataclass, field
@@ -46,8 +45,9 @@ class Run:
         """The run's label issues, most suspect first: one dict per training sample with the columns of
         label_issues.csv (index, given_label, predicted_label, label_quality, is_label_issue, suggested_label,
         ...), numbers as numbers."""
-        text = (self.path / LABEL_ISSUES).read_text(encoding="utf-8")
-        return [{k: _typed(k, v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+        from .review.apply import read_issue_rows  # the one reader of label_issues.csv (UserError on damage)
+
+        return [{k: _typed(k, v) for k, v in row.items()} for row in read_issue_rows(self.path / LABEL_ISSUES)]
 
     def model(self) -> Any:
         """The exported classifier (a ``torch.export`` program's module): uint8 images (B, H, W, C) -> probabilities (B, K)."""
