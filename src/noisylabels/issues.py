@@ -48,10 +48,7 @@ def detect_issues(
             ``pred_probs`` (a TCL run's count_probs.npy).
     """
     labels, pred_probs = validate_predictions(labels, pred_probs, features)
-    if count_probs is not None:
-        if np.shape(count_probs) != pred_probs.shape or provenance != "in-sample":
-            raise UserError(f"count_probs {np.shape(count_probs)} must be in-sample and shaped like pred_probs "
-                            f"{pred_probs.shape}; give both from the same run")
+    if count_probs is not None:  # its shape: detect_from_run names the files; find_issues checks callers
         try:
             _, count_probs = validate_predictions(labels, count_probs)
         except UserError as e:

@@ -99,3 +99,11 @@ def test_overwrite_leaves_no_count_probabilities_of_an_earlier_run(earlier_run):
     rc, _, err = cli("train", "--dataset", "digits", *FAST, "--overwrite", "--out", folder)
     assert rc == 0, err
     assert not (folder / "count_probs.npy").exists()
+
+
+def test_count_probs_of_another_shape_are_named_not_used(earlier_run, tmp_path):
+    folder, _ = earlier_run
+    np.save(folder / "count_probs.npy", np.full((5, 3), 1 / 3, dtype=np.float32))
+    before = snapshot(folder)
+    user_error(["detect", "--run", folder, "--out", tmp_path / "det"], "count_probs.npy (5, 3) does not match")
+    assert snapshot(folder) == before and not (tmp_path / "det").exists()

@@ -28,9 +28,10 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     z = None if z is None else z.cpu().half().float()  # as features.npy keeps them: detect --run ranks the same
     (run.path / COUNT_PROBS).unlink(missing_ok=True)  # an earlier method's, in a folder --overwrite reuses
     if count_probs is not None:  # as count_probs.npy keeps them: detect --run counts the same
-        count_probs = count_probs.astype(np.float32)
-        run.write_npy(COUNT_PROBS, count_probs)
-        count_probs = count_probs.astype(np.float64) / count_probs.astype(np.float64).sum(1, keepdims=True)
+        stored = count_probs.astype(np.float32)
+        run.write_npy(COUNT_PROBS, stored)
+        count_probs = stored.astype(np.float64)
+        count_probs /= count_probs.sum(1, keepdims=True)
     issues = prep.method.label_issues(data, probs, z, count_probs)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
     oos = getattr(prep.method, "out_of_sample_probs", None)
