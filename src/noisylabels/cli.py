@@ -287,7 +287,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_review.add_argument("--no-thumbnails", action="store_true", help="build the page without images")
 
     p_apply = sub.add_parser("apply-review", help="turn the review page's review_decisions.csv into corrected "
-                             "labels (--noise file:) and an exclusion list (--exclude)")
+                             "labels (train --labels) and an exclusion list (train --exclude)")
     p_apply.add_argument("run", metavar="RUN", help="the run (or detect folder) that was reviewed")
     p_apply.add_argument("decisions", metavar="DECISIONS", help="review_decisions.csv exported from the page")
     p_apply.add_argument("--out", required=True, help="folder for corrected_labels.csv/.npy and excluded.txt")

@@ -114,7 +114,7 @@ TRAIN_OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("stream", str, "auto", "file images: decode on the fly from disk (on), all into memory (off), or by "
                 "size (auto)", "data", choices=("auto", "on", "off"), commands=_DATA_COMMANDS),
     TrainOption("noise", str, "none", "none | symmetric | symmetric-exclusive | asymmetric | pairflip | instance | "
-                "file:PATH", "noise", commands=_DATA_COMMANDS, metavar="NAME"),
+                "lookalike | file:PATH", "noise", commands=_DATA_COMMANDS, metavar="NAME"),
     TrainOption("noise_rate", float, None, "noise rate r", "noise", low=0.0, high=1.0, nullable=True,
                 default_text="required with generated noise", commands=_DATA_COMMANDS, metavar="R"),
     TrainOption("method", str, "ce", "the training method ('noisylabels train --help' lists them)", "method",
