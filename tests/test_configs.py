@@ -24,3 +24,15 @@ def test_one_gpu_config_is_the_official_global_batch_and_small_gpu_keeps_lr_per_
     assert (protocol["batch_size"], protocol["lr"]) == (big["batch_size"], big["lr"])
     for key, value in protocol["method_options"].items():
         assert big["method_options"][key] == value, key
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar10_sym90_small_gpu", "cifar100", "cifar100_sym90_small_gpu"])
+def test_paper_configs_set_every_option_the_paper_recipe_decides(name):
+    from noisylabels.methods.tcl_recipe import PAPER_OPTIONS, TUNED_OPTIONS
+
+    file = CONFIGS / (f"tcl_{name}.yaml" if name.endswith("gpu") else f"tcl_{name}_sym90.yaml")
+    cfg = _read_yaml_config(str(file))
+    paper = PAPER_OPTIONS[cfg["dataset"]]
+    assert {k: cfg["method_options"].get(k) for k in paper} == paper
+    protocol = PROTOCOLS[{"cifar10": "cifar-paper", "cifar100": "cifar100-paper"}[cfg["dataset"]]].method_train["tcl"]["method_options"]
+    assert {k: protocol.get(k, TUNED_OPTIONS.get(k)) for k in paper} == paper  # unset: the tuned value

@@ -53,7 +53,7 @@ from .tcl_recipe import (PAPER, PAPER_BATCH, PAPER_EPOCHS, PAPER_FIT, PAPER_FIT_
 AUTO = "auto"  # scale1/scale2: use the estimated clean ratio (the official behaviour)
 # the official values of the options whose default here differs for short CPU runs (README "TCL")
 OFFICIAL_TARGETS_AND_VIEWS = {"scale1": AUTO, "scale2": AUTO, "strong_crop_min": 0.2, "solarize": 0.5,
-                              "selection": "gmm", "weight_weak": 0.0}
+                              "selection": "gmm", "weight_weak": 0.0, "jitter": "torchvision"}
 
 
 @dataclass
