@@ -116,7 +116,8 @@ def test_cifar_protocols_give_tcl_its_published_settings(tmp_path, monkeypatch):
     tcl, ce, tcl_set, tcl_scale = seen
     assert tcl_scale["method_options"] == {"warmup_epochs": 20, "feature_dim": 256, "scale1": 1.0, "scale2": 1.0,
                                            "strong_crop_min": 0.2, "solarize": 0.5, "per_class_gmm": True,
-                                           "selection": "gmm", "weight_weak": 0.0}  # the official cifar100_90 config
+                                           "selection": "gmm", "weight_weak": 0.0,
+                                           "jitter": "torchvision"}  # the official cifar100_90 config
     from noisylabels.bench import _options_of
 
     assert _options_of("ce", scale) == {}  # in a ce,tcl grid, scale1 reaches only tcl
