@@ -25,9 +25,9 @@ import torch
 
 from noisylabels.data.sources import load_run_splits
 from noisylabels.detect import context_issues, detection_metrics, prototype_assignments
-from noisylabels.issues import run_context_ranking
+from noisylabels.issues import run_context_ranking, validate_predictions
 from noisylabels.labelquality import LabelIssues, find_issues, label_quality, normalised_probs
-from noisylabels.runs import RunFolder
+from noisylabels.runs import CONFIG, COUNT_PROBS, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
 
 
 def candidates(given: np.ndarray, p: np.ndarray, z: torch.Tensor | None) -> dict[str, np.ndarray]:
@@ -50,18 +50,15 @@ def candidates(given: np.ndarray, p: np.ndarray, z: torch.Tensor | None) -> dict
 
 def run_scores(run: Path) -> tuple[np.ndarray, dict[str, LabelIssues]]:
     """(truly wrong (N,) bool, {score name: the shared detector's verdict ranked by that score})."""
-    cfg = RunFolder(run).read_yaml("config.yaml")
-    given = np.load(run / "noisy_labels.npy")
+    folder = RunFolder(run)
+    cfg = folder.read_yaml(CONFIG)
+    given, p = validate_predictions(folder.read_npy(NOISY_LABELS), folder.read_npy(PRED_PROBS))
     true = load_run_splits(cfg).train.labels
-    p = np.load(run / "pred_probs.npy").astype(np.float64)
-    p /= p.sum(1, keepdims=True)
     z = None
-    if (run / "features.npy").exists():
-        z = torch.nn.functional.normalize(torch.from_numpy(np.load(run / "features.npy").astype(np.float32)), dim=1)
+    if (run / FEATURES).exists():
+        z = torch.nn.functional.normalize(torch.from_numpy(folder.read_npy(FEATURES).astype(np.float32)), dim=1)
     out = {name: find_issues(given, p, provenance="in-sample", quality=quality) for name, quality in candidates(given, p, z).items()}
-    cp = np.load(run / "count_probs.npy").astype(np.float64) if (run / "count_probs.npy").exists() else None
-    if cp is not None:
-        cp /= cp.sum(1, keepdims=True)
+    cp = validate_predictions(given, folder.read_npy(COUNT_PROBS))[1] if (run / COUNT_PROBS).exists() else None
     ranking = run_context_ranking(cfg) if z is not None else None
     out["run's own"] = find_issues(given, p, provenance="in-sample", count_probs=cp) if ranking is None else \
         context_issues(z, torch.from_numpy(p), torch.from_numpy(given), ranking, provenance="in-sample", count_probs=cp)

@@ -34,5 +34,6 @@ def test_paper_configs_set_every_option_the_paper_recipe_decides(name):
     cfg = _read_yaml_config(str(file))
     paper = PAPER_OPTIONS[cfg["dataset"]]
     assert {k: cfg["method_options"].get(k) for k in paper} == paper
-    protocol = PROTOCOLS[{"cifar10": "cifar-paper", "cifar100": "cifar100-paper"}[cfg["dataset"]]].method_train["tcl"]["method_options"]
+    protocol_name = {"cifar10": "cifar-paper", "cifar100": "cifar100-paper"}[cfg["dataset"]]
+    protocol = PROTOCOLS[protocol_name].method_train["tcl"]["method_options"]
     assert {k: protocol.get(k, TUNED_OPTIONS.get(k)) for k in paper} == paper  # unset: the tuned value

@@ -144,8 +144,6 @@ def load_array(path: str, what: str) -> np.ndarray:
         raise UserError(f"--{what}: cannot read {shown(path)} ({shown(detail)})") from None
 
 
-
-
 def _read_csv_numbers(path: Path) -> np.ndarray:
     """Rows of numbers (float64), (N,) for one column, (N, C) for several; a first row that does not
     start with a number is a header."""

@@ -13,7 +13,7 @@ from ..data.store import ImageStore
 from ..engine import is_topk
 from .. import distributed as ddp
 from ..inference import predict_probs_and_embeddings
-from ..issues import export_label_issues
+from ..issues import export_label_issues, validate_predictions
 from ..runs import COUNT_PROBS, FEATURES, MARGINS, PRED_PROBS, RunFolder
 from .build import Prepared
 
@@ -30,8 +30,7 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     if count_probs is not None:  # as count_probs.npy keeps them: detect --run counts the same
         stored = count_probs.astype(np.float32)
         run.write_npy(COUNT_PROBS, stored)
-        count_probs = stored.astype(np.float64)
-        count_probs /= count_probs.sum(1, keepdims=True)
+        count_probs = validate_predictions(prep.noisy, stored)[1]  # normalised as detect --run normalises it
     issues = prep.method.label_issues(data, probs, z, count_probs)
     # for cleanlab & co: out-of-sample probabilities where the method has them, else the final model's
     oos = getattr(prep.method, "out_of_sample_probs", None)
