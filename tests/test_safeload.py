@@ -83,3 +83,60 @@ def test_load_npy_reads_every_header_version_and_refuses_what_it_cannot_trust(tm
         (tmp_path / "b.npy").write_bytes(data)
         with pytest.raises(ValueError):
             load_npy(tmp_path / "b.npy")
+
+
+
+def _rewritten(src: Path, dst: Path, members: dict[str, bytes]) -> Path:
+    """A copy of the exported archive ``src`` at ``dst`` with ``members`` (name below the archive's top folder ->
+    bytes) replacing or adding those members."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        root = zin.namelist()[0].split("/", 1)[0]
+        for info in zin.infolist():
+            rest = info.filename.split("/", 1)[1]
+            zout.writestr(info.filename, members.pop(rest) if rest in members else zin.read(info.filename))
+        for rest, data in members.items():
+            zout.writestr(f"{root}/{rest}", data)
+    return dst
+
+
+def _pickled_entry(src: Path, folder: str, config: str, payload: bytes) -> dict[str, bytes]:
+    """The members that mark the first entry of ``folder/config`` as pickled and put ``payload`` in its place."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(src) as z:
+        name = next(n for n in z.namelist() if n.endswith(f"{folder}/{config}"))
+        cfg = json.loads(z.read(name))
+    entry = next(iter(cfg["config"].values()))
+    entry["use_pickle"] = True
+    return {f"{folder}/{config}": json.dumps(cfg).encode(), f"{folder}/{entry['path_name']}": payload}
+
+
+@pytest.mark.parametrize("kind", ["weight", "constant", "sample_inputs", "extra_member", "cut_short"])
+def test_exported_model_with_code_inside_is_refused_before_torch_reads_it(kind: str, digits_run_template: Path,
+                                                                           tmp_path: Path):
+    import io
+
+    from noisylabels.errors import UserError
+    from noisylabels.export import load_model
+
+    buf = io.BytesIO()
+    torch.save(_Payload(tmp_path / "ran"), buf)
+    payload = buf.getvalue()
+    src, bad = digits_run_template / "model.pt2", tmp_path / "model.pt2"
+    members = {"weight": lambda: _pickled_entry(src, "data/weights", "model_weights_config.json", payload),
+               "constant": lambda: _pickled_entry(src, "data/constants", "model_constants_config.json", payload),
+               "sample_inputs": lambda: {"data/sample_inputs/model.pt": payload},
+               "extra_member": lambda: {"data/constants/custom_obj_0": payload}}
+    if kind == "cut_short":
+        bad.write_bytes(src.read_bytes()[:20000])
+    else:
+        _rewritten(src, bad, members[kind]())
+    with pytest.raises(UserError) as e:
+        load_model(bad)
+    assert "\n" not in str(e.value)
+    assert ("could run code" in str(e.value)) == (kind != "cut_short")
+    assert not (tmp_path / "ran").exists()
+    assert load_model(src)[1].class_names  # the untouched export still loads

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from .data.augment import ViewConfig, plain_view
 from .errors import UserError
+from .safeload import UnsafePickle, check_export_archive
 
 MODEL_FILE = "model.pt2"
 META_FILE = "noisylabels.json"
@@ -78,6 +79,13 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
     if not p.is_file():
         raise UserError(f"no trained model at {p}: give a finished run's folder (it holds {MODEL_FILE}) or the file")
     extra = {META_FILE: ""}
+    try:
+        check_export_archive(p)  # before torch reads it: torch.export.load unpickles with code allowed
+    except UnsafePickle as e:
+        raise UserError(f"{p} holds pickled objects that could run code ({e}); it was not loaded: use a model that "
+                        "noisylabels exported (train writes one into its run folder)") from None
+    except (ValueError, OSError) as e:
+        raise UserError(f"{p} is not a model exported by noisylabels ({e}); give a run's {MODEL_FILE}") from None
     try:
         with warnings.catch_warnings():  # torch's note on weights stored as views of one storage: ours are CPU
             warnings.filterwarnings("ignore", message="No complete tensor found")

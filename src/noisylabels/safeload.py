@@ -1,10 +1,15 @@
-"""Reading pickled files (checkpoints, CIFAR's python batches, CIFAR-N's ``.pt`` label files) without
-running code from them: only tensors, numpy arrays and plain containers are rebuilt; a file that names
-any other class or function is refused, since unpickling it could run arbitrary code."""
+"""Reading pickled files (checkpoints, CIFAR's python batches, CIFAR-N's ``.pt`` label files, the pickles
+inside an exported model) without running code from them: only tensors, numpy arrays and plain containers
+are rebuilt; a file that names any other class or function is refused, since unpickling it could run
+arbitrary code."""
 
 from __future__ import annotations
 
+import io
+import json
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +90,56 @@ def load_npy(path: str | Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except MemoryError:
         raise ValueError("its header asks for more memory than this machine has") from None
+
+
+# The members of a torch.export archive of one program whose weights and constants are raw tensor bytes (what
+# ``torch.export.save`` writes for a plain module), below the archive's one top-level folder.
+_EXPORT_MEMBERS = re.compile(r"(data/weights/(weight_\d+|model_weights_config\.json)"
+                             r"|data/constants/(tensor_\d+|model_constants_config\.json)"
+                             r"|models/model\.json|data/sample_inputs/model\.pt|extra/[^/]+"
+                             r"|archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id)")
+
+
+def check_export_archive(path: str | Path) -> None:
+    """Refuse a ``torch.export`` archive (.pt2) that ``torch.export.load`` would unpickle with code allowed:
+    weights or constants marked ``use_pickle``, custom or opaque objects, legacy weight files, or sample inputs
+    that tensors-only loading cannot read (torch falls back to a full unpickle for them). Raises UnsafePickle
+    naming the member, ValueError for an archive that is damaged or not a zip (torch is never called on
+    either); OSError where it cannot be read."""
+    import torch
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValueError("not a zip archive (cut short, or another kind of file)") from None
+    with archive as z:
+        try:
+            damaged = z.testzip()
+        except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as e:
+            raise ValueError(f"damaged archive ({type(e).__name__})") from None
+        if damaged is not None:
+            raise ValueError(f"damaged archive (member {damaged!r} fails its checksum)")
+        names = z.namelist()
+        roots = {n.split("/", 1)[0] for n in names}
+        if len(roots) != 1:
+            raise ValueError(f"{len(roots)} top-level folders where an exported model has one")
+        for name in names:
+            if not _EXPORT_MEMBERS.fullmatch(name.split("/", 1)[-1]):
+                raise UnsafePickle(f"member {name!r}, which no plain exported model holds")
+        root = roots.pop()
+        for config in ("data/weights/model_weights_config.json", "data/constants/model_constants_config.json"):
+            try:
+                entries = json.loads(z.read(f"{root}/{config}"))["config"].values()
+            except (KeyError, ValueError, AttributeError, TypeError):
+                raise ValueError(f"no readable {config}") from None
+            for entry in entries:
+                if not isinstance(entry, dict) or entry.get("use_pickle") is not False \
+                        or not re.fullmatch(r"(weight|tensor)_\d+", str(entry.get("path_name", ""))):
+                    raise UnsafePickle(f"{config} names a pickled or non-tensor entry")
+        try:
+            with torch.serialization.safe_globals(_numpy_globals()):
+                torch.load(io.BytesIO(z.read(f"{root}/data/sample_inputs/model.pt")), weights_only=True)
+        except KeyError:
+            raise ValueError("no sample inputs") from None
+        except pickle.UnpicklingError as e:
+            raise UnsafePickle(f"sample inputs that are not tensors ({str(e).splitlines()[0][:80]})") from None
