@@ -36,8 +36,12 @@ def test_demo_replaces_an_earlier_demo_but_not_another_run(earlier_run):
 def test_overwrite_removes_the_old_runs_detection(earlier_run):
     run, _ = earlier_run
     assert cli("detect", "--run", run)[0] == 0 and (run / "detect" / "label_issues.csv").is_file()
-    RunFolder(run).clear()  # what train --overwrite does first
+    before = snapshot(run)
+    aside = RunFolder(run).set_aside()  # what train --overwrite does first
     assert not (run / "detect" / "label_issues.csv").exists() and not (run / "detect" / "summary.json").exists()
+    assert aside is not None and (aside / "detect" / "label_issues.csv").is_file()
+    RunFolder(run).put_back(aside)  # what it does where the new run fails
+    assert snapshot(run) == before and not aside.exists()
 
 
 def test_a_second_writer_of_one_run_folder_is_refused_and_writes_nothing(tmp_path):

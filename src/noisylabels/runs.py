@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -271,30 +272,52 @@ class RunFolder:
             for tmp in self.path.rglob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
 
-    def clear(self) -> None:
-        """Remove the files of an earlier run (for --overwrite), after all inputs were validated.
-        In a data-parallel job only rank 0 removes (as only rank 0 writes)."""
-        if not is_main():
-            return
-        for name in _RUN_FILES:
-            (self.path / name).unlink(missing_ok=True)
-        if (self.path / PLOTS).is_dir():
-            for png in (self.path / PLOTS).glob("*.png"):
-                png.unlink()
+    def outputs(self) -> list[Path]:
+        """The files of an earlier run in this folder (those --overwrite replaces): the run's own files, its plots,
+        ``noisylabels review``'s page, the framework's per-phase folders and ``detect --run``'s default folder."""
+        files = [self.path / name for name in _RUN_FILES]
+        files += sorted((self.path / PLOTS).glob("*.png")) if (self.path / PLOTS).is_dir() else []
         review = self.path / "review"  # `noisylabels review`'s page of the old run's suspects
         if (review / "data.js").is_file():
-            for name in ("index.html", "data.js"):
-                (review / name).unlink(missing_ok=True)
-            for png in review.glob("thumbs/sheet-*.png"):
-                png.unlink()
-        for phase in self.path.glob("phase-*"):  # the framework's per-phase folders
+            files += [review / "index.html", review / "data.js", *sorted(review.glob("thumbs/sheet-*.png"))]
+        for phase in sorted(self.path.glob("phase-*")):  # the framework's per-phase folders
             if phase.is_dir():
-                RunFolder(phase).clear()
+                files += RunFolder(phase).outputs()
         detect = self.path / "detect"  # `detect --run`'s default folder: the old run's label issues
         if (detect / LABEL_ISSUES).is_file():
-            RunFolder(detect).clear()
-            for name in (DETECT_CONFIG, "suspects.png"):
-                (detect / name).unlink(missing_ok=True)
+            files += [*RunFolder(detect).outputs(), detect / DETECT_CONFIG, detect / "suspects.png"]
+        return [f for f in files if f.is_file()]
+
+    def clear(self) -> None:
+        """Remove the files of an earlier run (:meth:`outputs`). In a data-parallel job only rank 0 removes (as
+        only rank 0 writes)."""
+        if is_main():
+            for f in self.outputs():
+                f.unlink(missing_ok=True)
+
+    def set_aside(self) -> Path | None:
+        """Move the files of an earlier run (:meth:`outputs`) into a hidden folder of this one, keeping their
+        relative paths, so that a replacement that fails can put them back (:meth:`put_back`); returns that
+        folder (None on the ranks that do not write, or where there was nothing to move)."""
+        files = self.outputs() if is_main() else []
+        if not files:
+            return None
+        aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=self.path))
+        for f in files:
+            dest = aside / f.relative_to(self.path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
+        return aside
+
+    def put_back(self, aside: Path) -> None:
+        """Remove what a failed replacement wrote (:meth:`clear`) and move the earlier run's files back from
+        ``aside`` (:meth:`set_aside`), which is then deleted."""
+        self.clear()
+        for f in sorted(p for p in aside.rglob("*") if p.is_file()):
+            dest = self.path / f.relative_to(aside)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
+        shutil.rmtree(aside, ignore_errors=True)
 
     def write_json(self, name: str, obj: Any) -> None:
         text = json.dumps(strict_json(obj), indent=2, sort_keys=True, allow_nan=False)

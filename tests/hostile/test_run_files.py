@@ -2,7 +2,8 @@
 features.npy, count_probs.npy): damaged in any way (other bytes, cut short, an archive whole or cut, pickled
 objects, empty, a header promising more than the file holds), `detect --run` refuses it in one line that
 names the file, and writes nothing; `train --resume` does the same for the labels it checks. A run folder
-reused with --overwrite keeps no count probabilities of an earlier TCL run."""
+reused with --overwrite keeps no count probabilities of an earlier TCL run, and keeps the earlier run whole
+where the new one fails after its inputs were accepted."""
 
 import io
 import shutil
@@ -107,3 +108,15 @@ def test_count_probs_of_another_shape_are_named_not_used(earlier_run, tmp_path):
     before = snapshot(folder)
     user_error(["detect", "--run", folder, "--out", tmp_path / "det"], "count_probs.npy (5, 3) does not match")
     assert snapshot(folder) == before and not (tmp_path / "det").exists()
+
+
+@pytest.mark.parametrize("argv", [["--train-size", "1"], ["--method", "cleanlab-retrain", "--train-size", "5"]])
+def test_overwrite_that_fails_while_training_puts_the_earlier_run_back(earlier_run, argv):
+    """Options that pass the checks before training but fail in it (an epoch too small for batch norm): the
+    earlier run in the folder is byte-identical afterwards, and nothing of the failed one is left."""
+    from tests.helpers import FAST
+
+    folder, before = earlier_run
+    user_error(["train", "--dataset", "digits", *FAST, *argv, "--overwrite", "--out", folder], "batch norm")
+    assert snapshot(folder) == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".replaced-")]

@@ -3,6 +3,7 @@ engine, the label issues, the summary and the plots."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -65,10 +66,22 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
             raise UserError(f"--resume: the noisy labels differ from those saved in {run.path}; use --overwrite")
     if resume:
         run.remove_stale_temporaries()
-    else:
-        if overwrite:
-            run.clear()
+        return _train_and_write(prep, run, sha, resume=True, log=log)
+    aside = run.set_aside() if overwrite else None  # put back if the new run fails: bad input never costs the old
+    try:
         run.write_yaml(CONFIG, saved_config(prep.config))
+        summary = _train_and_write(prep, run, sha, resume=False, log=log)
+    except BaseException:
+        if aside is not None:
+            run.put_back(aside)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    return summary
+
+
+def _train_and_write(prep: Any, run: RunFolder, sha: str, *, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train the prepared run in ``run`` and write its labels, lists, issues, model, plots and summary."""
     if not (run.path / NOISY_LABELS).exists():
         run.write_npy(NOISY_LABELS, prep.noisy)
     skipped = prep.skipped
