@@ -469,6 +469,7 @@ def _silent(line: str) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    from .data._images import image_array
     from .app.encoder_detect import DATA_OPTIONS, detect_with_encoder
     from .data._text import shown
     from .data.keyed import label_vector
@@ -503,10 +504,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise UserError("--labels and one or both of --pred-probs and --features are needed")
         images = None
         if args.images:
-            images = load_array(args.images, "images")
-            if images.dtype != np.uint8 or images.ndim not in (3, 4):
-                raise UserError(f"--images must be uint8 (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
-            images = images[..., None] if images.ndim == 3 else images
+            images = image_array(load_array(args.images, "images"), "--images")
         labels = label_vector(load_array(args.labels, "labels"), f"--labels {shown(args.labels)}")
         true = label_vector(load_array(args.true_labels, "true-labels"), f"--true-labels {shown(args.true_labels)}") \
             if args.true_labels else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
-from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder
+from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder, staged
 from .safeload import load_npy
 
 SUSPECTS = "suspects.png"
@@ -206,10 +206,14 @@ def detect_to_folder(
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
     ranking: ContextRanking = ContextRanking(), extra: dict[str, Any] | None = None,
     provenance: str = "out-of-sample", count_probs: np.ndarray | None = None,
+    write_more: Callable[[RunFolder], None] | None = None,
 ) -> dict[str, Any]:
     """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png;
     ``extra``: more summary entries (how the probabilities were made); ``provenance`` and ``count_probs`` as
-    :func:`detect_issues` takes them."""
+    :func:`detect_issues` takes them; ``write_more``: writes the caller's own files beside them. Nothing in
+    ``out`` changes until every file is written (:func:`~noisylabels.runs.staged`)."""
+    if (Path(out) / CONFIG).exists():  # its pred_probs.npy and features.npy are the run's, not a detection's
+        raise UserError(f"--out {shown(out)} holds a training run; choose another folder for the detection")
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
         raise UserError(f"--true-labels has {len(true_labels)} entries but there are {len(labels)} labels")
     if true_labels is not None:
@@ -222,21 +226,22 @@ def detect_to_folder(
                            count_probs=count_probs)
     labels = np.asarray(labels, dtype=np.int64)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
-    folder = RunFolder(out)
-    # an earlier detection's outputs that this one does not rewrite: its detect.yaml would name other samples
-    for stale in (DETECT_CONFIG, *([] if images is not None else [SUSPECTS])):
-        (folder.path / stale).unlink(missing_ok=True)
-    summary: dict[str, Any] = {"num_samples": int(len(labels))}
-    summary.update(export_label_issues(folder, issues, labels, pred_probs, true_labels=true_labels,
-                                       source_index=source_index, paths=paths, class_names=class_names,
-                                       title=f"detect: label quality of {len(labels)} samples"))
-    summary.update(extra or {})
-    if images is not None:
-        from .report import plot_suspects
+    # written in full before any earlier detection's file is replaced; that detection's files this one has no
+    # counterpart of go (its detect.yaml, arrays and suspects would name other samples)
+    with staged(out, replaces=(DETECT_CONFIG, PRED_PROBS, FEATURES, SUSPECTS)) as folder:
+        summary: dict[str, Any] = {"num_samples": int(len(labels))}
+        summary.update(export_label_issues(folder, issues, labels, pred_probs, true_labels=true_labels,
+                                           source_index=source_index, paths=paths, class_names=class_names,
+                                           title=f"detect: label quality of {len(labels)} samples"))
+        summary.update(extra or {})
+        if images is not None:
+            from .report import plot_suspects
 
-        plot_suspects(images, labels, issues.suggested, issues.quality, folder.path / SUSPECTS,
-                      class_names=class_names, top=top, source_index=source_index)
-    folder.write_json("summary.json", summary)
+            plot_suspects(images, labels, issues.suggested, issues.quality, folder.path / SUSPECTS,
+                          class_names=class_names, top=top, source_index=source_index)
+        folder.write_json("summary.json", summary)
+        if write_more is not None:
+            write_more(folder)
     return summary
 
 

@@ -217,6 +217,33 @@ def sub_state(state: Mapping[str, Any], *prefixes: str) -> dict[str, Any]:
 MAX_NAME_BYTES = 255  # one file or folder name (Linux, macOS, Windows file systems)
 
 
+@contextlib.contextmanager
+def staged(folder: str | Path, replaces: tuple[str, ...] = ()) -> Iterator["RunFolder"]:
+    """A hidden folder inside ``folder`` to write one set of outputs into. When the block ends without an error,
+    each file it holds moves over its namesake in ``folder`` and the ``replaces`` names it does not hold (an
+    earlier set's files that this one has no counterpart of) are removed; when the block fails, ``folder`` is
+    left as it was (a folder this made is removed again). Only rank 0 of a data-parallel job should stage."""
+    folder = Path(folder)
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staged-", dir=folder))
+    try:
+        yield RunFolder(stage)
+        files = sorted(p for p in stage.rglob("*") if p.is_file())
+        held = {f.relative_to(stage).as_posix() for f in files}
+        for name in replaces:
+            if name not in held:
+                (folder / name).unlink(missing_ok=True)
+        for f in files:
+            dest = folder / f.relative_to(stage)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 class RunFolder:
     """The output folder of one run."""
 

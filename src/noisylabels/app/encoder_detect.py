@@ -105,17 +105,20 @@ def detect_with_encoder(
         f"{probe} probe in {probe_seconds:.1f}s")
     features = F.normalize(z, dim=1).cpu().numpy()
     p = probs.double().cpu().numpy()
-    summary = detect_to_folder(
+
+    def write_more(folder: RunFolder) -> None:
+        folder.write_npy(PRED_PROBS, p.astype(np.float32))
+        folder.write_npy(FEATURES, features.astype(np.float16))
+        folder.write_yaml(DETECT_CONFIG, absolute_paths({k: cfg[k] for k in (*DATA_OPTIONS, "pretrained", "weights")
+                                                          if k in cfg}))
+
+    return detect_to_folder(
         out, noisy, p, features=features,  # rows normalised in float64 there, as a run's
         true_labels=train.labels if true_labels_known(cfg) else None, images=train.images,
         source_index=train.source_index, paths=train.paths, class_names=train.class_names,
         extra={"encoder": rc.backbone, "weights": str(weights), "probe": probe,
                **({"folds": folds} if probe == "linear" else {"k": k}),
                "probe_accuracy_vs_given": float(np.mean(p.argmax(1) == noisy)),
-               "embed_seconds": embed_seconds, "probe_seconds": probe_seconds, "device": device.type})
-    folder = RunFolder(out)
-    folder.write_npy(PRED_PROBS, p.astype(np.float32))
-    folder.write_npy(FEATURES, features.astype(np.float16))
-    folder.write_yaml(DETECT_CONFIG, absolute_paths({k: cfg[k] for k in (*DATA_OPTIONS, "pretrained", "weights") if k in cfg}))
-    return summary
+               "embed_seconds": embed_seconds, "probe_seconds": probe_seconds, "device": device.type},
+        write_more=write_more)
 

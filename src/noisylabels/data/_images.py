@@ -166,3 +166,13 @@ def resize_all(images: np.ndarray, size: int, channels: int) -> np.ndarray:
     out = [image_to_array(Image.fromarray(im.squeeze(-1) if im.shape[-1] == 1 else im), channels, (size, size))
            for im in images]
     return np.stack(out)
+
+
+def image_array(arr: np.ndarray, what: str) -> np.ndarray:
+    """A user's image array as uint8 (N, H, W, C) with C 1 (grey) or 3 (RGB): uint8 (N, H, W) gains a channel
+    axis; any other dtype, rank, channel count or an empty side is a one-line UserError starting with ``what``."""
+    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] not in (1, 3)) \
+            or 0 in arr.shape[1:3]:
+        raise UserError(f"{what} must be uint8 images (N, H, W) or (N, H, W, C) with C 1 or 3 and sides of at least "
+                        f"1 pixel, got {arr.dtype} {arr.shape}")
+    return arr[..., None] if arr.ndim == 3 else arr

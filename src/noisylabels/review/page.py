@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data._images import image_array
 from ..errors import UserError
 from ..runs import CONFIG, LABEL_ISSUES, SUMMARY, RunFolder, atomic_write_bytes
 from .apply import class_names_of, read_issue_rows, samples_of
@@ -39,13 +40,11 @@ def load_images(folder: Path, index: np.ndarray, images_file: str | None) -> tup
             arr = np.load(p, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as e:
             raise UserError(f"--images {images_file}: cannot read it ({str(e).splitlines()[0]})") from None
-        if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] not in (1, 3)):
-            raise UserError(f"--images must be uint8 (N, H, W) or (N, H, W, C), got {arr.dtype} {arr.shape}")
+        arr = image_array(arr, "--images")
         if index.max() >= len(arr):
             raise UserError(f"--images has {len(arr)} images but label_issues.csv names index {index.max()}; "
                             "give the images of the same samples, in the same order")
-        arr = np.asarray(arr[index])
-        return (arr[..., None] if arr.ndim == 3 else arr), ""
+        return np.asarray(arr[index]), ""
     try:
         found = samples_of(folder)
     except (UserError, OSError) as e:
