@@ -85,8 +85,11 @@ def validate_predictions(
         raise UserError(f"pred_probs must be a 2-D float array (N, C), got shape {pred_probs.shape} "
                         f"dtype {pred_probs.dtype}")
     if len(pred_probs) != len(labels):
+        hint = ("; a header row read as a sample? the first row of a one-column CSV is data where it is a number "
+                "(pandas writes the name 0 above a Series): name the column, e.g. 'label', or save with header=False"
+                if abs(len(pred_probs) - len(labels)) == 1 else "")
         raise UserError(f"pred_probs has {len(pred_probs)} rows but there are {len(labels)} labels; "
-                        "they must describe the same samples in the same order")
+                        f"they must describe the same samples in the same order{hint}")
     if len(labels) == 0:
         raise UserError("labels and pred_probs hold no samples; give one row per sample")
     if pred_probs.shape[1] < 2:
@@ -145,12 +148,19 @@ def load_array(path: str, what: str) -> np.ndarray:
 
 
 def _read_csv_numbers(path: Path) -> np.ndarray:
-    """Rows of numbers (float64), (N,) for one column, (N, C) for several; a first row that does not
-    start with a number is a header."""
+    """Rows of numbers (float64), (N,) for one column, (N, C) for several. The first row is a header where it
+    does not start with a number, or where it is pandas' default column names 0, 1, ..., C-1 (two columns or
+    more) above rows that are not all whole numbers; a header with an unnamed column (pandas' row index) is
+    refused, as its numbers would be read as data."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         rows = [(reader.line_num, r) for r in reader if any(cell.strip() for cell in r)]
-    if rows and not is_number(rows[0][1][0]):
+    if rows and (not is_number(rows[0][1][0]) or _default_column_names(rows)):
+        header = rows[0][1]
+        unnamed = next((j for j, cell in enumerate(header) if not cell.strip()), None)
+        if unnamed is not None and len(header) > 1:
+            raise ValueError(f"column {unnamed + 1} of its header has no name (pandas writes its row index so): save "
+                             "the file without the index (to_csv(..., index=False))")
         rows = rows[1:]
     if not rows:
         return np.zeros(0)
@@ -169,6 +179,15 @@ def _read_csv_numbers(path: Path) -> np.ndarray:
                 text = shown(cell if len(cell) <= 40 else cell[:40] + "...")
                 raise ValueError(f"line {line}, column {j + 1}: {text} is not a number ({hint})") from None
     return out.squeeze(-1) if width == 1 else out
+
+
+def _default_column_names(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first of ``rows`` (line, cells) is pandas' default header of unnamed columns: the cells are
+    exactly '0', '1', ..., 'C-1' (C >= 2) and a later cell is not a whole number written as one."""
+    first = [cell.strip() for cell in rows[0][1]]
+    if len(first) < 2 or first != [str(j) for j in range(len(first))]:
+        return False
+    return any(not cell.strip().lstrip("-").isdigit() for _, r in rows[1:] for cell in r)
 
 
 def export_label_issues(

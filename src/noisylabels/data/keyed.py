@@ -175,7 +175,9 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
     """The labels int64 (N,) of the training samples from a keyed CSV, matched by ``path`` (file sources)
     or ``index``; None when the file has no key column. Unknown, missing and repeated keys are UserErrors."""
     with open(file, newline="", encoding="utf-8-sig") as f:
-        rows = [[cell.strip() for cell in r] for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
+        reader = csv.reader(f)  # line_num: the file's line where the row ends (blank rows and quoted breaks counted)
+        numbered = [(reader.line_num, [cell.strip() for cell in r]) for r in reader if r and any(c.strip() for c in r)]
+    lines, rows = [n for n, _ in numbered], [r for _, r in numbered]
     header = [h.lower() for h in rows[0]] if rows else []
     by_path = "path" in header and keys.paths is not None
     if not (by_path or "index" in header):
@@ -197,7 +199,7 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
     held = set(held_keys)
     found: dict[int, str] = {}
     seen = set()
-    for n, r in enumerate(rows[1:], start=2):
+    for n, r in zip(lines[1:], rows[1:]):
         where = f"labels file {shown(file)} line {n}"
         cell = r[kc] if kc < len(r) else ""
         key = PurePath(cell).as_posix() if by_path else _index(cell, where)

@@ -16,7 +16,7 @@ from ..errors import UserError
 from ..safeload import UnsafePickle, torch_load
 from ._text import is_number, shown
 from .files import file_identity, is_file
-from .keyed import SampleKeys, read_keyed_csv, to_class_indices
+from .keyed import LABEL_COLUMNS, SampleKeys, read_keyed_csv, to_class_indices
 
 NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance",
                                  "lookalike")
@@ -268,6 +268,12 @@ def _read_csv(file: Path, class_names: list[str] | None) -> np.ndarray:
             raise UserError(f"labels file {shown(file)} has columns {rows[0]}; name the labels column 'noisy_label' "
                             "or 'label', or write a single column")
         col = header.index("noisy_label" if "noisy_label" in header else "label")
+        others = [rows[0][j] for j, h in enumerate(header) if h not in (*LABEL_COLUMNS, "path", "index")]
+        if others:
+            raise UserError(f"labels file {shown(file)} has column(s) {others} beside its labels, which would be "
+                            "ignored: name each sample by a 'path' or 'index' column (pandas writes its row index as "
+                            "an unnamed first column: save with index_label='index', or index=False in sample "
+                            "order), or keep the label column alone")
         return np.array([r[col] if col < len(r) else "" for r in rows[1:]])
     first = rows[0][0]
     is_header = first.lower() in ("label", "noisy_label") or (
@@ -353,8 +359,10 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
     if values.ndim != 1:
         raise UserError(f"labels in {shown(file)} must be one-dimensional, got shape {values.shape}")
     if len(values) != n:
-        raise UserError(f"labels file {shown(file)} has {len(values)} labels but the training set has {n} samples; "
-                        "give exactly one label per training sample, in the order of the training set")
+        header = (f" (is its first row, {shown(values[0])}, a column name? pandas writes 0 above a Series: name the "
+                  "column 'label' or save with header=False)" if len(values) == n + 1 and is_number(values[0]) else "")
+        raise UserError(f"labels file {shown(file)} has {len(values)} labels but the training set has {n} samples"
+                        f"{header}; give exactly one label per training sample, in the order of the training set")
     return _in_range(to_class_indices(values, class_names, f"labels file {shown(file)}"), num_classes, file)
 
 
