@@ -219,6 +219,10 @@ def test_folder_source_gets_a_path_label_csv_that_train_reads(tmp_path):
     assert a["path"] not in again or int(again[a["path"]]["given_label"]) == new
     for p, r in again.items():
         assert ("cat", "dog")[int(r["given_label"])] == by_path[p]
+    # a row whose path names another sample than its index: refused, never applied to either
+    swapped = _decisions(tmp_path / "swapped.csv", [[a["index"], rows[1]["path"], "", "relabel", new]])
+    user_error(["apply-review", tmp_path / "run", swapped, "--out", tmp_path / "fix2"], "belong to other data")
+    assert not (tmp_path / "fix2").exists()
 
 
 @pytest.mark.parametrize("damage, needle", [

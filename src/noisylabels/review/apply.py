@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -205,6 +205,10 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
                             "this run's review page")
         if idx in out:
             raise UserError(f"{where}: index {idx} appears twice; keep one decision per sample")
+        if r.get("path") and space.paths is not None and not _same_file(r["path"], space.paths[position[idx]]):
+            raise UserError(f"{where}: path {shown(r['path'])} but index {idx} is {shown(space.paths[position[idx]])} "
+                            "in this run's data; the decisions belong to other data (or the rows were edited): export "
+                            "them again from this run's review page")
         decision = r["decision"].lower()
         if decision not in DECISIONS:
             raise UserError(f"{where}: decision {r['decision']!r} is not one of {', '.join(DECISIONS)}")
@@ -221,6 +225,13 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
                                 f"or a class name, got {r.get('corrected_label', '')!r}")
         out[idx] = (decision, label)
     return out
+
+
+def _same_file(written: str, key: str) -> bool:
+    """Whether a path as a review file writes it (relative to where the run was started, or absolute) names the
+    sample whose key (its path relative to the source's root) is ``key``: the key's parts end the path."""
+    parts, want = PurePath(written.replace("\\", "/")).parts, PurePath(key).parts
+    return len(parts) >= len(want) and parts[len(parts) - len(want):] == want
 
 
 def _label(text: str, names: dict[str, int], num_classes: int) -> int | None:
