@@ -6,6 +6,10 @@ CSV's folder) for file sources, and its ``index`` (position in the user's source
 keyed CSV has a ``path`` or an ``index`` column and a ``label`` column (``noisy_label`` and
 ``corrected_label`` are read as ``label``). ``apply-review`` writes such files; ``train --labels`` and
 ``--noise file:`` read them.
+
+A label written as text is a class name, or a class index where it is a whole number. Where the class names
+are themselves numbers at other positions (folders ``1``, ``2``, ``3``: class index 1 is named '2') a number
+says neither for sure and is refused; a ``class_index`` or ``class_name`` column says which is meant.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ._text import as_index, exact_number, is_number, shown
+from ._text import as_index, exact_number, is_number, shown, whole_number
 from .dataset import ArrayDataset, DataSplits
 
-LABEL_COLUMNS = ("label", "noisy_label", "corrected_label")
+READ_AS = {"class_index": "index", "class_name": "name"}  # label columns that say how their values are read
+LABEL_COLUMNS = ("label", "noisy_label", "corrected_label", *READ_AS)
 MAX_CLASS_INDEX = 1_000_000  # a class index beyond this is a typo (a 10^11 label would build 10^11 classes)
 
 
@@ -81,21 +86,28 @@ def relative_key(path: str | PurePath, root: Path | None) -> str:
     return p.as_posix()
 
 
-def to_class_indices(values: np.ndarray, class_names: list[str] | None, source: str) -> np.ndarray:
+def to_class_indices(values: np.ndarray, class_names: list[str] | None, source: str, read_as: str = "auto") -> np.ndarray:
     """Labels read from ``source`` (the words naming where they came from, as messages start: "labels file
     'x.csv'", "--true-labels"; numbers, numbers as text, or class names; bytes are read as UTF-8 text; booleans
     are no class index) -> int64 class indices; every number checked finite, integral and below ``MAX_CLASS_INDEX`` before it
     is used, text numbers exactly (:func:`~noisylabels.data._text.exact_number`: '1.0000000000000001' is
-    no class index)."""
+    no class index). ``read_as`` "name" or "index" (a ``class_name`` / ``class_index`` column) reads text as
+    that kind only; "auto" refuses numbers that are also class names at other positions (module docstring)."""
     if values.size == 0:  # no label: the callers' length checks say what is missing
         return np.zeros(values.shape, dtype=np.int64)
     if values.dtype.kind == "S":
         values = _decoded(values, source)
     if values.dtype.kind == "U":  # strings: integers written as text, or class names
         texts = [str(v).strip() for v in values]
-        if texts and all(is_number(t) for t in texts):
-            return _text_indices(texts, source)
-        return _name_indices(texts, class_names, source)
+        if read_as == "name" or not (texts and all(is_number(t) for t in texts)):
+            if read_as == "index":
+                bad = next(t for t in texts if not is_number(t))
+                raise UserError(f"{source}: its class_index column holds {shown(bad)}; write class indices 0..C-1 "
+                                "there (or name the column class_name)")
+            return _name_indices(texts, class_names, source)
+        if read_as == "auto":
+            _refuse_number_names(texts, class_names, source)
+        return _text_indices(texts, source)
     if values.dtype.kind == "f":
         if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
             raise UserError(f"{source} holds non-integer values; write integer class indices 0..C-1")
@@ -107,6 +119,17 @@ def to_class_indices(values: np.ndarray, class_names: list[str] | None, source: 
         raise UserError(f"{source} holds class index {high if high > MAX_CLASS_INDEX else low:g}; "
                         "write class indices 0..C-1")
     return values.astype(np.int64)
+
+
+def _refuse_number_names(texts: list[str], class_names: list[str] | None, source: str) -> None:
+    """UserError where a number among ``texts`` is also the name of a class at another index."""
+    index = {name: i for i, name in enumerate(class_names or [])}
+    for t in dict.fromkeys(texts):
+        i = index.get(t)
+        if i is not None and whole_number(t) != i:
+            raise UserError(f"{source}: the label {t!r} could be class index {t} or the class named {t!r} (index {i}), "
+                            "as the class names are numbers; put the labels in a column named class_index or "
+                            "class_name to say which")
 
 
 def _decoded(values: np.ndarray, source: str) -> np.ndarray:
@@ -219,4 +242,4 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
     values = np.array([found[i] for i in range(len(train_keys))])
     if any(v == "" for v in values):
         raise UserError(f"labels file {shown(file)} has an empty label; give every row a class index or name")
-    return to_class_indices(values, class_names, f"labels file {shown(file)}")
+    return to_class_indices(values, class_names, f"labels file {shown(file)}", READ_AS.get(label_col, "auto"))

@@ -16,7 +16,7 @@ from ..errors import UserError
 from ..safeload import UnsafePickle, torch_load
 from ._text import is_number, shown
 from .files import file_identity, is_file
-from .keyed import LABEL_COLUMNS, SampleKeys, read_keyed_csv, to_class_indices
+from .keyed import LABEL_COLUMNS, READ_AS, SampleKeys, read_keyed_csv, to_class_indices
 
 NOISE_NAMES: tuple[str, ...] = ("none", "symmetric", "symmetric-exclusive", "asymmetric", "pairflip", "instance",
                                  "lookalike")
@@ -257,28 +257,30 @@ def make_noisy_labels(labels: np.ndarray, *, noise: str, rate: float, num_classe
     return instance_noise(labels, rate=rate, num_classes=num_classes, images=np.asarray(images), rng=rng)
 
 
-def _read_csv(file: Path, class_names: list[str] | None) -> np.ndarray:
+def _read_csv(file: Path, class_names: list[str] | None) -> tuple[np.ndarray, str]:
+    """(the labels as text, how to read them: "auto", or "index" / "name" under a class_index / class_name
+    column) of a labels CSV without keys: one column (a header allowed), or a label column and key columns."""
     with open(file, newline="", encoding="utf-8-sig") as f:  # a BOM is not part of the first label
         rows = [[cell.strip() for cell in r] for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
     if not rows:
         raise UserError(f"labels file {shown(file)} is empty; write one label per line or a 'label' column")
     header = [h.lower() for h in rows[0]]
     if len(header) > 1:
-        if not {"noisy_label", "label"} & set(header):
+        name = next((c for c in ("noisy_label", "label", *READ_AS) if c in header), None)
+        if name is None:
             raise UserError(f"labels file {shown(file)} has columns {rows[0]}; name the labels column 'noisy_label' "
                             "or 'label', or write a single column")
-        col = header.index("noisy_label" if "noisy_label" in header else "label")
+        col = header.index(name)
         others = [rows[0][j] for j, h in enumerate(header) if h not in (*LABEL_COLUMNS, "path", "index")]
         if others:
             raise UserError(f"labels file {shown(file)} has column(s) {others} beside its labels, which would be "
                             "ignored: name each sample by a 'path' or 'index' column (pandas writes its row index as "
                             "an unnamed first column: save with index_label='index', or index=False in sample "
                             "order), or keep the label column alone")
-        return np.array([r[col] if col < len(r) else "" for r in rows[1:]])
+        return np.array([r[col] if col < len(r) else "" for r in rows[1:]]), READ_AS.get(name, "auto")
     first = rows[0][0]
-    is_header = first.lower() in ("label", "noisy_label") or (
-        not is_number(first) and not (class_names and first in class_names))
-    return np.array([r[0] for r in (rows[1:] if is_header else rows)])
+    is_header = first.lower() in LABEL_COLUMNS or (not is_number(first) and not (class_names and first in class_names))
+    return np.array([r[0] for r in (rows[1:] if is_header else rows)]), READ_AS.get(first.lower(), "auto")
 
 
 def _read_entries(file: Path) -> dict[str, np.ndarray]:
@@ -334,7 +336,12 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
             raise UserError(f"labels file {shown(file)} names no sample, and this training set's order depends on "
                             "--seed (its "
                             "held-out split): write a CSV with a path (file sources) or index column and a label column")
-        entries = {"": _read_csv(file, class_names)} if file.suffix.lower() == ".csv" else _read_entries(file)
+        read_as = "auto"
+        if file.suffix.lower() == ".csv":
+            text, read_as = _read_csv(file, class_names)
+            entries = {"": text}
+        else:
+            entries = _read_entries(file)
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any reader failure is a problem with the user's file
@@ -363,7 +370,7 @@ def load_label_file(path: str, *, n: int, num_classes: int, class_names: list[st
                   "column 'label' or save with header=False)" if len(values) == n + 1 and is_number(values[0]) else "")
         raise UserError(f"labels file {shown(file)} has {len(values)} labels but the training set has {n} samples"
                         f"{header}; give exactly one label per training sample, in the order of the training set")
-    return _in_range(to_class_indices(values, class_names, f"labels file {shown(file)}"), num_classes, file)
+    return _in_range(to_class_indices(values, class_names, f"labels file {shown(file)}", read_as), num_classes, file)
 
 
 def _in_range(labels: np.ndarray, num_classes: int, file: Path) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Writes, in DIR:
 
-* ``corrected_labels.csv``: ``index,label`` (and ``path`` for folder and csv sources), one row per sample
+* ``corrected_labels.csv``: ``index,label`` (and ``path`` for folder and csv sources; ``class_index`` in place of
+  ``label``, the indices, where class names are numbers), one row per sample
   of the source that the run trained on or held out, keyed by identity (``data.keyed``), which is what
   ``train --labels FILE`` reads whatever the seed, split or row order; relabelled samples carry their new
   label, all others the label the run trained on (held-out samples: the dataset's);
@@ -222,7 +223,7 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
             if label is None:
                 raise UserError(f"{where}: relabel needs a corrected_label, a class index "
                                 f"0..{len(space.class_names) - 1} "
-                                f"or a class name, got {r.get('corrected_label', '')!r}")
+                                f"or a class name that is not a number, got {r.get('corrected_label', '')!r}")
         out[idx] = (decision, label)
     return out
 
@@ -235,11 +236,11 @@ def _same_file(written: str, key: str) -> bool:
 
 
 def _label(text: str, names: dict[str, int], num_classes: int) -> int | None:
-    if text in names and not is_number(text):
-        return names[text]
-    index = as_index(text)
-    if index is not None and index < num_classes:
-        return index
+    """A decision's label: a number is a class index (as the review page writes it, whatever the class names),
+    other text a class name; None where it is neither."""
+    if is_number(text):
+        index = as_index(text)
+        return index if index is not None and index < num_classes else None
     return names.get(text)
 
 
@@ -261,7 +262,7 @@ def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path
             corrected[position[idx]] = label
         elif decision == "exclude":
             excluded.add(idx)
-    numeric = any(is_number(n) for n in space.class_names)  # '3' would read back as class index 3
+    numeric = any(is_number(n) for n in space.class_names)  # a name '3' is no label a reader can tell from index 3
     index = np.concatenate([space.source_index, space.held_index]).tolist()
     label = [y if numeric else space.class_names[y] for y in np.concatenate([corrected, space.held_labels]).tolist()]
     if space.paths is None:  # keyed by index alone
@@ -269,7 +270,8 @@ def apply_review(folder: str | Path, decisions_file: str | Path, out: str | Path
     else:
         key_header, keys = ["index", "path"], {i: [i, p] for i, p in zip(index, space.paths + space.held_paths)}
     labels_path = out / CORRECTED_CSV
-    atomic_write_bytes(labels_path, _csv([*key_header, "label"], sorted([*keys[i], y] for i, y in zip(index, label))))
+    column = "class_index" if any(is_number(n) and n != str(i) for i, n in enumerate(space.class_names)) else "label"
+    atomic_write_bytes(labels_path, _csv([*key_header, column], sorted([*keys[i], y] for i, y in zip(index, label))))
     atomic_write_bytes(out / EXCLUDED, _csv(key_header, (keys[i] for i in sorted(excluded))))
     return {"counts": counts, "labels_file": labels_path, "exclude_file": out / EXCLUDED,
             "num_excluded": len(excluded), "num_changed": int(np.sum(corrected != space.labels)),
