@@ -15,11 +15,13 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from noisylabels.data.files import list_csv, list_folder
 from noisylabels.data.sources import load_npz
+from noisylabels.errors import UserError
 from tests.hostile.strategies import FS_NAMES, NAMES, PROPERTY, fresh, look_alike, refused
 
 
@@ -147,3 +149,14 @@ def test_look_alike_names_in_an_npz_are_never_two_classes(tmp_path, name, how):
     assume(stored[0] != stored[1])  # numpy's own trailing-NUL rule made them one
     no, got = refused(lambda: load_npz(str(tmp_path / "d.npz")))
     assert no, (name, twin)
+
+
+def test_an_empty_class_name_is_refused_where_the_data_names_its_classes(tmp_path):
+    """A class named '' (or spaces alone) trains, but no labels file or review decision can name it: refused
+    when the data is read, not when its review comes back."""
+    for blank in ("", "  ", "\t"):
+        path = tmp_path / f"d{len(blank)}.npz"
+        np.savez(path, images=np.zeros((6, 8, 8), np.uint8), labels=np.arange(6) % 3,
+                 class_names=np.array([blank, "b", "c"]))
+        with pytest.raises(UserError, match="empty name"):
+            load_npz(str(path))

@@ -130,7 +130,12 @@ def check_class_names(class_names: list[str], counts: np.ndarray, origin: str) -
     """UserError listing class names that are one class written twice: equal but for case, spaces,
     punctuation, invisible characters and Unicode forms ('Sneaker', 'sneaker ', 'café' composed and
     decomposed), or one edit apart ('Snekaer', 'Sneaker') where the rarer holds at
-    most a tenth of the other's samples (a typo, not a class such as 'Shirt' beside 'Skirt')."""
+    most a tenth of the other's samples (a typo, not a class such as 'Shirt' beside 'Skirt'); and an empty
+    name (or one of spaces alone), which no labels file or review could name."""
+    blank = next((i for i, name in enumerate(class_names) if not str(name).strip()), None)
+    if blank is not None:
+        raise UserError(f"{shown(origin)}: class {blank} has an empty name ({class_names[blank]!r}); give every class "
+                        "a name")
     for i in range(len(class_names)):
         for j in range(i + 1, len(class_names)):
             a, b = _normalised(class_names[i]), _normalised(class_names[j])
