@@ -55,7 +55,7 @@ def detect_issues(
             raise UserError(f"count_probs (the probabilities that count the flags): {e}") from None
     if features is None:
         return find_issues(labels, pred_probs, provenance=provenance, count_probs=count_probs)
-    z = torch.from_numpy(np.asarray(features, dtype=np.float32))
+    z = torch.from_numpy(checked_features(features, len(labels)))
     return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking, provenance=provenance,
                           count_probs=count_probs)
 
@@ -104,11 +104,31 @@ def validate_predictions(
     if np.any(np.abs(sums - 1) > 1e-2):
         raise UserError("pred_probs rows must sum to 1 (pass softmax probabilities, not logits)")
     if features is not None:
-        f = np.asarray(features)
-        if f.ndim != 2 or len(f) != len(labels) or f.dtype.kind not in "iuf" or not np.all(np.isfinite(f)):
-            raise UserError(f"features must be a finite 2-D array of real numbers with one row per label, got "
-                            f"{f.dtype} of shape {f.shape}")
+        checked_features(features, len(labels))
     return labels.astype(np.int64), pred_probs.astype(np.float64) / sums
+
+
+FEATURE_NORMS = (1e-15, 1e15)  # rows whose norm lies here are normalised in float32 as they are (squares fit)
+
+
+def checked_features(features: np.ndarray, n: int) -> np.ndarray:
+    """The user's embeddings (N, D) in float32 as every use of them takes them (each use L2-normalises the rows):
+    a row whose norm lies outside ``FEATURE_NORMS`` is normalised here first, in float64 after dividing it by its
+    largest magnitude, so that values beyond float32's range (1e39) or below its squares' (1e-20) keep their
+    direction instead of turning into inf, NaN or zero; other rows are cast as they are (a run's own features rank
+    exactly as in the run). UserError unless they are 2-D real numbers, one row per label, at least one column,
+    all finite."""
+    f = np.asarray(features)
+    if f.ndim != 2 or len(f) != n or f.shape[1] == 0 or f.dtype.kind not in "iuf" or not np.all(np.isfinite(f)):
+        raise UserError(f"features must be a finite 2-D array of real numbers with one row per label, got "
+                        f"{f.dtype} of shape {f.shape}")
+    u = f.astype(np.float64)
+    top = np.abs(u).max(1, keepdims=True)
+    unit = u / np.where(top > 0, top, 1.0)
+    unit /= np.where((norm := np.linalg.norm(unit, axis=1, keepdims=True)) > 0, norm, 1.0)
+    lo, hi = FEATURE_NORMS
+    extreme = (top > 0) & ((top * norm < lo) | (top * norm > hi))  # top * norm: the row's norm, without overflow
+    return np.where(extreme, unit, u).astype(np.float32)
 
 
 def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: int) -> tuple[np.ndarray, dict[str, Any]]:
@@ -121,14 +141,14 @@ def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: in
     if features is None or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0 \
             or labels.min() < 0:
         raise UserError("features without pred_probs need labels as 1-D non-negative integer class indices")
-    f = np.asarray(features)
-    if f.ndim != 2 or len(f) != len(labels) or f.dtype.kind not in "iuf" or not np.all(np.isfinite(f)):
-        raise UserError(f"features must be a finite 2-D array of real numbers with one row per label, got "
-                        f"{f.dtype} of shape {f.shape}")
+    f = checked_features(features, len(labels))
     if k < 1:
         raise UserError(f"k (neighbours) must be at least 1, got {k}")
     c = max(2, int(labels.max()) + 1)
-    probs = knn_probs(torch.from_numpy(f.astype(np.float32)), torch.from_numpy(labels.astype(np.int64)), c, k=k)
+    if c > len(labels):  # the votes are (N, C): a typo'd index would allocate for classes no sample has
+        raise UserError(f"labels hold class index {c - 1} for {len(labels)} samples: more classes than samples; "
+                        "write class indices 0..C-1 of the classes you have")
+    probs = knn_probs(torch.from_numpy(f), torch.from_numpy(labels.astype(np.int64)), c, k=k)
     return probs.double().numpy(), {"probe": "knn", "k": int(k)}
 
 

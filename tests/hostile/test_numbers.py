@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import noisylabels.app.encoder_detect  # noqa: F401 - imported (bound to the real detect_to_folder) before a test patches it
 import noisylabels.issues as issues_module
 from noisylabels.app.build import noisy_training_labels
 from noisylabels.config import TRAIN_DEFAULTS, RunConfig, check_config
@@ -484,3 +485,35 @@ def test_the_suite_reads_every_kind_of_number():
     assert meant_literal("017") == 17 and meant_literal("0x10") == 16 and meant_number("nan") is None
     with pytest.raises(AssertionError):
         assert_one_line("two\u2028lines")
+
+
+@FEW
+@given(exponent=st.integers(-40, 300), seed=st.integers(0, 3))
+def test_features_mean_their_directions_at_any_scale(exponent, seed):
+    """Embeddings are compared by direction: scaled by 10^-40 .. 10^300 (far past float32's 3.4e38, where a cast
+    would give inf and a NaN ranking), they flag and rank as the unscaled ones do, with and without pred_probs."""
+    from noisylabels.issues import detect_issues, feature_vote_probs
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, 90)
+    feats = rng.normal(size=(90, 6)) + 2.0 * np.eye(3, 6)[labels]
+    probs = rng.dirichlet([1, 1, 1], 90)
+    scaled = feats * 10.0 ** exponent
+    if not np.all(np.isfinite(scaled)) or not np.all(np.abs(scaled[feats != 0]) > 0):
+        return
+    for p in (probs, feature_vote_probs(labels, feats, k=5)[0]):
+        a = detect_issues(labels, p, features=feats)
+        b = detect_issues(labels, p, features=scaled)
+        assert np.array_equal(a.flags, b.flags) and np.allclose(a.quality, b.quality, atol=1e-6)
+    assert np.allclose(feature_vote_probs(labels, feats, k=5)[0], feature_vote_probs(labels, scaled, k=5)[0])
+
+
+def test_features_alone_refuse_a_class_index_beyond_the_samples():
+    """The votes are (N, C) with C = the largest label + 1: a typo'd 999999 among 200 labels is refused, not a
+    terabyte allocation."""
+    from noisylabels.issues import feature_vote_probs
+
+    labels = np.arange(200) % 3
+    labels[0] = 999_999
+    with pytest.raises(UserError, match="more classes than samples"):
+        feature_vote_probs(labels, np.ones((200, 4)), k=5)
