@@ -256,8 +256,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     p_noise = sub.add_parser("noise", help="write noisy training labels to a .npy file",
                              description="Write the noisy training labels that 'train' with the same data and "
                              "noise flags would train on.")
-    _add_options(p_noise, "noise")["run"].add_argument("--out", required=True, metavar="FILE.npy",
-                                                       help="output .npy file (required)")
+    noise_run = _add_options(p_noise, "noise")["run"]
+    noise_run.add_argument("--out", required=True, metavar="FILE.npy", help="output .npy file (required)")
+    noise_run.add_argument("--overwrite", action="store_true", help="replace an existing --out file (default: off)")
 
     _add_train_parser(sub, method)
     _add_detect_parser(sub)
@@ -393,6 +394,8 @@ def cmd_noise(args: argparse.Namespace) -> int:
         raise UserError(f"--out must end in .npy, got {args.out}")
     if Path(args.out).is_dir() or any(p.exists() and not p.is_dir() for p in Path(args.out).parents):
         raise UserError(f"--out {args.out}: not a file path inside a folder; give a path such as labels/noisy.npy")
+    if Path(args.out).exists() and not args.overwrite:  # a run's own noisy_labels.npy among the files it could be
+        raise UserError(f"--out {args.out} exists; pass --overwrite to replace it or choose another file")
     splits = load_run_splits(cfg)
     noisy, report = noisy_training_labels(cfg, splits.train, held_out(splits))
     out = Path(args.out)

@@ -367,3 +367,13 @@ def test_the_suite_covers_enough_cases():
          + len(DETECT_NEEDLES))
     assert n >= 60, n
     assert yaml.safe_load("lr: 1e-3")["lr"] == "1e-3"  # the premise of test_ok_yaml_exponent_without_dot...
+
+
+def test_noise_out_that_exists_needs_overwrite(earlier_run):
+    """`noise --out` pointed at a file that exists (a run's own noisy_labels.npy) is refused without --overwrite."""
+    run, before = earlier_run
+    base = ["noise", "--dataset", "digits", "--noise", "symmetric", "--noise-rate", "0.5", "--out",
+            run / "noisy_labels.npy"]
+    user_error(base, "--overwrite")
+    assert snapshot(run) == before
+    assert cli(*base, "--overwrite")[0] == 0 and snapshot(run)["noisy_labels.npy"] != before["noisy_labels.npy"]
