@@ -38,6 +38,7 @@ def test_find_label_issues_is_detects_detector_with_cleanlabs_columns():
     ({}, "needs pred_probs, features or both"),
     ({"pred_probs": np.full((3, 2), 0.5)}, "pred_probs has 3 rows"),
     ({"features": np.zeros((4, 2)), "k": 0}, "k (neighbours) must be at least 1"),
+    ({"features": np.zeros((4, 2)), "k": 4}, "below the 4 samples"),
     ({"features": np.zeros((4, 2)), "in_sample": True}, "in_sample describes pred_probs"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, needle):

@@ -142,8 +142,8 @@ def feature_vote_probs(labels: np.ndarray, features: np.ndarray | None, *, k: in
             or labels.min() < 0:
         raise UserError("features without pred_probs need labels as 1-D non-negative integer class indices")
     f = checked_features(features, len(labels))
-    if k < 1:
-        raise UserError(f"k (neighbours) must be at least 1, got {k}")
+    if not 1 <= k < len(labels):  # each sample's neighbours are the others: k of them must exist
+        raise UserError(f"k (neighbours) must be at least 1 and below the {len(labels)} samples, got {k}")
     c = max(2, int(labels.max()) + 1)
     if c > len(labels):  # the votes are (N, C): a typo'd index would allocate for classes no sample has
         raise UserError(f"labels hold class index {c - 1} for {len(labels)} samples: more classes than samples; "

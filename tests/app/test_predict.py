@@ -52,14 +52,17 @@ def test_the_exported_model_loads_with_torch_alone(digits_run):
     assert info.class_names == [str(i) for i in range(10)] and info.config["method"] == "ce"
 
 
-def test_predict_a_plain_folder_of_photos_at_the_runs_shape(digits_run, tmp_path):
+@pytest.mark.parametrize("folder", ["in", "scans:2024", "npzx:in"])
+def test_predict_a_plain_folder_of_photos_at_the_runs_shape(digits_run, tmp_path, folder):
+    """A plain folder, also one whose name holds a colon but names no source kind ('scans:2024')."""
     rng = np.random.default_rng(0)
-    (tmp_path / "in").mkdir()
+    (tmp_path / folder).mkdir()
     for k, (w, h) in enumerate([(40, 30), (8, 8), (300, 20)]):  # colour, any size: read grey at 8 x 8
-        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "in" / f"{k}.png")
-    rc, _, _ = cli("predict", digits_run, "--images", tmp_path / "in", "--out", tmp_path / "p.csv")
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / folder / f"{k}.png")
+    rc, _, err = cli("predict", digits_run, "--images", tmp_path / folder, "--out", tmp_path / "p.csv")
+    assert rc == 0, err
     rows = _rows(tmp_path / "p.csv")
-    assert rc == 0 and [Path(r["path"]).name for r in rows] == ["0.png", "1.png", "2.png"]
+    assert [Path(r["path"]).name for r in rows] == ["0.png", "1.png", "2.png"]
     assert all(r["given_class"] == "" for r in rows)
 
 

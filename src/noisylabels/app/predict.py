@@ -19,7 +19,7 @@ from ..data._images import decode_all, resize_all
 from ..data._text import shown
 from ..data.dataset import ArrayDataset
 from ..data.files import FileList, folder_files, list_csv, list_folder
-from ..data.sources import check_spec_path, load_source
+from ..data.sources import SPEC_KINDS, check_spec_path, load_source
 from ..errors import UserError
 from ..export import ModelInfo, load_model, predict_with
 from ..runs import atomic_write_bytes
@@ -58,13 +58,19 @@ def _plain_files(path: Path) -> list[Path]:
     return files
 
 
+def _plain_path(spec: str) -> bool:
+    """Whether ``spec`` is a plain folder or file: it exists and starts with no source kind ('col:dir' is a path,
+    'npz:x' a source)."""
+    return (":" not in spec or spec.partition(":")[0] not in SPEC_KINDS) and Path(spec).exists()
+
+
 def _listing(spec: str) -> FileList | None:
     """The file listing a spec names (folder:/csv:, or a plain folder or file), None for array sources."""
     if spec.startswith("folder:"):
         return list_folder(spec[len("folder:"):])
     if spec.startswith("csv:"):
         return list_csv(spec[len("csv:"):])
-    if ":" not in spec and Path(spec).exists():
+    if _plain_path(spec):
         files = _plain_files(Path(spec))
         return FileList(files, np.full(len(files), -1, dtype=np.int64), [], spec)
     return None
@@ -86,7 +92,7 @@ def read_images(spec: str, info: ModelInfo, split: str = "auto", skip_bad: bool 
         raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     h, _, c = info.image_shape
     check_spec_path(spec)
-    files = spec.startswith(("folder:", "csv:")) or (":" not in spec and Path(spec).exists())
+    files = spec.startswith(("folder:", "csv:")) or _plain_path(spec)
     if files and split == "test":
         raise UserError(f"{spec} has no test split of its own; drop --split (every image is predicted)")
     listing = _listing(spec) if files else None

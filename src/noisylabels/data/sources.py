@@ -27,6 +27,7 @@ from .streaming import StreamingImages
 from .dataset import ArrayDataset, DataSplits
 
 SOURCE_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
+SPEC_KINDS = ("folder", "csv", "npz", "webvision", "clothing1m")  # KIND:PATH sources
 FILE_SOURCE_PREFIXES = ("folder:", "csv:", "webvision:", "clothing1m:")  # sources of image files
 SOURCE_PREFIXES = ("folder:", "csv:", "npz:", "webvision:", "clothing1m:")
 LIST_SOURCE_SIZE = 224  # default side of mini-WebVision / Clothing1M images (the papers' crop size)
@@ -209,7 +210,7 @@ def check_spec_path(spec: str) -> None:
     """UserError where a ``KIND:PATH`` source spec names no path (``folder:`` alone would read the current
     folder)."""
     kind, sep, rest = spec.partition(":")
-    if sep and kind in ("folder", "csv", "npz", "webvision", "clothing1m") and not rest.strip():
+    if sep and kind in SPEC_KINDS and not rest.strip():
         raise UserError(f"{spec!r} names no path; write {kind}:PATH")
 
 
