@@ -75,11 +75,16 @@ def _build(root: Path, classes: list[list[tuple]], outputs: list[bool]) -> dict[
 
 
 @FEW
-@given(st.lists(st.lists(entry, max_size=6), min_size=2, max_size=3), st.lists(st.booleans(), min_size=1, max_size=3))
-def test_every_folder_entry_is_a_sample_an_unreadable_image_or_passed_over(classes, outputs):
+@given(st.lists(st.lists(entry, max_size=6), min_size=2, max_size=3), st.lists(st.booleans(), min_size=1, max_size=3),
+       st.integers(0, 2))
+def test_every_folder_entry_is_a_sample_an_unreadable_image_or_passed_over(classes, outputs, loose):
+    """``loose``: images beside the class folders, which belong to no class: passed over and listed."""
     root = Path(tempfile.mkdtemp())
     try:
         want = _build(root / "data", classes, outputs)
+        for i in range(loose):
+            _write(root / "data" / f"loose{i}.jpg", "image", "PNG")
+            want.setdefault("passed", set()).add(root / "data" / f"loose{i}.jpg")
         listing = list_folder(str(root / "data"))
         assert set(listing.passed_over) == want.get("passed", set())
         rejected, message = refused(lambda: listing.load(8, skip_bad=False, stream="off"))
@@ -157,3 +162,21 @@ def test_an_unreadable_image_is_refused_with_why(tmp_path, kind, reason):
         _write(bad, "junk", "PNG")
     rejected, message = refused(lambda: list_folder(str(root)).load(8, skip_bad=False, stream="off"))
     assert rejected and "cannot be read" in message and reason in message, message
+
+
+@pytest.mark.parametrize("splits, subs, refused_", [
+    (("train", "val"), ("cat", "dog"), True),
+    (("Train", "Test", "valid"), ("a", "b", "c"), True),
+    (("cat", "dog"), ("day", "night"), False),  # classes with sub-folders of their own: a class layout
+    (("train", "val"), ("cat", "dog", "x"), False),  # the splits' classes differ: train on them as given
+])
+def test_split_folders_holding_the_classes_are_refused_with_the_command(tmp_path, splits, subs, refused_):
+    root = tmp_path / "data"
+    for k, sp in enumerate(splits):
+        for c in (subs if k == 0 or subs[-1] != "x" else subs[:-1]):
+            _write(root / sp / c / "0.png", "image", "PNG")
+    was_refused, message = refused(lambda: list_folder(str(root)))
+    assert was_refused == refused_, message
+    if refused_:
+        train = next((sp for sp in splits if sp.lower().startswith("train")), splits[0])
+        assert f"--dataset folder:{root / train} --test-data folder:" in message

@@ -267,7 +267,10 @@ def list_folder(root: str) -> FileList:
                         "was written into the data folder; move those files and its plots/ out, then train again")
     folders = sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
     passed_over = [d for d in folders if is_output_folder(d)]  # an earlier run's --out inside the data root
+    loose, _ = _top_files(base)
+    passed_over += loose  # images beside the class folders belong to no class
     classes = [d.name for d in folders if d not in passed_over]
+    _refuse_split_layout(base, classes)
     paths, labels = [], []
     for label, name in enumerate(classes):
         files, other = folder_files(base / name)
@@ -289,6 +292,35 @@ def list_folder(root: str) -> FileList:
                             "needs one class folder")
     check_class_names(classes, np.bincount(labels, minlength=len(classes)), root)
     return FileList(paths, np.array(labels, dtype=np.int64), classes, root, passed_over)
+
+
+def _top_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(image files, other regular files) directly in ``folder`` (hidden names left out), each sorted."""
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+    return [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS], [p for p in files
+                                                                         if p.suffix.lower() not in IMAGE_EXTENSIONS]
+
+
+SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "dev", "test", "testing"}
+
+
+def _refuse_split_layout(base: Path, classes: list[str]) -> None:
+    """UserError where the class folders are splits holding the classes (``train/cat``, ``val/cat``): every one
+    named as a split (``SPLIT_NAMES``, any case), none with an image of its own, each with the same sub-folders;
+    trained as they are, the classes would be 'train' and 'val'. (``cat/day``, ``dog/day`` is a class layout.)"""
+    if len(classes) < 2 or not all(name.lower() in SPLIT_NAMES for name in classes):
+        return
+    subs = []
+    for name in classes:
+        if _top_files(base / name)[0]:
+            return
+        subs.append({d.name for d in (base / name).iterdir() if d.is_dir() and not d.name.startswith(".")})
+    if len(subs[0]) >= 2 and all(s == subs[0] for s in subs):
+        train = next((c for c in classes if c.lower().startswith("train")), classes[0])
+        other = next(c for c in classes if c != train)
+        raise UserError(f"{shown(str(base))} holds the splits {', '.join(map(shown, classes))}, each with the same "
+                        f"class folders ({', '.join(map(shown, sorted(subs[0])[:4]))}, ...); give --dataset "
+                        f"folder:{shown(str(base / train))} --test-data folder:{shown(str(base / other))}")
 
 
 def _is_int(text: str) -> bool:
