@@ -43,7 +43,8 @@ def test_pandas_default_headers_are_never_samples(tmp_path, classes):
     np.save(tmp_path / "p.npy", probs)
     np.save(tmp_path / "y.npy", labels)
     assert cli("detect", "--labels", named, "--pred-probs", p, "--out", tmp_path / "a")[0] == 0
-    assert cli("detect", "--labels", tmp_path / "y.npy", "--pred-probs", tmp_path / "p.npy", "--out", tmp_path / "b")[0] == 0
+    assert cli("detect", "--labels", tmp_path / "y.npy", "--pred-probs", tmp_path / "p.npy",
+               "--out", tmp_path / "b")[0] == 0
     assert (tmp_path / "a" / "label_issues.csv").read_bytes() == (tmp_path / "b" / "label_issues.csv").read_bytes()
 
 
@@ -72,7 +73,8 @@ def test_a_row_index_column_pandas_wrote_is_refused(tmp_path, flag):
     user_error(argv, "index=False")
 
 
-@pytest.mark.parametrize("header", [["", "label"], ["file", "label"], ["label", "notes"], ["id", "noisy_label"], ["Unnamed: 0", "label"]])
+@pytest.mark.parametrize("header", [["", "label"], ["file", "label"], ["label", "notes"], ["id", "noisy_label"],
+                                    ["Unnamed: 0", "label"]])
 def test_train_labels_with_a_column_that_is_no_key_are_refused(tmp_path, header):
     """A labels file sorted by label with pandas' unnamed index (or a column named anything but path or index)
     would be read in row order: refused, naming the column."""
@@ -80,7 +82,8 @@ def test_train_labels_with_a_column_that_is_no_key_are_refused(tmp_path, header)
     if header[0] == "label":
         rows = [[r[1], "x"] for r in rows]
     f = _write(tmp_path / "l.csv", header, rows)
-    line = user_error(["train", "--dataset", "digits", *FAST, "--labels", f, "--out", tmp_path / "r"], "beside its labels")
+    line = user_error(["train", "--dataset", "digits", *FAST, "--labels", f, "--out", tmp_path / "r"],
+                      "beside its labels")
     assert "index_label='index'" in line and not (tmp_path / "r").exists()
 
 

@@ -84,7 +84,8 @@ def test_review_decisions_read_numbers_as_indices_and_apply_review_writes_them_s
     with open(tmp_path / "fix" / "corrected_labels.csv", newline="") as fh:
         written = list(csv.DictReader(fh))
     assert "class_index" in written[0] and "label" not in written[0]
-    rc, _, err = cli("train", *common, "--labels", tmp_path / "fix" / "corrected_labels.csv", "--out", tmp_path / "again")
+    rc, _, err = cli("train", *common, "--labels", tmp_path / "fix" / "corrected_labels.csv",
+                     "--out", tmp_path / "again")
     assert rc == 0, err
     with open(tmp_path / "again" / "label_issues.csv", newline="") as fh:
         again = {r["index"]: r for r in csv.DictReader(fh)}

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import noisylabels.app.encoder_detect  # noqa: F401 - imported (bound to the real detect_to_folder) before a test patches it
+import noisylabels.app.encoder_detect  # noqa: F401 - bound to the real detect_to_folder before a test patches it
 import noisylabels.issues as issues_module
 from noisylabels.app.build import noisy_training_labels
 from noisylabels.config import TRAIN_DEFAULTS, RunConfig, check_config

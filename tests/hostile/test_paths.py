@@ -222,3 +222,20 @@ def test_a_source_or_labels_file_without_its_path_is_refused_not_read_from_the_c
     line = one_line_error("train", *argv, *FAST, "--out", tmp_path / "run")
     assert "names no path" in line or "no labels file named" in line or "non-empty" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_key_that_differs_only_in_unicode_form_names_the_sample(tmp_path):
+    """A labels file written on another system spells 'café' decomposed (NFD) where the folder holds it composed
+    (NFC): refused, naming the sample it differs from only in form."""
+    import unicodedata
+
+    from tests.helpers import image_folder, user_error
+
+    dataset = image_folder(tmp_path / "data", classes=("café", "tea"), per_class=6)
+    root = Path(dataset.split(":", 1)[1])
+    rows = [(unicodedata.normalize("NFD", p.relative_to(root).as_posix()), p.parent.name)
+            for p in sorted(root.glob("*/*.png"))]
+    with open(tmp_path / "l.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("path", "label"), *rows])
+    user_error(["train", "--dataset", dataset, *FAST, "--test-fraction", "0.25", "--labels", tmp_path / "l.csv",
+                "--out", tmp_path / "r"], "NFC/NFD")

@@ -80,7 +80,8 @@ def _run_train(config: RunConfig | Mapping[str, Any], out: str | Path, *, resume
     return summary
 
 
-def _train_and_write(prep: Any, run: RunFolder, sha: str, *, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def _train_and_write(prep: Any, run: RunFolder, sha: str, *, resume: bool,
+                     log: Callable[[str], None]) -> dict[str, Any]:
     """Train the prepared run in ``run`` and write its labels, lists, issues, model, plots and summary."""
     if not (run.path / NOISY_LABELS).exists():
         run.write_npy(NOISY_LABELS, prep.noisy)

@@ -15,6 +15,7 @@ says neither for sure and is refused; a ``class_index`` or ``class_name`` column
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Mapping
@@ -86,7 +87,8 @@ def relative_key(path: str | PurePath, root: Path | None) -> str:
     return p.as_posix()
 
 
-def to_class_indices(values: np.ndarray, class_names: list[str] | None, source: str, read_as: str = "auto") -> np.ndarray:
+def to_class_indices(values: np.ndarray, class_names: list[str] | None, source: str,
+                     read_as: str = "auto") -> np.ndarray:
     """Labels read from ``source`` (the words naming where they came from, as messages start: "labels file
     'x.csv'", "--true-labels"; numbers, numbers as text, or class names; bytes are read as UTF-8 text; booleans
     are no class index) -> int64 class indices; every number checked finite, integral and below ``MAX_CLASS_INDEX`` before it
@@ -186,6 +188,17 @@ def label_vector(values: np.ndarray, source: str, class_names: list[str] | None 
     return to_class_indices(values, class_names, source)
 
 
+def _form_hint(key: object, keys: list) -> str:
+    """Where a path key matches a sample's only once both are in one Unicode normal form (an accent composed in
+    one, decomposed in the other, as macOS and Linux tools write names): a hint naming that sample."""
+    if not isinstance(key, str):
+        return ""
+    nfc = unicodedata.normalize("NFC", key)
+    same = [k for k in keys if unicodedata.normalize("NFC", k) == nfc]
+    return (f"; it differs from sample {same[0]!r} only in how its accents are encoded (Unicode NFC/NFD): write the "
+            "name as the file system holds it" if len(same) == 1 else "")
+
+
 def _index(text: str, where: str) -> int:
     """A source index written in a file (:func:`~noisylabels.data._text.as_index`)."""
     value = as_index(text)
@@ -233,8 +246,9 @@ def read_keyed_csv(file: Path, keys: SampleKeys, class_names: list[str] | None) 
         if key in position:
             found[position[key]] = r[lc] if lc < len(r) else ""
         elif key not in held:
+            hint = _form_hint(key, train_keys + held_keys)
             raise UserError(f"{where}: {'path' if by_path else 'index'} {cell!r} is not a sample of this dataset; the "
-                            "file belongs to other data (or the files changed since it was written)")
+                            f"file belongs to other data (or the files changed since it was written){hint}")
     missing = [train_keys[i] for i in range(len(train_keys)) if i not in found]
     if missing:
         raise UserError(f"labels file {shown(file)} has no row for {len(missing)} training sample(s), e.g. "
