@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .data._images import image_array
+from .data.given import plain_array
 from .errors import UserError, as_parameters
 from .issues import detect_issues, feature_vote_probs, validate_predictions
 from .labelquality import CountEvidence, LabelIssues, rank_lowest
@@ -83,15 +85,37 @@ def find_label_issues(labels: Any, pred_probs: Any = None, *, features: Any = No
     Returns:
         a :class:`LabelIssueReport`. Bad input raises ``noisylabels.errors.UserError`` naming the parameter.
     """
+    if not isinstance(in_sample, (bool, np.bool_)):
+        raise UserError(f"in_sample must be True or False, got {in_sample!r}")
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise UserError(f"k (neighbours) must be a whole number, got {k!r}")
+    _check_aligned(labels, pred_probs, features)
+    labels = plain_array(labels, "labels")
+    features = None if features is None else plain_array(features, "features")
     if pred_probs is None:
         if features is None:
             raise UserError("find_label_issues needs pred_probs, features or both")
         if in_sample:
             raise UserError("in_sample describes pred_probs; give pred_probs or drop in_sample")
-        pred_probs, _ = feature_vote_probs(np.asarray(labels), np.asarray(features), k=k)
-    y, p = validate_predictions(labels, pred_probs, features)
+        pred_probs, _ = feature_vote_probs(labels, features, k=int(k))
+    y, p = validate_predictions(labels, plain_array(pred_probs, "pred_probs"), features)
     issues = detect_issues(y, p, features=features, provenance="in-sample" if in_sample else "out-of-sample")
     return LabelIssueReport(y, p, issues)
+
+
+def _check_aligned(labels: Any, pred_probs: Any, features: Any) -> None:
+    """pandas inputs are read by position: refuse where that would pair rows or classes other than their index and
+    columns say (rows of differing indexes; probability columns that are not 0..C-1 in order)."""
+    framed = [(n, v) for n, v in (("labels", labels), ("pred_probs", pred_probs), ("features", features))
+              if hasattr(v, "index") and hasattr(getattr(v, "index"), "equals")]
+    for (a, x), (b, z) in zip(framed, framed[1:]):
+        if not x.index.equals(z.index):
+            raise UserError(f"{a} and {b} are pandas objects with different indexes, and rows are paired by position; "
+                            f"align them first ({b}.loc[{a}.index]) or pass numpy arrays in one order")
+    columns = getattr(pred_probs, "columns", None)
+    if columns is not None and [str(c) for c in columns] != [str(j) for j in range(len(columns))]:
+        raise UserError(f"pred_probs' columns {list(columns)[:6]} are not the class indices 0..C-1 in order, and column "
+                        "c is read as class c; reorder them or pass a numpy array")
 
 
 def make_noisy_labels(labels: Any, kind: str, rate: float, *, seed: int = 0, num_classes: int | None = None,
@@ -107,15 +131,15 @@ def make_noisy_labels(labels: Any, kind: str, rate: float, *, seed: int = 0, num
     Bad input raises ``noisylabels.errors.UserError`` naming the parameter."""
     from .data.noise import make_noisy_labels as _make
 
-    y = np.asarray(labels)
+    y = plain_array(labels, "labels")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"seed must be a whole number of at least 0 (the same seed, the same labels), got {seed!r}")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise UserError(f"labels must be a 1-D array of integers, got {y.dtype} {y.shape}")
     if isinstance(kind, str) and kind.startswith("file:"):
         raise UserError("kind names a noise model; labels from a file are your own labels, read them yourself")
     c = int(y.max()) + 1 if num_classes is None and y.size else num_classes
-    x = None if images is None else np.asarray(images)
-    if x is not None and x.ndim == 3:
-        x = x[..., None]
+    x = None if images is None else image_array(plain_array(images, "images"), "images")
     try:
         return _make(y, noise=kind, rate=rate, num_classes=c, seed=seed, dataset=dataset, images=x)
     except UserError as e:

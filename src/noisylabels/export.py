@@ -103,8 +103,11 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
 
 
 @torch.no_grad()
-def predict_with(module: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Probabilities float32 (N, K) of uint8 images (N, H, W, C) already at the model's shape."""
+def predict_with(module: nn.Module, images: np.ndarray, batch_size: int, classes: int) -> np.ndarray:
+    """Probabilities float32 (N, ``classes``) of uint8 images (N, H, W, C) already at the model's shape, in
+    batches of ``batch_size`` (a whole number >= 1)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise UserError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     out = [module(torch.from_numpy(np.ascontiguousarray(images[s:s + batch_size]))).numpy()
-           for s in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+           for s in range(0, len(images), int(batch_size))]
+    return np.concatenate(out) if out else np.zeros((0, classes), np.float32)

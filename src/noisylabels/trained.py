@@ -8,6 +8,7 @@ finished run folder: its typed summary fields, its label issues, its exported cl
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .data.given import plain_array
 from .errors import UserError, as_parameters
 from .runs import CONFIG, LABEL_ISSUES, SUMMARY, RunFolder, atomic_write_bytes
 
 ARRAYS_FILE = "arrays.npz"  # arrays given to train(), kept in the run folder so that the run can be resumed
+ARRAY_KEYS = ("images", "labels", "test_images", "test_labels", "class_names")
 
 
 @dataclass(frozen=True)
@@ -60,20 +63,20 @@ class Run:
         (resized and converted to the run's shape where they differ), or a dataset spec / folder / image file
         as ``noisylabels predict --images`` takes."""
         from .app.predict import predict
-        from .data._images import resize_all
+        from .data._images import image_array, resize_all
         from .export import load_model, predict_with
 
         if isinstance(images, (str, Path)):
             return predict(self.path, str(images), batch_size=batch_size).probs
-        arr = np.asarray(images)
-        if arr.ndim == 3:
-            arr = arr[..., None]
-        if arr.ndim != 4 or arr.dtype != np.uint8:
-            raise UserError(f"images must be uint8 (N, H, W) or (N, H, W, C), got {arr.dtype} {arr.shape}")
         module, info = load_model(self.path)
+        arr = plain_array(images, "images")
+        if arr.ndim == 3 and arr.shape[-1] in (1, 3) and arr.shape[1:] != info.image_shape[:2]:
+            raise UserError(f"images of shape {arr.shape}: one image (H, W, C) or {len(arr)} images (N, H, W)? give "
+                            "(N, H, W) or (N, H, W, C); one image as images[None]")
+        arr = image_array(arr, "images")
         if arr.shape[1:] != info.image_shape:
             arr = resize_all(arr, info.image_shape[0], info.image_shape[2])
-        return predict_with(module, arr, batch_size)
+        return predict_with(module, arr, batch_size, len(info.class_names))
 
 
 def _typed(key: str, value: str) -> Any:
@@ -88,6 +91,8 @@ def _typed(key: str, value: str) -> Any:
 
 def load_run(path: str | Path) -> Run:
     """The finished run in ``path`` (its summary.json and config.yaml)."""
+    if not isinstance(path, (str, Path)):
+        raise UserError(f"load_run needs a run folder's path (str or Path), got {type(path).__name__}")
     folder = RunFolder(path)
     if not (folder.path / SUMMARY).is_file():
         raise UserError(f"no finished run in {folder.path} (no {SUMMARY}); give the folder a train run wrote")
@@ -110,8 +115,11 @@ def _arrays_spec(data: Any, out: Path) -> str:
     if not isinstance(data, Mapping) or not {"images", "labels"} <= set(data):
         raise UserError("data must be a dataset spec ('fashion-mnist', 'folder:PATH', ...), a tuple (images, labels) "
                         "or a mapping with images and labels")
+    unknown = sorted(str(k) for k in set(data) - set(ARRAY_KEYS))
+    if unknown:  # a misspelt 'tst_images' would train without a test set
+        raise UserError(f"data has key(s) {', '.join(map(repr, unknown))}; its keys: {', '.join(ARRAY_KEYS)}")
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in data.items()})
+    np.savez(buf, **{k: plain_array(v, f"data[{k!r}]") for k, v in data.items()})
     atomic_write_bytes(out / ARRAYS_FILE, buf.getvalue())
     return f"npz:{out / ARRAYS_FILE}"
 
@@ -138,13 +146,24 @@ def train(data: Any, *, method: str = "ce", epochs: int = 20, out: str | Path | 
     if unknown:
         raise UserError(f"train() has no option(s) {', '.join(unknown)}; its options: "
                         f"{', '.join(k for k in TRAIN_DEFAULTS if k != 'method_options')}")
+    made = out is None or not Path(out).exists()  # a folder this call makes goes again if it fails
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="noisylabels-run-"))
+    arrays = folder / ARRAYS_FILE
+    earlier = arrays.read_bytes() if arrays.is_file() else None
     try:
         RunFolder(folder).check_writable(resume=False, overwrite=overwrite)
         config = {"dataset": _arrays_spec(data, folder), "method": method, "epochs": epochs, "noise": noise,
                   "noise_rate": noise_rate, "seed": seed, "method_options": dict(method_options or {}),
                   "progress": progress, **options}
         run_train(config, folder, overwrite=overwrite, log=print if progress else (lambda _line: None))
-    except UserError as e:
-        raise UserError(as_parameters(str(e))) from None
+    except BaseException as e:  # nothing of this call is left: the arrays it saved go, an earlier run's come back
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif earlier is not None:
+            atomic_write_bytes(arrays, earlier)
+        else:
+            arrays.unlink(missing_ok=True)
+        if isinstance(e, UserError):
+            raise UserError(as_parameters(str(e)).replace(str(arrays), "data")) from None
+        raise
     return load_run(folder)

@@ -19,7 +19,7 @@ from ..data._images import decode_all, resize_all
 from ..data._text import shown
 from ..data.dataset import ArrayDataset
 from ..data.files import FileList, folder_files, list_csv, list_folder
-from ..data.sources import SPEC_KINDS, check_spec_path, load_source
+from ..data.sources import SOURCE_NAMES, SPEC_KINDS, check_spec_path, load_source
 from ..errors import UserError
 from ..export import ModelInfo, load_model, predict_with
 from ..runs import atomic_write_bytes
@@ -92,6 +92,11 @@ def read_images(spec: str, info: ModelInfo, split: str = "auto", skip_bad: bool 
         raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     h, _, c = info.image_shape
     check_spec_path(spec)
+    if not spec.strip():
+        raise UserError("no images named: give a folder, an image file or a dataset spec")
+    if ":" not in spec and spec not in SOURCE_NAMES and not Path(spec).exists():
+        raise UserError(f"{shown(spec)} not found: give an existing folder or image file, or a dataset spec "
+                        f"({', '.join(SOURCE_NAMES)}, folder:PATH, csv:PATH, npz:PATH)")
     files = spec.startswith(("folder:", "csv:")) or _plain_path(spec)
     if files and split == "test":
         raise UserError(f"{spec} has no test split of its own; drop --split (every image is predicted)")
@@ -116,7 +121,8 @@ def predict(model: str | Path, spec: str, *, split: str = "auto", skip_bad: bool
     """The exported classifier of ``model`` (a run folder or its model.pt) on the images ``spec`` names."""
     module, info = load_model(model)
     images, paths, given = read_images(spec, info, split, skip_bad)
-    return Predictions(predict_with(module, images, batch_size), list(info.class_names), paths, given)
+    probs = predict_with(module, images, batch_size, len(info.class_names))
+    return Predictions(probs, list(info.class_names), paths, given)
 
 
 def predictions_csv(pred: Predictions, top: int = TOP) -> bytes:
