@@ -14,6 +14,7 @@ import numpy as np
 
 from .data._images import image_array
 from .data.given import plain_array
+from .data.keyed import label_vector
 from .errors import UserError, as_parameters
 from .issues import detect_issues, feature_vote_probs, validate_predictions
 from .labelquality import CountEvidence, LabelIssues, rank_lowest
@@ -131,11 +132,9 @@ def make_noisy_labels(labels: Any, kind: str, rate: float, *, seed: int = 0, num
     Bad input raises ``noisylabels.errors.UserError`` naming the parameter."""
     from .data.noise import make_noisy_labels as _make
 
-    y = plain_array(labels, "labels")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UserError(f"seed must be a whole number of at least 0 (the same seed, the same labels), got {seed!r}")
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise UserError(f"labels must be a 1-D array of integers, got {y.dtype} {y.shape}")
+    y = label_vector(plain_array(labels, "labels"), "labels")  # read as find_label_issues reads them
     if isinstance(kind, str) and kind.startswith("file:"):
         raise UserError("kind names a noise model; labels from a file are your own labels, read them yourself")
     c = int(y.max()) + 1 if num_classes is None and y.size else num_classes

@@ -54,6 +54,16 @@ def test_aligned_pandas_and_tensors_read_as_the_arrays_they_hold():
         assert np.array_equal(got.is_label_issue, base.is_label_issue)
     half = nl.find_label_issues(Y, torch.tensor(P).bfloat16())  # widened, not refused
     assert half.is_label_issue.shape == (60,)
+    for labels, probs in ((pd.Series(Y, dtype="Int64"), FRAME.astype("Float64")),
+                          (pd.Series(Y.astype(str), dtype="string"), P), (pd.Series(Y).astype("category"), P)):
+        assert np.array_equal(nl.find_label_issues(labels, probs).is_label_issue, base.is_label_issue)
+    _refused(lambda: nl.find_label_issues(pd.Series(Y, dtype="Int64").mask(pd.Series(range(60)) == 3), P), "missing")
+
+
+def test_make_noisy_labels_reads_labels_as_find_label_issues_does():
+    assert nl.make_noisy_labels(["0", "2", "1"], "symmetric", 0.0).tolist() == [0, 2, 1]
+    assert nl.make_noisy_labels([0.0, 2.0], "symmetric", 0.0).tolist() == [0, 2]
+    _refused(lambda: nl.make_noisy_labels([True, False], "symmetric", 0.0), "bool")
 
 
 @pytest.fixture
