@@ -99,7 +99,7 @@ def find_label_issues(labels: Any, pred_probs: Any = None, *, features: Any = No
         if in_sample:
             raise UserError("in_sample describes pred_probs; give pred_probs or drop in_sample")
         pred_probs, _ = feature_vote_probs(labels, features, k=int(k))
-    y, p = validate_predictions(labels, plain_array(pred_probs, "pred_probs"), features)
+    y, p = validate_predictions(labels, plain_array(pred_probs, "pred_probs"))  # features: detect_issues checks them
     issues = detect_issues(y, p, features=features, provenance="in-sample" if in_sample else "out-of-sample")
     return LabelIssueReport(y, p, issues)
 

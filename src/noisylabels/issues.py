@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data._text import is_number, shown
+from .data._text import is_number, shown, whole_number
 from .data.files import file_identity, is_file
 from .data.keyed import label_vector
 from .data.sources import load_run_splits, true_labels_known
@@ -47,15 +47,15 @@ def detect_issues(
         count_probs: in-sample only, (N, C) probabilities whose anchors count the flags in place of
             ``pred_probs`` (a TCL run's count_probs.npy).
     """
-    labels, pred_probs = validate_predictions(labels, pred_probs, features)
+    labels, pred_probs = validate_predictions(labels, pred_probs)
+    z = None if features is None else torch.from_numpy(checked_features(features, len(labels)))  # checked once
     if count_probs is not None:  # its shape: detect_from_run names the files; find_issues checks callers
         try:
             _, count_probs = validate_predictions(labels, count_probs)
         except UserError as e:
             raise UserError(f"count_probs (the probabilities that count the flags): {e}") from None
-    if features is None:
+    if z is None:
         return find_issues(labels, pred_probs, provenance=provenance, count_probs=count_probs)
-    z = torch.from_numpy(checked_features(features, len(labels)))
     return context_issues(z, torch.from_numpy(pred_probs), torch.from_numpy(labels), ranking, provenance=provenance,
                           count_probs=count_probs)
 
@@ -203,11 +203,11 @@ def _read_csv_numbers(path: Path) -> np.ndarray:
 
 def _default_column_names(rows: list[tuple[int, list[str]]]) -> bool:
     """Whether the first of ``rows`` (line, cells) is pandas' default header of unnamed columns: the cells are
-    exactly '0', '1', ..., 'C-1' (C >= 2) and a later cell is not a whole number written as one."""
+    exactly '0', '1', ..., 'C-1' (C >= 2) and a later cell is not a whole number (:func:`whole_number`)."""
     first = [cell.strip() for cell in rows[0][1]]
     if len(first) < 2 or first != [str(j) for j in range(len(first))]:
         return False
-    return any(not cell.strip().lstrip("-").isdigit() for _, r in rows[1:] for cell in r)
+    return any(whole_number(cell) is None for _, r in rows[1:] for cell in r)
 
 
 def export_label_issues(

@@ -217,6 +217,15 @@ def sub_state(state: Mapping[str, Any], *prefixes: str) -> dict[str, Any]:
 MAX_NAME_BYTES = 255  # one file or folder name (Linux, macOS, Windows file systems)
 
 
+def move_files(files: list[Path], src: Path, dst: Path) -> None:
+    """Move each of ``files`` (under ``src``) to the same relative path under ``dst`` (folders made as needed;
+    an existing file there replaced)."""
+    for f in files:
+        dest = dst / f.relative_to(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, dest)
+
+
 @contextlib.contextmanager
 def staged(folder: str | Path, replaces: tuple[str, ...] = ()) -> Iterator["RunFolder"]:
     """A hidden folder inside ``folder`` to write one set of outputs into. When the block ends without an error,
@@ -234,10 +243,7 @@ def staged(folder: str | Path, replaces: tuple[str, ...] = ()) -> Iterator["RunF
         for name in replaces:
             if name not in held:
                 (folder / name).unlink(missing_ok=True)
-        for f in files:
-            dest = folder / f.relative_to(stage)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(f, dest)
+        move_files(files, stage, folder)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         if made and not any(folder.iterdir()):
@@ -330,20 +336,14 @@ class RunFolder:
         if not files:
             return None
         aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=self.path))
-        for f in files:
-            dest = aside / f.relative_to(self.path)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(f, dest)
+        move_files(files, self.path, aside)
         return aside
 
     def put_back(self, aside: Path) -> None:
         """Remove what a failed replacement wrote (:meth:`clear`) and move the earlier run's files back from
         ``aside`` (:meth:`set_aside`), which is then deleted."""
         self.clear()
-        for f in sorted(p for p in aside.rglob("*") if p.is_file()):
-            dest = self.path / f.relative_to(aside)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(f, dest)
+        move_files(sorted(p for p in aside.rglob("*") if p.is_file()), aside, self.path)
         shutil.rmtree(aside, ignore_errors=True)
 
     def write_json(self, name: str, obj: Any) -> None:
