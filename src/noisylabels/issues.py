@@ -108,7 +108,8 @@ def validate_predictions(
     return labels.astype(np.int64), pred_probs.astype(np.float64) / sums
 
 
-FEATURE_NORMS = (1e-15, 1e15)  # rows whose norm lies here are normalised in float32 as they are (squares fit)
+FEATURE_NORMS = (1e-6, 1e15)  # rows whose norm lies here are normalised in float32 as they are (squares fit,
+#                                  and torch's normalize, which divides by max(norm, 1e-12), divides by the norm)
 
 
 def checked_features(features: np.ndarray, n: int) -> np.ndarray:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from noisylabels.errors import UserError
 
 # the settings of every property of the suite: fast enough for the `-m "not slow"` subset
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEW = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 # -- the refusal -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -489,9 +489,16 @@ def test_the_suite_reads_every_kind_of_number():
 
 @FEW
 @given(exponent=st.integers(-40, 300), seed=st.integers(0, 3))
+@example(exponent=-13, seed=0).via("norms below torch's normalize eps 1e-12")
+@example(exponent=-7, seed=1).via("just below FEATURE_NORMS' floor")
+@example(exponent=-5, seed=2).via("just above FEATURE_NORMS' floor")
+@example(exponent=16, seed=3).via("just above FEATURE_NORMS' ceiling")
+@example(exponent=-40, seed=0).via("float32 subnormals")
+@example(exponent=300, seed=0).via("far past float32's range")
 def test_features_mean_their_directions_at_any_scale(exponent, seed):
     """Embeddings are compared by direction: scaled by 10^-40 .. 10^300 (far past float32's 3.4e38, where a cast
-    would give inf and a NaN ranking), they flag and rank as the unscaled ones do, with and without pred_probs."""
+    would give inf and a NaN ranking; below torch's normalize eps 1e-12, where dividing by the eps would shrink
+    them), they flag and rank as the unscaled ones do, with and without pred_probs."""
     from noisylabels.issues import detect_issues, feature_vote_probs
 
     rng = np.random.default_rng(seed)
