@@ -12,6 +12,11 @@ Cases (each tagged with the half that chose the defaults, "choose", or the half 
   verified    test sets with few wrong labels from a local snapshot of the public cleanlab/label-errors
               repository (``--verified``): cross-validated probabilities, crowd votes on an early cleanlab's
               candidates only (a flag elsewhere cannot be confirmed); confirm only.
+  class-noise K-fold (4-fold) ResNet-50 probabilities of CIFAR-10's 50,000 training images under class-conditional
+              noise from a local snapshot of the public cgnorthcutt/confidentlearning-reproduce repository
+              (``--class-noise``; Northcutt et al., JAIR 2021, Table 2): noise 20/40/70% x sparsity 0, 0.2, 0.4,
+              0.6 of the noise matrix, the true label being the image's class folder; sparsity 0 and 0.4 choose,
+              0.2 and 0.6 confirm. Its noise-free run is a clean case (the share flagged; confirm).
   run         finished training runs (``--runs``; pred_probs.npy, features.npy and the truth): in-sample
               probabilities of our own training. Runs of 3,000 images choose, the others confirm.
 
@@ -44,7 +49,8 @@ flagged / actual, and the lowest per-class recall; for long-tailed cases the fal
 samples of the three rarest classes over that of the others.
 
     python benchmarks/detection_suite.py --published /path/to/label-error-detection-benchmarks \\
-        --verified /path/to/label-errors --runs 'bench/grid/*/*' --json bench/detection_suite.json
+        --verified /path/to/label-errors --class-noise /path/to/confidentlearning-reproduce \\
+        --runs 'bench/grid/*/*' --json bench/detection_suite.json
     python benchmarks/detection_suite.py --runs 'bench/gridm/ce/*-n3000-s0' --detectors ours,aum,aum-ts \\
         --aum-dir bench/aumts
 """
@@ -144,6 +150,39 @@ def verified_cases(root: Path) -> list[Case]:
             m = v["mturk"]
             wrong[i] = sum(m.get(k, 0) for k in ("guessed", "neither", "neutral", "off-topic")) >= 3
         out.append(Case(f"label-errors/{name}", "verified", "confirm", labels, p / p.sum(1, keepdims=True), wrong))
+    return out
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CLASS_NOISE_CHOOSE = ("0.0", "0.4")  # sparsities whose cases choose
+
+
+def class_noise_cases(root: Path) -> list[Case]:
+    """The 13 runs of a local snapshot of cgnorthcutt/confidentlearning-reproduce whose probabilities it holds:
+    ``cifar10/cifar10_noisy_labels__frac_zero_noise_rates__S__noise_amount__A/cifar10__train__model_resnet50__pyx.npy``
+    (50,000 x 10, rows in file-path order) with the given labels of
+    ``cifar10/cifar10_noisy_labels/cifar10_noisy_labels__frac_zero_noise_rates__S__noise_amount__A.json`` (file path
+    -> label; S and A written with a dot there) and the true class from each path's folder."""
+    base = root / "cifar10" if (root / "cifar10").is_dir() else root
+    out = []
+    for probs_file in sorted(base.glob("cifar10_noisy_labels__*/cifar10__train__model_resnet50__pyx.npy")):
+        sparsity, amount = (v.replace("_", ".") for v in
+                            probs_file.parent.name.split("frac_zero_noise_rates__")[1].split("__noise_amount__"))
+        labels_file = base / "cifar10_noisy_labels" / (f"cifar10_noisy_labels__frac_zero_noise_rates__{sparsity}"
+                                                      f"__noise_amount__{amount}.json")
+        try:
+            given = json.loads(labels_file.read_text())
+            p = np.load(probs_file).astype(np.float64)
+        except (OSError, ValueError, EOFError):  # absent, empty or an LFS pointer
+            continue
+        paths = sorted(given)
+        labels = np.array([given[k] for k in paths], dtype=np.int64)
+        true = np.array([CIFAR10_CLASSES.index(Path(k).parent.name) for k in paths], dtype=np.int64)
+        if p.shape != (len(labels), len(CIFAR10_CLASSES)):
+            continue
+        half = "choose" if sparsity in CLASS_NOISE_CHOOSE and float(amount) > 0 else "confirm"
+        out.append(Case(f"class-noise/sparsity {sparsity} noise {amount}", "class-noise", half, labels,
+                        p / p.sum(1, keepdims=True), labels != true, true=true))
     return out
 
 
@@ -389,6 +428,8 @@ def main() -> None:
                     "src/experiments folder)")
     ap.add_argument("--verified", help="a local snapshot of cleanlab/label-errors: its test sets' probabilities "
                     "with crowd-verified wrong labels among an early cleanlab's candidates (confirm only)")
+    ap.add_argument("--class-noise", help="a local snapshot of cgnorthcutt/confidentlearning-reproduce: CIFAR-10 "
+                    "4-fold probabilities under class-conditional noise")
     ap.add_argument("--runs", action="append", default=[], help="glob of finished run folders (repeatable)")
     ap.add_argument("--detectors", default=",".join(DETECTORS), help="comma list of " + ", ".join(DETECTORS))
     ap.add_argument("--json", help="write every row here")
@@ -403,6 +444,8 @@ def main() -> None:
         cases += [long_tail_case(c) for c in pub if "worst" in c.name]
     if args.verified:
         cases += verified_cases(Path(args.verified))
+    if args.class_noise:
+        cases += class_noise_cases(Path(args.class_noise))
     for pattern in args.runs:
         cases += [run_case(Path(p)) for p in sorted(glob.glob(pattern)) if (Path(p) / "pred_probs.npy").exists()]
     if args.aum_dir:
@@ -410,7 +453,7 @@ def main() -> None:
             if case.kind == "run":
                 load_aum_threshold(case, Path(args.aum_dir))
     if not cases:
-        ap.error("no cases: give --published, --verified and/or --runs")
+        ap.error("no cases: give --published, --verified, --class-noise and/or --runs")
     rows = evaluate(cases, args.detectors.split(","))
     print_table(rows)
     print()

@@ -277,3 +277,71 @@ def test_count_probs_count_the_in_sample_flags_and_leave_the_ranking():
         lq.find_issues(labels, p, provenance="out-of-sample", count_probs=p)
     with pytest.raises(ValueError, match="count_probs"):
         lq.find_issues(labels, p, provenance="in-sample", count_probs=p[:, :2])
+
+
+def test_joint_shares_spread_the_total_by_the_joints_off_diagonal_rows():
+    joint = np.array([[90.0, 6.0, 4.0], [0.0, 100.0, 0.0], [10.0, 0.0, 90.0]])
+    np.testing.assert_array_equal(lq.joint_shares(joint, 40.0), [20, 0, 20])
+    np.testing.assert_array_equal(lq.joint_shares(np.diag([5.0, 5.0]), 7.0), [0, 0])
+
+
+def _uniform_flips(n_per=1000, c=10, rate=0.2, seed=0):
+    """K-fold probabilities (N, C) of a strong model on ``rate`` uniform flips: a right label at p_y ~0.9,
+    a flipped one at ~0.01 (its true class at ~0.9), and 10% of the right labels the model's own mistakes,
+    p_y ~0.4 with another class at 0.5: the confident joint and the disagreements count them too."""
+    rng = np.random.default_rng(seed)
+    n = n_per * c
+    true = np.repeat(np.arange(c), n_per)
+    given = true.copy()
+    flip = rng.random(n) < rate
+    given[flip] = (true[flip] + rng.integers(1, c, flip.sum())) % c
+    mistake = ~flip & (rng.random(n) < 0.1)
+    top = np.where(flip, true, (given + rng.integers(1, c, n)) % c)  # the class the model prefers over a label
+    p_y = np.clip(np.where(flip, rng.normal(0.01, 0.004, n), np.where(mistake, rng.normal(0.4, 0.03, n),
+                                                                     rng.normal(0.9, 0.04, n))), 0.002, 0.97)
+    p_top = np.where(flip, 0.9, np.where(mistake, 0.5, 0.0))
+    p = rng.dirichlet(np.ones(c), n) * 0.05
+    p[np.arange(n), given] = 0.0
+    p[np.arange(n), top] = 0.0
+    p *= ((1 - p_y - p_top) / p.sum(1))[:, None]
+    p[np.arange(n), given] = p_y
+    p[np.arange(n), top] += p_top
+    return given, true, p / p.sum(1, keepdims=True)
+
+
+def test_mixture_count_reads_the_flipped_labels_mode_and_abstains_without_two_modes():
+    given, true, p = _uniform_flips()
+    m = lq.mixture_count(given, p)
+    assert m is not None and 0.8 < m / np.sum(given != true) < 1.25
+    assert lq.mixture_count(given, np.full_like(p, 1.0 / p.shape[1])) is None  # constant: nothing to separate
+    clean, p_clean = _held_out()  # clean labels: both components give the labels better than even odds
+    assert lq.mixture_count(clean, p_clean) is None
+
+
+def test_out_of_sample_flags_are_capped_at_the_mixture_count():
+    """Both count estimates take in the model's diffuse mistakes; the flags stop at the mixture's count."""
+    given, true, p = _uniform_flips()
+    issues = lq.find_issues(given, p, provenance="out-of-sample")
+    ev = issues.evidence
+    geo = np.sqrt(ev.estimates["confident_joint"] * ev.estimates["disagreement"])
+    assert ev.ceiling is not None and issues.flags.sum() <= ev.ceiling < geo
+    assert ev.as_dict()["count_ceiling"] == ev.ceiling
+    wrong = given != true
+    f1 = 2 * np.sum(issues.flags & wrong) / (issues.flags.sum() + wrong.sum())
+    assert f1 > 0.9
+
+
+def test_a_pair_the_model_ranks_the_wrong_way_round_keeps_its_flags():
+    """Classes 0 and 1 separated by the model, but 70% of each one's labels are the other class: the
+    Mann-Whitney z is strongly negative, the model does separate them, and the swapped labels are flagged
+    (a one-sided test would call the pair unseparated and drop every flag)."""
+    rng = np.random.default_rng(5)
+    true = np.repeat([0, 1, 2], 1000)
+    given = true.copy()
+    swap = (true < 2) & (rng.random(3000) < 0.7)
+    given[swap] = 1 - true[swap]
+    p = np.full((3000, 3), 0.05)
+    p[np.arange(3000), true] = 0.9
+    assert lq.pair_separation_z(given, p, 0, 1) < -lq.SEPARATION_Z
+    issues = lq.find_issues(given, p, provenance="out-of-sample")
+    assert issues.evidence.unseparated == 0 and np.mean(issues.flags[swap]) > 0.5

@@ -18,11 +18,11 @@ from scipy.special import expit
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
 from .labelquality import (LabelIssues, class_noise_rates, class_summary, find_issues, label_quality, noise_prior,
                            rank_lowest)
+from .mixture import fit_two_gaussians, low_component_posterior
 from .runs import RunFolder, atomic_write_bytes
 
 
@@ -122,15 +122,12 @@ def gmm_clean_probability(
     for g, idx in parts:
         if len(idx) < 2 or np.ptp(scores[idx]) == 0:
             continue  # nothing to separate: keep w = 1
-        x = scores[idx].reshape(-1, 1)
-        gmm = GaussianMixture(n_components=2, random_state=random_state, reg_covar=reg_covar,
-                              max_iter=max_iter, tol=tol)
-        gmm.fit(x)
-        clean = int(np.argmin(gmm.means_.ravel()))
+        x = scores[idx]
+        gmm, clean = fit_two_gaussians(x, random_state=random_state, reg_covar=reg_covar, max_iter=max_iter, tol=tol)
         pi = None if prior_noisy is None else \
             float(np.ravel(prior_noisy)[int(g)] if np.ndim(prior_noisy) and g is not None else prior_noisy)
         if pi is None or cap:
-            free = gmm.predict_proba(x)[:, clean]
+            free = low_component_posterior(gmm, clean, x)
             if pi is None or float(np.mean(1.0 - free)) <= pi:
                 w[idx] = free
                 continue

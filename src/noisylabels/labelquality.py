@@ -18,11 +18,16 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      geometric mean of two counts that err in opposite directions, the calibrated confident joint's
      off-diagonal mass (Northcutt et al. 2021, Eqs. 1-2; it misses wrong labels on ambiguous images, as
      human annotators make them) and the samples whose class-normalised argmax is another class (it also
-     counts the model's own mistakes); the lowest-quality samples overall give each class its share.
-     Each class's share is then spread over the other classes in proportion to the confident joint's row,
-     each pair (given k, other j) claims its samples of largest p_j - p_k (confident learning's
-     prune-by-noise-rate), and the class keeps as many flags as samples were claimed: a sample that
-     several pairs claim is one wrong label, not several (:func:`pair_claimed_counts`).
+     counts the model's own mistakes), spread over the given classes by the confident joint's rows
+     (:func:`joint_shares`). Each class's share is then spread over the other classes in proportion to
+     the joint's row, each pair (given k, other j) claims its samples of largest p_j - p_k (confident
+     learning's prune-by-noise-rate), and the class keeps as many flags as samples were claimed (a sample
+     that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`), its samples
+     of lowest class-normalised quality (step 3). The flags are then capped at the count of a
+     two-component mixture of the self-confidence logits (:func:`mixture_count`, the papers' GMM
+     selection), keeping the lowest self-confidence: where both counts take in the model's own mistakes
+     (uniform flips, a strong model) the flipped labels form the mixture's second mode; where wrong
+     labels are few or ambiguous it counts high and caps nothing.
    - "in-sample" (the final model's probabilities of its own training images): anchor points (Patrini et
      al., CVPR 2017, Sec. 4, in a hard-label form). A model's in-sample confusions between look-alike
      classes are not label noise (on clean Fashion-MNIST the two counts above flag 5-12%); the anchors
@@ -36,8 +41,9 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      predictions (TCL) brings ``count_probs`` for the anchors: the agreement (:func:`agreed_probs`) of
      its classifier and a probe trained on the given labels alone.
    Both: a flag whose (given, suggested) pair of classes the model does not separate (the samples
-   labelled with either are ranked alike by log p_s - log p_y; a one-sided Mann-Whitney test at
-   z < ``SEPARATION_Z``) is dropped: the model has no evidence for either label of such a pair.
+   labelled with either are ranked alike by log p_s - log p_y: a Mann-Whitney test at
+   |z| < ``SEPARATION_Z``) is dropped: the model has no evidence for either label of such a pair. A pair
+   ranked the wrong way round (z <= -``SEPARATION_Z``, most of both labels wrong) is separated: its flags stay.
    :class:`CountEvidence` says when the inputs cannot pin the count down.
 """
 
@@ -51,7 +57,7 @@ import numpy as np
 ANCHOR_SHARE = 0.2  # share of a class (by its given-label count) taken as its anchors
 MIN_ANCHORS = 5
 PROVENANCES = ("in-sample", "out-of-sample")
-SEPARATION_Z = 3.0  # one-sided z of the Mann-Whitney test that a pair of classes is separated
+SEPARATION_Z = 3.0  # |z| of the Mann-Whitney test above which a pair of classes is separated
 UNCERTAIN_RATIO = 2.0  # the two out-of-sample counts further apart than this: the count is uncertain
 MEMORISED_AGREEMENT = 0.99  # in-sample argmax = given label on this share or more: the model fit its labels
 WEAK_MODEL_ERRORS = 0.25  # the model disagrees with this share of the labels beyond those flagged: too weak
@@ -192,6 +198,13 @@ def flag_counts(labels: np.ndarray, probs: np.ndarray, quality: np.ndarray,
     return np.rint(np.sqrt(anchor * overall)).astype(np.int64)
 
 
+def joint_shares(joint: np.ndarray, total: float) -> np.ndarray:
+    """Flags per given class (C,) ints: ``total`` spread over the classes in proportion to the off-diagonal
+    mass of their rows of the confident joint ``joint`` (C, C) (none where the joint has none)."""
+    off = joint.sum(1) - np.diag(joint)
+    return np.rint(off * total / off.sum() if off.sum() > 0 else np.zeros_like(off)).astype(np.int64)
+
+
 def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarray,
                         joint: np.ndarray | None = None) -> np.ndarray:
     """Out-of-sample flags per given class (C,) ints, at most ``shares`` (C,): class k's share is spread
@@ -216,6 +229,30 @@ def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarra
                 claimed[np.lexsort((idx, -margin))[:take]] = True
         out[k] = min(int(shares[k]), int(claimed.sum()))
     return out
+
+
+def mixture_count(labels: np.ndarray, probs: np.ndarray) -> int | None:
+    """Samples (an int <= N) that a two-component Gaussian mixture of the self-confidence logits
+    log((1 - p_y) / p_y) (p_y clipped to [1e-12, 1 - 1e-12]) gives to its component of higher mean with
+    posterior above 1/2: the mixture-model selection of both papers (TCL Sec. 3.2; Ciortan et al.
+    Sec. 2.4), on K-fold probabilities. Flipped labels form their own mode of low p_y, while the model's
+    own mistakes on right labels spread between the modes; where wrong labels are few the second
+    component takes a tail of clean samples and the count runs high. None where the logits do not vary
+    (nothing to separate) or where the two means do not straddle even odds (logit 0): a mixture whose
+    "clean" component gives the labels less than even odds (most labels wrong, a weak model) or whose
+    "wrong" one gives them more (clean data) does not split right labels from wrong ones.
+    labels: int (N,); probs: (N, C)."""
+    from .mixture import fit_two_gaussians, low_component_posterior
+
+    p_y = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0 - 1e-12)
+    logits = np.log1p(-p_y) - np.log(p_y)
+    if len(logits) < 2 or np.ptp(logits) == 0:
+        return None
+    gmm, low = fit_two_gaussians(logits)
+    means = gmm.means_.ravel()
+    if not means[low] < 0.0 < means[1 - low]:
+        return None
+    return int(np.sum(low_component_posterior(gmm, low, logits) < 0.5))
 
 
 def agreed_probs(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -263,10 +300,11 @@ def pair_separation_z(labels: np.ndarray, probs: np.ndarray, a: int, b: int) -> 
 
 def unseparated_flags(labels: np.ndarray, probs: np.ndarray, flags: np.ndarray, suggested: np.ndarray) -> np.ndarray:
     """bool (N,): the flags whose (given, suggested) pair of classes the model does not separate
-    (:func:`pair_separation_z` below ``SEPARATION_Z``)."""
+    (:func:`pair_separation_z` within +-``SEPARATION_Z``: the model ranks the two labels' samples alike; a
+    pair it ranks the wrong way round, as where most of both labels are wrong, is separated)."""
     out = np.zeros(len(labels), dtype=bool)
     for a, b in {(int(g), int(s)) for g, s in zip(labels[flags], suggested[flags])}:
-        if pair_separation_z(labels, probs, a, b) < SEPARATION_Z:
+        if abs(pair_separation_z(labels, probs, a, b)) < SEPARATION_Z:
             out |= flags & (labels == a) & (suggested == b)
     return out
 
@@ -279,7 +317,8 @@ class CountEvidence:
     "confident_joint" and "disagreement"; in-sample: "anchor"); agreement: share of the given labels
     that are the model's argmax; unseparated: flags dropped because the model does not separate their
     pair of classes; unsure: the classes whose anchors the model is unsure of (in-sample; their line is
-    added by :meth:`all_warnings`); warnings: one line each where the count cannot be trusted (a model that fit its
+    added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :func:`mixture_count` (None
+    in-sample, or where the mixture has nothing to separate); warnings: one line each where the count cannot be trusted (a model that fit its
     labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, a model whose disagreements with
     the given labels exceed the flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
     count tells from wrong labels). The ranking stands in every case."""
@@ -290,6 +329,7 @@ class CountEvidence:
     unseparated: int
     warnings: tuple[str, ...]
     unsure: tuple[int, ...] = ()
+    ceiling: int | None = None
 
     def all_warnings(self, class_names: list[str] | None = None) -> list[str]:
         """``warnings`` and, where the in-sample count guarded classes, the line naming them (by
@@ -306,6 +346,7 @@ class CountEvidence:
         warnings = self.all_warnings(class_names)
         return {"probabilities": self.provenance, "count_estimates": dict(self.estimates),
                 "model_agreement": self.agreement, "flags_dropped_unseparated": self.unseparated,
+                "count_ceiling": self.ceiling,
                 "unsure_classes": list(self.unsure), "count_uncertain": bool(warnings), "count_warnings": warnings}
 
 
@@ -383,7 +424,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     """Confident learning on ``probs`` (N, C), ranked and counted as ``provenance`` (one of PROVENANCES)
     says: in-sample by :func:`label_quality` (step 3 of the module docstring), out-of-sample by the
     self-confidence p_{i, y~_i} (cleanlab's default score; on held-out predictions the class-normalised
-    quality ranked no better, docs/RESULTS.md "Label issues on data nobody here made"); counted by step 4.
+    quality ranked no better, docs/RESULTS.md "Label issues on data nobody here made"); counted by step 4
+    (out-of-sample, each class's flags are its samples of lowest class-normalised quality).
     ``quality`` (N,) and ``flags`` (N,) bool replace the ranking and the flags where a method brings its
     own (cleanlab's, for cleanlab-retrain). ``count_probs`` (N, C), in-sample only: the probabilities whose
     anchors count the flags (and name the unsure classes) in place of ``probs`` (:func:`agreed_probs`);
@@ -408,13 +450,17 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     if flags is None:
         agreement = float(np.mean(probs.argmax(1) == labels))
         unsure: tuple[int, ...] = ()
+        ceiling = None
         if provenance == "out-of-sample":
             joint = confident_joint(labels, probs)
             estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
                          "disagreement": float(disagreement_count(labels, q))}
-            lowest = rank_lowest(score)[:int(round(np.sqrt(np.prod(list(estimates.values())))))]
-            shares = np.bincount(labels[lowest], minlength=c)
-            flags = flag_lowest(labels, score, pair_claimed_counts(labels, probs, shares, joint))
+            shares = joint_shares(joint, np.sqrt(np.prod(list(estimates.values()))))
+            flags = flag_lowest(labels, _quality(labels, q), pair_claimed_counts(labels, probs, shares, joint))
+            ceiling = mixture_count(labels, probs)
+            if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's lowest self-confidence
+                flagged = np.flatnonzero(flags)
+                flags[flagged[rank_lowest(score[flagged])[ceiling:]]] = False
         else:
             cp = probs if count_probs is None else np.asarray(count_probs, dtype=np.float64)
             anchor, unsure_idx = _anchor_counts(labels, cp, ANCHOR_SHARE)  # one pass over the anchors
@@ -424,7 +470,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
-                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n), unsure)
+                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n), unsure,
+                                 ceiling)
     else:
         flags = np.asarray(flags, dtype=bool)
     counts = np.bincount(labels[flags], minlength=c).astype(np.int64)
