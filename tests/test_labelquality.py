@@ -345,3 +345,20 @@ def test_a_pair_the_model_ranks_the_wrong_way_round_keeps_its_flags():
     assert lq.pair_separation_z(given, p, 0, 1) < -lq.SEPARATION_Z
     issues = lq.find_issues(given, p, provenance="out-of-sample")
     assert issues.evidence.unseparated == 0 and np.mean(issues.flags[swap]) > 0.5
+
+
+def test_a_model_that_doubts_most_labels_says_so():
+    """K-fold probabilities that give every label less than even odds, half near 0.4 and half near 0.05 (a
+    weak model on mostly wrong labels): the mixture has no mode of believed labels, the ceiling abstains,
+    and the report says the count is a guess; a strong model's flips get no such line."""
+    rng = np.random.default_rng(6)
+    labels = np.repeat(np.arange(4), 500)
+    p_y = np.where(rng.random(2000) < 0.5, rng.normal(0.4, 0.03, 2000), rng.normal(0.05, 0.01, 2000))
+    p = np.tile((1.0 - p_y)[:, None] / 3, (1, 4))
+    p[np.arange(2000), labels] = p_y
+    m = lq.confidence_mixture(labels, p)
+    assert m is not None and m.most_doubted and m.ceiling is None
+    ev = lq.find_issues(labels, p, provenance="out-of-sample").evidence
+    assert ev.ceiling is None and any("less than even odds" in w for w in ev.warnings)
+    given, _, p_strong = _uniform_flips()
+    assert not any("even odds" in w for w in lq.find_issues(given, p_strong, provenance="out-of-sample").evidence.warnings)

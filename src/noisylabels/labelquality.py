@@ -231,17 +231,33 @@ def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarra
     return out
 
 
-def mixture_count(labels: np.ndarray, probs: np.ndarray) -> int | None:
-    """Samples (an int <= N) that a two-component Gaussian mixture of the self-confidence logits
-    log((1 - p_y) / p_y) (p_y clipped to [1e-12, 1 - 1e-12]) gives to its component of higher mean with
-    posterior above 1/2: the mixture-model selection of both papers (TCL Sec. 3.2; Ciortan et al.
-    Sec. 2.4), on K-fold probabilities. Flipped labels form their own mode of low p_y, while the model's
-    own mistakes on right labels spread between the modes; where wrong labels are few the second
-    component takes a tail of clean samples and the count runs high. None where the logits do not vary
-    (nothing to separate) or where the two means do not straddle even odds (logit 0): a mixture whose
-    "clean" component gives the labels less than even odds (most labels wrong, a weak model) or whose
-    "wrong" one gives them more (clean data) does not split right labels from wrong ones.
-    labels: int (N,); probs: (N, C)."""
+@dataclass(frozen=True)
+class ConfidenceMixture:
+    """A two-component Gaussian mixture of the self-confidence logits log((1 - p_y) / p_y): the mean logit
+    of the component the model believes more (``low_mean``) and of the other (``high_mean``), and the
+    samples (``noisy``) whose posterior of the latter is above 1/2."""
+
+    low_mean: float
+    high_mean: float
+    noisy: int
+
+    @property
+    def ceiling(self) -> int | None:
+        """``noisy`` where the means straddle even odds (logit 0), else None: a "clean" component that gives
+        its labels less than even odds (most labels wrong, a weak model), or a "wrong" one that gives them
+        more (clean data), does not split right labels from wrong ones."""
+        return self.noisy if self.low_mean < 0.0 < self.high_mean else None
+
+    @property
+    def most_doubted(self) -> bool:
+        """Both components give their labels less than even odds."""
+        return self.low_mean > 0.0
+
+
+def confidence_mixture(labels: np.ndarray, probs: np.ndarray) -> ConfidenceMixture | None:
+    """The :class:`ConfidenceMixture` of p_y = probs[i, labels[i]] clipped to [1e-12, 1 - 1e-12]: the
+    mixture-model selection of both papers (TCL Sec. 3.2; Ciortan et al. Sec. 2.4), on K-fold
+    probabilities. None where the logits do not vary (nothing to separate). labels: int (N,); probs: (N, C)."""
     from .mixture import fit_two_gaussians, low_component_posterior
 
     p_y = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0 - 1e-12)
@@ -250,9 +266,17 @@ def mixture_count(labels: np.ndarray, probs: np.ndarray) -> int | None:
         return None
     gmm, low = fit_two_gaussians(logits)
     means = gmm.means_.ravel()
-    if not means[low] < 0.0 < means[1 - low]:
-        return None
-    return int(np.sum(low_component_posterior(gmm, low, logits) < 0.5))
+    return ConfidenceMixture(float(means[low]), float(means[1 - low]),
+                             int(np.sum(low_component_posterior(gmm, low, logits) < 0.5)))
+
+
+def mixture_count(labels: np.ndarray, probs: np.ndarray) -> int | None:
+    """The out-of-sample flags' ceiling (an int <= N): :attr:`ConfidenceMixture.ceiling` of
+    :func:`confidence_mixture`. Flipped labels form their own mode of low p_y, while the model's own mistakes
+    on right labels spread between the modes; where wrong labels are few the second component takes a tail
+    of clean samples and the count runs high. None where there is no such mixture."""
+    m = confidence_mixture(labels, probs)
+    return None if m is None else m.ceiling
 
 
 def agreed_probs(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -319,7 +343,8 @@ class CountEvidence:
     pair of classes; unsure: the classes whose anchors the model is unsure of (in-sample; their line is
     added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :func:`mixture_count` (None
     in-sample, or where the mixture has nothing to separate); warnings: one line each where the count cannot be trusted (a model that fit its
-    labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, a model whose disagreements with
+    labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that
+    give most labels less than even odds (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with
     the given labels exceed the flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
     count tells from wrong labels). The ranking stands in every case."""
 
@@ -351,10 +376,15 @@ class CountEvidence:
 
 
 def count_warnings(provenance: str, estimates: dict[str, float], agreement: float, flagged: float,
-                   n: int) -> tuple[str, ...]:
+                   n: int, *, most_doubted: bool = False) -> tuple[str, ...]:
     """The :class:`CountEvidence` warnings for N samples of which the share ``flagged`` is flagged (the
-    unsure classes' line is added by :meth:`CountEvidence.all_warnings`, which knows their names)."""
+    unsure classes' line is added by :meth:`CountEvidence.all_warnings`, which knows their names);
+    ``most_doubted``: the out-of-sample self-confidences hold no mode of labels the model believes
+    (:attr:`ConfidenceMixture.most_doubted`)."""
     out = []
+    if most_doubted:
+        out.append("the model gives most labels less than even odds: most labels are wrong or the model is too weak "
+                   "to judge them; the ranking is a guide, the count a guess")
     if provenance == "in-sample" and agreement >= MEMORISED_AGREEMENT:
         out.append(f"the model predicts {agreement:.1%} of its own training labels: in-sample probabilities of a "
                    "model that fit its labels hide wrong labels; the count is a lower bound (use out-of-sample "
@@ -450,14 +480,16 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     if flags is None:
         agreement = float(np.mean(probs.argmax(1) == labels))
         unsure: tuple[int, ...] = ()
-        ceiling = None
+        ceiling, most_doubted = None, False
         if provenance == "out-of-sample":
             joint = confident_joint(labels, probs)
             estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
                          "disagreement": float(disagreement_count(labels, q))}
             shares = joint_shares(joint, np.sqrt(np.prod(list(estimates.values()))))
             flags = flag_lowest(labels, _quality(labels, q), pair_claimed_counts(labels, probs, shares, joint))
-            ceiling = mixture_count(labels, probs)
+            mixture = confidence_mixture(labels, probs)
+            ceiling = None if mixture is None else mixture.ceiling
+            most_doubted = mixture is not None and mixture.most_doubted
             if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's lowest self-confidence
                 flagged = np.flatnonzero(flags)
                 flags[flagged[rank_lowest(score[flagged])[ceiling:]]] = False
@@ -470,7 +502,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         dropped = unseparated_flags(labels, probs, flags, others.argmax(1))
         flags = flags & ~dropped
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
-                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n), unsure,
+                                 count_warnings(provenance, estimates, agreement, float(flags.mean()), n,
+                                                most_doubted=most_doubted), unsure,
                                  ceiling)
     else:
         flags = np.asarray(flags, dtype=bool)
