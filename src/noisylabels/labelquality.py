@@ -1,4 +1,4 @@
-"""Label quality, flag counts and suggested labels from any probabilities (pure numpy).
+"""Label quality, flag counts and suggested labels from any probabilities (numpy; scikit-learn's mixture).
 
 One detector for every method, built on confident learning (Northcutt, Jiang, Chuang; JAIR 2021):
 
@@ -341,11 +341,12 @@ class CountEvidence:
     "confident_joint" and "disagreement"; in-sample: "anchor"); agreement: share of the given labels
     that are the model's argmax; unseparated: flags dropped because the model does not separate their
     pair of classes; unsure: the classes whose anchors the model is unsure of (in-sample; their line is
-    added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :func:`mixture_count` (None
-    in-sample, or where the mixture has nothing to separate); warnings: one line each where the count cannot be trusted (a model that fit its
-    labels in-sample, estimates more than ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that
-    give most labels less than even odds (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with
-    the given labels exceed the flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
+    added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :func:`mixture_count`
+    (None in-sample, or where the mixture has nothing to separate); warnings: one line each where the
+    count cannot be trusted (a model that fit its labels in-sample, estimates more than
+    ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that give most labels less than even odds
+    (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with the given labels exceed the
+    flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
     count tells from wrong labels). The ranking stands in every case."""
 
     provenance: str
