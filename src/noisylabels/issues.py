@@ -75,7 +75,7 @@ def run_context_ranking(cfg: dict[str, Any]) -> ContextRanking:
 
 
 def validate_predictions(
-    labels: np.ndarray, pred_probs: np.ndarray, features: np.ndarray | None = None,
+    labels: np.ndarray, pred_probs: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check shapes, dtypes and ranges (UserError with the fix); returns int64 labels and float64
     probabilities whose rows sum to 1."""
@@ -103,8 +103,6 @@ def validate_predictions(
     sums = pred_probs.astype(np.float64).sum(1, keepdims=True)  # as a run normalises its own (float64)
     if np.any(np.abs(sums - 1) > 1e-2):
         raise UserError("pred_probs rows must sum to 1 (pass softmax probabilities, not logits)")
-    if features is not None:
-        checked_features(features, len(labels))
     return labels.astype(np.int64), pred_probs.astype(np.float64) / sums
 
 

@@ -24,7 +24,7 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      learning's prune-by-noise-rate), and the class keeps as many flags as samples were claimed (a sample
      that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`), its samples
      of lowest class-normalised quality (step 3). The flags are then capped at the count of a
-     two-component mixture of the self-confidence logits (:func:`mixture_count`, the papers' GMM
+     two-component mixture of the self-confidence logits (:attr:`ConfidenceMixture.ceiling`, the papers' GMM
      selection), keeping the lowest self-confidence: where both counts take in the model's own mistakes
      (uniform flips, a strong model) the flipped labels form the mixture's second mode; where wrong
      labels are few or ambiguous it counts high and caps nothing.
@@ -235,7 +235,9 @@ def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarra
 class ConfidenceMixture:
     """A two-component Gaussian mixture of the self-confidence logits log((1 - p_y) / p_y): the mean logit
     of the component the model believes more (``low_mean``) and of the other (``high_mean``), and the
-    samples (``noisy``) whose posterior of the latter is above 1/2."""
+    samples (``noisy``) whose posterior of the latter is above 1/2. Flipped labels form their own mode of
+    low p_y, while the model's own mistakes on right labels spread between the modes; where wrong labels
+    are few the second component takes a tail of clean samples and ``noisy`` runs high."""
 
     low_mean: float
     high_mean: float
@@ -268,15 +270,6 @@ def confidence_mixture(labels: np.ndarray, probs: np.ndarray) -> ConfidenceMixtu
     means = gmm.means_.ravel()
     return ConfidenceMixture(float(means[low]), float(means[1 - low]),
                              int(np.sum(low_component_posterior(gmm, low, logits) < 0.5)))
-
-
-def mixture_count(labels: np.ndarray, probs: np.ndarray) -> int | None:
-    """The out-of-sample flags' ceiling (an int <= N): :attr:`ConfidenceMixture.ceiling` of
-    :func:`confidence_mixture`. Flipped labels form their own mode of low p_y, while the model's own mistakes
-    on right labels spread between the modes; where wrong labels are few the second component takes a tail
-    of clean samples and the count runs high. None where there is no such mixture."""
-    m = confidence_mixture(labels, probs)
-    return None if m is None else m.ceiling
 
 
 def agreed_probs(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -341,7 +334,7 @@ class CountEvidence:
     "confident_joint" and "disagreement"; in-sample: "anchor"); agreement: share of the given labels
     that are the model's argmax; unseparated: flags dropped because the model does not separate their
     pair of classes; unsure: the classes whose anchors the model is unsure of (in-sample; their line is
-    added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :func:`mixture_count`
+    added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :attr:`ConfidenceMixture.ceiling`
     (None in-sample, or where the mixture has nothing to separate); warnings: one line each where the
     count cannot be trusted (a model that fit its labels in-sample, estimates more than
     ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that give most labels less than even odds

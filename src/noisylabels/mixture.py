@@ -3,7 +3,7 @@
 The sample-selection step of both papers: TCL (Sec. 3.2) and the contrastive framework (Ciortan et al.,
 Sec. 2.4, after DivideMix) fit two Gaussians to a per-sample score and read the component of the low
 mean as the clean one. The detector's out-of-sample count caps its flags by the same fit
-(``labelquality.mixture_count``).
+(``labelquality.ConfidenceMixture``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from noisylabels.data.keyed import held_out
 from noisylabels.data.noise import load_label_file
 from noisylabels.data.sources import load_run_splits
 from noisylabels.errors import UserError
-from noisylabels.issues import load_array, validate_predictions
+from noisylabels.issues import checked_features, load_array, validate_predictions
 from noisylabels.review.apply import LabelSpace, read_decisions
 from noisylabels.review.exclude import read_exclude_file
 from noisylabels.runs import load_yaml_file
@@ -261,8 +261,7 @@ EMBEDDING_DTYPES = st.sampled_from(["<U3", "S2", "complex64", "bool", "float16",
 def test_every_embedding_given_to_detect_is_checked(features):
     """Embeddings of any dtype and shape beside 6 good labels and probabilities: refused with one line, or
     real, finite numbers, one row per label."""
-    labels, probs = np.arange(6) % 2, np.full((6, 2), 0.5)
-    no, got = refused(lambda: validate_predictions(labels, probs, features))
+    no, got = refused(lambda: checked_features(features, 6))
     if not no:
         assert features.dtype.kind in "iuf" and features.shape[0] == 6 and features.ndim == 2
         assert np.all(np.isfinite(features))

@@ -216,8 +216,7 @@ def read_decisions(path: str | Path, space: LabelSpace) -> dict[int, tuple[str, 
         given = int(space.labels[position[idx]])
         if r.get("given_label") and _label(r["given_label"], names, len(space.class_names)) != given:
             raise UserError(f"{where}: given_label {shown(r['given_label'])} but this run's label of sample {idx} is "
-                            f"{given}; "
-                            "the decisions belong to another run")
+                            f"{given}; the decisions belong to another run")
         label = None
         if decision == "relabel":
             label = _label(r.get("corrected_label", ""), names, len(space.class_names))
