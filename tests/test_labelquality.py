@@ -165,6 +165,41 @@ def test_a_sample_claimed_by_two_pairs_is_one_flag():
     assert set(np.flatnonzero(issues.flags)) == set(range(30))
 
 
+def test_given_label_posterior_by_hand_and_against_the_margin():
+    """Joint (rows given, columns true): class 0 takes 99 wrong labels from class 1 and none from class 2.
+    Two rows labelled 0 with the same margin, one that looks like class 1 and one like class 2: the
+    class-normalised quality cannot tell them apart, the posterior doubts only the first."""
+    joint = np.array([[900.0, 99.0, 0.0], [0.0, 1000.0, 0.0], [0.0, 0.0, 1000.0]])
+    q = np.array([[0.3, 0.7, 0.0], [0.3, 0.0, 0.7], [1.0, 0.0, 0.0]])
+    labels = np.zeros(3, dtype=np.int64)
+    post = lq.given_label_posterior(labels, q, joint)
+    t = (joint + 1.0) / (joint + 1.0).sum(0)  # t[k, j] = P(given k | true j), Laplace's rule
+    assert post[0] == pytest.approx(t[0, 0] * 0.3 / (t[0, 0] * 0.3 + t[0, 1] * 0.7))
+    assert post[1] == pytest.approx(t[0, 0] * 0.3 / (t[0, 0] * 0.3 + t[0, 2] * 0.7))
+    assert post[0] < 0.9 < 0.99 < post[1] and post[2] == pytest.approx(1.0)
+    assert lq.label_quality(labels, q)[0] == pytest.approx(lq.label_quality(labels, q)[1])
+    np.testing.assert_array_equal(lq.flag_lowest(labels, post, np.array([1, 0, 0])), [True, False, False])
+
+
+def test_each_class_is_filled_from_the_classes_that_send_it_wrong_labels():
+    """Class 0 holds 100 images of class 1 (confidently so: the joint counts them) and 100 hard images of
+    class 0 that the model takes for class 2 short of class 2's threshold (the joint does not count them),
+    with less confidence in their own label. At 100 flags the class-normalised quality takes hard images;
+    the posterior takes exactly the images of class 1."""
+    labels = np.repeat([0, 1, 2], 1000)
+    p = np.tile([0.05, 0.05, 0.05], (3000, 1))
+    p[np.arange(3000), labels] = 0.9
+    p[:100] = [0.06, 0.92, 0.02]
+    p[100:200] = [0.03, 0.1, 0.87]
+    joint = lq.confident_joint(labels, p)
+    assert joint[0, 1] > 100 and joint[0, 2] == 0
+    q = lq.normalised_probs(labels, p)
+    counts = np.array([100, 0, 0])
+    by_posterior = lq.flag_lowest(labels, lq.given_label_posterior(labels, q, joint), counts)
+    np.testing.assert_array_equal(np.flatnonzero(by_posterior), np.arange(100))
+    assert lq.flag_lowest(labels, lq.label_quality(labels, p), counts)[100:200].all()
+
+
 def test_a_pair_of_classes_the_model_cannot_separate_gets_no_flags():
     """Classes 0 and 1 predicted near 0.5 / 0.5 whatever their (clean) label: no evidence for either label,
     so none of them is flagged, in-sample or out-of-sample; class 2 keeps its single wrong label."""

@@ -23,7 +23,9 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      the joint's row, each pair (given k, other j) claims its samples of largest p_j - p_k (confident
      learning's prune-by-noise-rate), and the class keeps as many flags as samples were claimed (a sample
      that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`), its samples
-     of lowest class-normalised quality (step 3). The flags are then capped at the count of a
+     least likely to be right under the estimated noise (:func:`given_label_posterior`: Bayes' rule with
+     the joint's transition rates, so that a confusion with a class that sends no wrong labels to the
+     given one counts for little). The flags are then capped at the count of a
      two-component mixture of the self-confidence logits (:attr:`ConfidenceMixture.ceiling`, the papers' GMM
      selection), keeping the lowest self-confidence: where both counts take in the model's own mistakes
      (uniform flips, a strong model) the flipped labels form the mixture's second mode; where wrong
@@ -229,6 +231,20 @@ def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarra
                 claimed[np.lexsort((idx, -margin))[:take]] = True
         out[k] = min(int(shares[k]), int(claimed.sum()))
     return out
+
+
+def given_label_posterior(labels: np.ndarray, q: np.ndarray, joint: np.ndarray) -> np.ndarray:
+    """(N,) P(y = y~_i | x_i, y~_i): the probability that the given label is the true one, by Bayes' rule
+    with the noise transitions T_jk = P(y~ = k | y = j) read off the confident joint ``joint`` (C, C) (rows
+    given, columns true; one sample added to every cell, Laplace's rule, so that an unseen pair is rare, not
+    impossible) and the class-normalised probabilities q (N, C) (:func:`normalised_probs`) as P(y | x):
+    T_{y~ y~} q_{y~} / sum_j T_{j y~} q_j. Under class-conditional noise (Northcutt et al. 2021, Sec. 2) a
+    sample labelled k that looks like a class j from which no label k comes is more likely the model's
+    mistake than a wrong label; the class-normalised margin cannot tell the two apart."""
+    cj = np.asarray(joint, dtype=np.float64) + 1.0
+    t = (cj / cj.sum(0, keepdims=True)).T  # t[j, k] = P(given k | true j)
+    given = t[labels, labels] * q[np.arange(len(labels)), labels]
+    return given / np.maximum((q * t[:, labels].T).sum(1), 1e-300)
 
 
 @dataclass(frozen=True)
@@ -449,7 +465,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     says: in-sample by :func:`label_quality` (step 3 of the module docstring), out-of-sample by the
     self-confidence p_{i, y~_i} (cleanlab's default score; on held-out predictions the class-normalised
     quality ranked no better, docs/RESULTS.md "Label issues on data nobody here made"); counted by step 4
-    (out-of-sample, each class's flags are its samples of lowest class-normalised quality).
+    (out-of-sample, each class's flags are its samples of lowest :func:`given_label_posterior`).
     ``quality`` (N,) and ``flags`` (N,) bool replace the ranking and the flags where a method brings its
     own (cleanlab's, for cleanlab-retrain). ``count_probs`` (N, C), in-sample only: the probabilities whose
     anchors count the flags (and name the unsure classes) in place of ``probs`` (:func:`agreed_probs`);
@@ -480,7 +496,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
                          "disagreement": float(disagreement_count(labels, q))}
             shares = joint_shares(joint, np.sqrt(np.prod(list(estimates.values()))))
-            flags = flag_lowest(labels, _quality(labels, q), pair_claimed_counts(labels, probs, shares, joint))
+            flags = flag_lowest(labels, given_label_posterior(labels, q, joint),
+                                pair_claimed_counts(labels, probs, shares, joint))
             mixture = confidence_mixture(labels, probs)
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
