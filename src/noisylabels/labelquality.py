@@ -25,11 +25,11 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`), its samples
      least likely to be right under the estimated noise (:func:`given_label_posterior`: Bayes' rule with
      the joint's transition rates, so that a confusion with a class that sends no wrong labels to the
-     given one counts for little). The flags are then capped at the count of a
-     two-component mixture of the self-confidence logits (:attr:`ConfidenceMixture.ceiling`, the papers' GMM
-     selection), keeping the lowest self-confidence: where both counts take in the model's own mistakes
-     (uniform flips, a strong model) the flipped labels form the mixture's second mode; where wrong
-     labels are few or ambiguous it counts high and caps nothing.
+     given one counts for little). The flags are then capped at the count of a two-component mixture of
+     the self-confidence logits (:attr:`ConfidenceMixture.ceiling`, the papers' GMM selection), keeping
+     those of lowest posterior: where both counts take in the model's own mistakes (uniform flips, a
+     strong model) the flipped labels form the mixture's second mode; where wrong labels are few or
+     ambiguous it counts high and caps nothing.
    - "in-sample" (the final model's probabilities of its own training images): anchor points (Patrini et
      al., CVPR 2017, Sec. 4, in a hard-label form). A model's in-sample confusions between look-alike
      classes are not label noise (on clean Fashion-MNIST the two counts above flag 5-12%); the anchors
@@ -496,14 +496,14 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
                          "disagreement": float(disagreement_count(labels, q))}
             shares = joint_shares(joint, np.sqrt(np.prod(list(estimates.values()))))
-            flags = flag_lowest(labels, given_label_posterior(labels, q, joint),
-                                pair_claimed_counts(labels, probs, shares, joint))
+            posterior = given_label_posterior(labels, q, joint)
+            flags = flag_lowest(labels, posterior, pair_claimed_counts(labels, probs, shares, joint))
             mixture = confidence_mixture(labels, probs)
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
-            if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's lowest self-confidence
+            if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's least likely right
                 flagged = np.flatnonzero(flags)
-                flags[flagged[rank_lowest(score[flagged])[ceiling:]]] = False
+                flags[flagged[rank_lowest(posterior[flagged])[ceiling:]]] = False
         else:
             cp = probs if count_probs is None else np.asarray(count_probs, dtype=np.float64)
             anchor, unsure_idx = _anchor_counts(labels, cp, ANCHOR_SHARE)  # one pass over the anchors
