@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from noisylabels import labelquality as lq
@@ -404,3 +406,56 @@ def test_a_model_that_doubts_most_labels_says_so():
     given, _, p_strong = _uniform_flips()
     strong = lq.find_issues(given, p_strong, provenance="out-of-sample").evidence
     assert not any("even odds" in w for w in strong.warnings)
+
+
+def test_where_the_model_doubts_most_labels_each_class_keeps_its_share():
+    """60% of each class's labels moved uniformly to the other three; a weak model (the true class 0.3 above a
+    random split). Most labels get less than even odds and every pair's margins favour the same doubted
+    samples: pooling the pairs' claims would keep 0.74x the wrong labels; the shares keep 1.08x."""
+    rng = np.random.default_rng(8)
+    true = np.repeat(np.arange(4), 1000)
+    given = true.copy()
+    moved = rng.random(4000) < 0.6
+    given[moved] = (true[moved] + rng.integers(1, 4, moved.sum())) % 4
+    p = 0.7 * rng.dirichlet(np.ones(4), 4000) + 0.3 * np.eye(4)[true]
+    m = lq.confidence_mixture(given, p)
+    assert m is not None and m.most_doubted
+    joint = lq.confident_joint(given, p)
+    q = lq.normalised_probs(given, p)
+    shares = lq.joint_shares(joint, np.sqrt(lq.confident_joint_count(given, p, joint) * lq.disagreement_count(given, q)))
+    assert lq.pair_claimed_counts(given, p, shares, joint).sum() < 0.8 * moved.sum()
+    issues = lq.find_issues(given, p, provenance="out-of-sample")
+    assert issues.flags.sum() == shares.sum() - issues.evidence.unseparated
+    assert issues.flags.sum() > 0.95 * moved.sum() and np.mean(moved[issues.flags]) > 0.8
+    # the same weak model on labels 10% wrong: it doubts most labels too, but its argmax agrees with most of
+    # them, so the claims are pooled as usual
+    given = true.copy()
+    moved = rng.random(4000) < 0.1
+    given[moved] = (true[moved] + rng.integers(1, 4, moved.sum())) % 4
+    m = lq.confidence_mixture(given, p)
+    assert m is not None and m.most_doubted and np.mean(p.argmax(1) == given) > 0.5
+    joint = lq.confident_joint(given, p)
+    q = lq.normalised_probs(given, p)
+    shares = lq.joint_shares(joint, np.sqrt(lq.confident_joint_count(given, p, joint) * lq.disagreement_count(given, q)))
+    pooled = lq.pair_claimed_counts(given, p, shares, joint).sum()
+    assert pooled < shares.sum() and lq.find_issues(given, p, provenance="out-of-sample").flags.sum() <= pooled
+
+
+@given(k=st.sampled_from([5, 10, 25, 50]), rate=st.sampled_from([0.1, 0.2, 0.3]), pair=st.booleans(),
+       seed=st.integers(0, 2**16))
+@settings(max_examples=12, deadline=None, derandomize=True)
+def test_discrete_probabilities_do_not_collapse_the_count(k, rate, pair, seed):
+    """K-fold probabilities that take a few values, with exact 0s and 1s (a k-NN vote over k neighbours; a
+    forest's or a hard classifier's likewise): a mixture component sits on one clipped logit and says
+    nothing of the labels, so it neither caps nor doubts; the flags stay near the wrong labels."""
+    rng = np.random.default_rng(seed)
+    true = np.repeat(np.arange(5), 300)
+    given_ = true.copy()
+    moved = rng.random(1500) < rate
+    given_[moved] = (true[moved] + (1 if pair else rng.integers(1, 5, moved.sum()))) % 5
+    votes = np.stack([rng.multinomial(k, np.where(np.arange(5) == t, 0.9, 0.025)) for t in true])
+    p = votes / k
+    m = lq.confidence_mixture(given_, p)
+    assert m is None or not m.point_mass or (m.ceiling is None and not m.most_doubted)
+    issues = lq.find_issues(given_, p, provenance="out-of-sample")
+    assert 0.67 < issues.flags.sum() / moved.sum() < 1.5

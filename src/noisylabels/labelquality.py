@@ -29,7 +29,15 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      the self-confidence logits (:attr:`ConfidenceMixture.ceiling`, the papers' GMM selection), keeping
      those of lowest posterior: where both counts take in the model's own mistakes (uniform flips, a
      strong model) the flipped labels form the mixture's second mode; where wrong labels are few or
-     ambiguous it counts high and caps nothing.
+     ambiguous it counts high and caps nothing. Where most labels are wrong (the mixture doubts most
+     labels, :attr:`ConfidenceMixture.most_doubted`, and the model's argmax is another class for most of
+     them) the pairs' claims are not pooled and each class keeps its share: pooling presumes a sample
+     claimed by several pairs is one wrong label counted twice, but where the model gives most labels less
+     than even odds every pair's margins favour the same doubted samples, and pooling drops wrong labels
+     (class-conditional noise at 70%: 0.64-0.71x the wrong labels pooled, 0.96-1.07x not). An
+     underconfident model on mostly right labels, whose argmax still agrees with most of them, pools; so
+     does a model whose disagreements exceed the shares by ``WEAK_MODEL_ERRORS`` of the labels (too weak:
+     its own mistakes, not wrong labels).
    - "in-sample" (the final model's probabilities of its own training images): anchor points (Patrini et
      al., CVPR 2017, Sec. 4, in a hard-label form). A model's in-sample confusions between look-alike
      classes are not label noise (on clean Fashion-MNIST the two counts above flag 5-12%); the anchors
@@ -63,6 +71,7 @@ SEPARATION_Z = 3.0  # |z| of the Mann-Whitney test above which a pair of classes
 UNCERTAIN_RATIO = 2.0  # the two out-of-sample counts further apart than this: the count is uncertain
 MEMORISED_AGREEMENT = 0.99  # in-sample argmax = given label on this share or more: the model fit its labels
 WEAK_MODEL_ERRORS = 0.25  # the model disagrees with this share of the labels beyond those flagged: too weak
+POINT_MASS_STD = 0.01  # a mixture component whose logits' standard deviation is below this sits on one value
 UNSURE_ANCHORS = 0.65  # a class whose anchors' mean probability is below this fraction of the classes' median
 
 
@@ -253,23 +262,27 @@ class ConfidenceMixture:
     of the component the model believes more (``low_mean``) and of the other (``high_mean``), and the
     samples (``noisy``) whose posterior of the latter is above 1/2. Flipped labels form their own mode of
     low p_y, while the model's own mistakes on right labels spread between the modes; where wrong labels
-    are few the second component takes a tail of clean samples and ``noisy`` runs high."""
+    are few the second component takes a tail of clean samples and ``noisy`` runs high. ``point_mass``: a
+    component sits on one value (its standard deviation under ``POINT_MASS_STD``), as where probabilities
+    take a few discrete values (a k-NN vote, a forest) or are exactly 0 or 1: such a fit describes that
+    value, not two modes of labels, and neither :attr:`ceiling` nor :attr:`most_doubted` reads it."""
 
     low_mean: float
     high_mean: float
     noisy: int
+    point_mass: bool = False
 
     @property
     def ceiling(self) -> int | None:
         """``noisy`` where the means straddle even odds (logit 0), else None: a "clean" component that gives
         its labels less than even odds (most labels wrong, a weak model), or a "wrong" one that gives them
         more (clean data), does not split right labels from wrong ones."""
-        return self.noisy if self.low_mean < 0.0 < self.high_mean else None
+        return self.noisy if self.low_mean < 0.0 < self.high_mean and not self.point_mass else None
 
     @property
     def most_doubted(self) -> bool:
-        """Both components give their labels less than even odds."""
-        return self.low_mean > 0.0
+        """Both components give their labels less than even odds (a fit on a point mass says nothing)."""
+        return self.low_mean > 0.0 and not self.point_mass
 
 
 def confidence_mixture(labels: np.ndarray, probs: np.ndarray) -> ConfidenceMixture | None:
@@ -284,8 +297,9 @@ def confidence_mixture(labels: np.ndarray, probs: np.ndarray) -> ConfidenceMixtu
         return None
     gmm, low = fit_two_gaussians(logits)
     means = gmm.means_.ravel()
+    point_mass = bool(np.sqrt(gmm.covariances_.ravel()).min() < POINT_MASS_STD)
     return ConfidenceMixture(float(means[low]), float(means[1 - low]),
-                             int(np.sum(low_component_posterior(gmm, low, logits) < 0.5)))
+                             int(np.sum(low_component_posterior(gmm, low, logits) < 0.5)), point_mass)
 
 
 def agreed_probs(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -497,10 +511,15 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
                          "disagreement": float(disagreement_count(labels, q))}
             shares = joint_shares(joint, np.sqrt(np.prod(list(estimates.values()))))
             posterior = given_label_posterior(labels, q, joint)
-            flags = flag_lowest(labels, posterior, pair_claimed_counts(labels, probs, shares, joint))
             mixture = confidence_mixture(labels, probs)
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
+            # most labels doubted and not the model's argmax, and the shares account for those disagreements
+            # (a model too weak to judge them is not evidence that most labels are wrong): claims not pooled
+            explained = 1.0 - agreement - shares.sum() / n <= WEAK_MODEL_ERRORS
+            pooled = not (most_doubted and agreement < 0.5 and explained)
+            counts = pair_claimed_counts(labels, probs, shares, joint) if pooled else shares
+            flags = flag_lowest(labels, posterior, counts)
             if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's least likely right
                 flagged = np.flatnonzero(flags)
                 flags[flagged[rank_lowest(posterior[flagged])[ceiling:]]] = False
