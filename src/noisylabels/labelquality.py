@@ -29,15 +29,7 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      the self-confidence logits (:attr:`ConfidenceMixture.ceiling`, the papers' GMM selection), keeping
      those of lowest posterior: where both counts take in the model's own mistakes (uniform flips, a
      strong model) the flipped labels form the mixture's second mode; where wrong labels are few or
-     ambiguous it counts high and caps nothing. Where most labels are wrong (the mixture doubts most
-     labels, :attr:`ConfidenceMixture.most_doubted`, and the model's argmax is another class for most of
-     them) the pairs' claims are not pooled and each class keeps its share: pooling presumes a sample
-     claimed by several pairs is one wrong label counted twice, but where the model gives most labels less
-     than even odds every pair's margins favour the same doubted samples, and pooling drops wrong labels
-     (class-conditional noise at 70%: 0.64-0.71x the wrong labels pooled, 0.96-1.07x not). An
-     underconfident model on mostly right labels, whose argmax still agrees with most of them, pools; so
-     does a model whose disagreements exceed the shares by ``WEAK_MODEL_ERRORS`` of the labels (too weak:
-     its own mistakes, not wrong labels).
+     ambiguous it counts high and caps nothing.
    - "in-sample" (the final model's probabilities of its own training images): anchor points (Patrini et
      al., CVPR 2017, Sec. 4, in a hard-label form). A model's in-sample confusions between look-alike
      classes are not label noise (on clean Fashion-MNIST the two counts above flag 5-12%); the anchors
@@ -514,12 +506,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             mixture = confidence_mixture(labels, probs)
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
-            # most labels doubted and not the model's argmax, and the shares account for those disagreements
-            # (a model too weak to judge them is not evidence that most labels are wrong): claims not pooled
-            explained = 1.0 - agreement - shares.sum() / n <= WEAK_MODEL_ERRORS
-            pooled = not (most_doubted and agreement < 0.5 and explained)
-            counts = pair_claimed_counts(labels, probs, shares, joint) if pooled else shares
-            flags = flag_lowest(labels, posterior, counts)
+            flags = flag_lowest(labels, posterior, pair_claimed_counts(labels, probs, shares, joint))
             if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's least likely right
                 flagged = np.flatnonzero(flags)
                 flags[flagged[rank_lowest(posterior[flagged])[ceiling:]]] = False
