@@ -5,10 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from noisylabels.bench import parse_case, results_markdown, run_grid
-from noisylabels.issues import detect_issues
+from noisylabels.issues import detect_issues, run_test_accuracy
 from noisylabels.probe import stratified_folds
+from noisylabels.runs import RunFolder
 from tests.helpers import cli, image_folder
 
 
@@ -250,8 +253,9 @@ def test_train_and_detect_export_the_same_label_issues(tmp_path, capsys, source)
     s_detect = json.loads((tmp_path / "det" / "summary.json").read_text())
     shared = ["detector", "num_label_issues", "noise_rate_estimated", "detection_auroc", "detection_auprc",
               "detection_precision", "detection_recall", "detection_f1", "detection_accuracy", "flagged_to_actual",
-              "class_summary", "noise_rate_actual", "train_accuracy_vs_truth"]
+              "class_summary", "noise_rate_actual", "train_accuracy_vs_truth", "count_warnings", "count_uncertain"]
     assert {k: s_detect[k] for k in shared} == {k: s_train[k] for k in shared}
+    assert s_detect["held_out_accuracy"] == s_train["test_accuracy"]  # the run's, judged with as the run was
     assert s_detect["detector"] == "confident-learning+context" and s_detect["num_samples"] == s_train["num_train"]
 
 
@@ -339,3 +343,24 @@ def test_a_runs_probabilities_are_counted_as_where_they_come_from():
 
     assert run_provenance({"method": "cleanlab-retrain"}) == "out-of-sample"  # its K-fold probabilities
     assert {run_provenance({"method": m}) for m in ("ce", "tcl", "framework")} == {"in-sample"}
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(value=_JSON, raw=st.sampled_from([None, b"", b"\xff\xfe", b"[1]", b"{", b"NaN"]))
+def test_detect_run_reads_only_a_valid_test_accuracy(tmp_path_factory, value, raw):
+    """Every value a summary.json may hold under test_accuracy (NaN from a run without a test set, a
+    hand-edited string, a list, a bool, a number out of [0, 1]) and a damaged or missing file: a float in
+    [0, 1] or None, never an error."""
+    run = RunFolder(tmp_path_factory.mktemp("run"))
+    if raw is None:
+        (run.path / "summary.json").write_text(json.dumps({"test_accuracy": value}), encoding="utf-8")
+    elif raw != b"":
+        (run.path / "summary.json").write_bytes(raw)
+    got = run_test_accuracy(run)
+    ok = (raw is None and not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1)
+    assert got == (float(value) if ok else None)

@@ -241,6 +241,22 @@ def test_warnings_say_when_the_count_cannot_be_trusted():
     assert any("too weak" in x for x in w.warnings) and w.as_dict()["count_uncertain"]
 
 
+def test_held_out_accuracy_says_when_a_model_that_fit_its_labels_is_weak():
+    """In-sample agreement of 0.74 (labels partly fit) with 4% flagged says nothing; held-out accuracy of 0.67
+    leaves 29% of new images wrong beyond the flags: the "too weak" line, in-sample only, said once."""
+    ev = lq.CountEvidence("in-sample", {"anchor": 10.0}, 0.74, 0, ())
+    weak = ev.with_held_out(0.67, 0.04)
+    assert len(weak.warnings) == 1 and "held-out" in weak.warnings[0] and weak.as_dict()["count_uncertain"]
+    assert weak.with_held_out(0.67, 0.04) == weak  # the same line is not added twice
+    for accuracy in (0.9, 0.74, None, float("nan"), float("inf")):  # a strong model, none, or no number
+        assert ev.with_held_out(accuracy, 0.04) == ev
+    assert ev.with_held_out(0.67, 0.10) == ev  # 23% beyond the flags: under the line
+    already = lq.CountEvidence("in-sample", {"anchor": 10.0}, 0.6, 0, ("the model predicts only 60.0% ...",))
+    assert already.with_held_out(0.5, 0.04) == already  # the in-sample line has said it
+    oos = lq.CountEvidence("out-of-sample", {"confident_joint": 1.0, "disagreement": 1.0}, 0.74, 0, ())
+    assert oos.with_held_out(0.5, 0.04) == oos  # out-of-sample agreement is held-out already
+
+
 def _unsure_third_class(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Three classes of 100, 10 labels of each class moved to the next class; the model is sure of class 0
     and of half of class 1 (0.90-0.95 on the true class), and confuses the rest of class 1 with class 2

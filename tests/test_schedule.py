@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from noisylabels.engine import FitConfig, fit
-from noisylabels.schedule import epoch_indices, epoch_seed, epoch_size
+from noisylabels.schedule import MIN_SMALL_BATCH, MIN_STEPS_PER_EPOCH, epoch_batch, epoch_indices, epoch_seed, epoch_size
 from tests.helpers import stripe_train_data, tiny_method, user_error
 
 # 16 samples of 3 classes, imbalanced: 10 of class 0, 2 of class 1, 4 of class 2
@@ -82,3 +82,25 @@ def test_the_official_cosine_divides_by_all_epochs_and_stops_short_of_its_floor(
         assert lr_at(step, total, warm * spe, 1.0, 0.01, all_steps=True) == pytest.approx(official(step), abs=1e-12)
     assert lr_at(total - 1, total, warm * spe, 1.0, 0.01, all_steps=True) == pytest.approx(0.0342, abs=1e-4)
     assert lr_at(total - 1, total, warm * spe, 1.0, 0.01) == pytest.approx(0.01, abs=1e-5)  # ours: the floor
+
+
+@pytest.mark.parametrize("samples, batch_size, world, expected", [
+    (60_000, 128, 1, 128), (1_024, 128, 1, 128), (1_023, 128, 1, 127), (245, 128, 1, 30), (245, 16, 1, 16),
+    (100, 128, 1, 16), (10, 128, 1, 10), (3, 128, 1, 3), (30, 8, 1, 8), (245, 128, 4, 28), (20, 128, 4, 16),
+    (1_000, 129, 3, 123)])
+def test_an_epoch_holds_enough_steps_of_enough_samples(samples, batch_size, world, expected):
+    batch = epoch_batch(samples, batch_size, world)
+    assert batch == expected and batch % world == 0 and 2 * world <= batch <= min(samples, batch_size)
+    assert samples // batch >= MIN_STEPS_PER_EPOCH or batch >= min(MIN_SMALL_BATCH, samples, batch_size) - world + 1
+
+
+def test_a_small_epoch_trains_on_smaller_batches_and_says_so():
+    data = stripe_train_data(96)
+    method = tiny_method("ce", 96)
+    seen: list[torch.Tensor] = []
+    step = method.training_step
+    method.training_step = lambda idx, *a: (seen.append(idx.clone()), step(idx, *a))[1]
+    notes: list[str] = []
+    fit(method, data, FitConfig(epochs=1, batch_size=128, lr=0.05, progress=False), log=notes.append)
+    assert [len(idx) for idx in seen] == [16] * 6  # not one step of 96
+    assert any("batches of 16 (not 128)" in n for n in notes)

@@ -31,7 +31,7 @@ from .errors import UserError
 from .methods.base import Method, TrainData
 from .precision import autocast_for, precision_scope
 from .runs import RunFolder
-from .schedule import FitConfig, epoch_indices, epoch_seed, epoch_size, lr_at
+from .schedule import FitConfig, epoch_batch, epoch_indices, epoch_seed, epoch_size, lr_at
 
 CHECKPOINT_FORMAT = 1
 
@@ -209,8 +209,11 @@ def fit(
     if n < 2 * ctx.world:
         raise UserError(f"an epoch of {n} sample(s) gives {ctx.world} process(es) fewer than two each (batch norm "
                         "needs two); raise --epoch-samples or use fewer processes (--nproc)")
-    batch = min(cfg.batch_size, n)
-    batch -= batch % ctx.world  # equal shards, one per rank
+    batch = epoch_batch(n, cfg.batch_size, ctx.world)  # equal shards, one per rank
+    plain = min(cfg.batch_size, n) - min(cfg.batch_size, n) % ctx.world
+    if batch < plain and ctx.is_main:
+        log(f"note: batches of {batch} (not {cfg.batch_size}), so that an epoch of {n} samples holds "
+            f"{n // batch} steps, not {n // plain}")
     steps_per_epoch = max(1, n // batch)
     warmup_steps = int(round(cfg.lr_warmup_epochs * steps_per_epoch))
     method.to(memory_format=torch.channels_last)  # measured: 1.5x faster training on 2 CPU cores too

@@ -11,6 +11,7 @@ for every training run (``app.summary.write_issues``) alike.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +25,7 @@ from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
 from .labelquality import LabelIssues, find_issues
-from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, RunFolder, staged
+from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SUMMARY, RunFolder, staged
 from .safeload import load_npy
 
 SUSPECTS = "suspects.png"
@@ -212,7 +213,7 @@ def _default_column_names(rows: list[tuple[int, list[str]]]) -> bool:
 def export_label_issues(
     folder: RunFolder, issues: LabelIssues, labels: np.ndarray, pred_probs: np.ndarray, *, title: str,
     true_labels: np.ndarray | None = None, source_index: np.ndarray | None = None, paths: list[str] | None = None,
-    class_names: list[str] | None = None,
+    class_names: list[str] | None = None, held_out_accuracy: float | None = None,
 ) -> dict[str, Any]:
     """The one label-issue exporter of ``train`` and ``detect``: label_issues.csv, plots/label_quality.png
     and plots/class_noise.png in ``folder`` (``detect.export_issues``); returns the summary's entries.
@@ -225,8 +226,13 @@ def export_label_issues(
             and ``train_accuracy_vs_truth`` (predicted == true).
         source_index: each sample's position in the user's source (default 0..N-1); paths, class_names:
             the optional ``path`` and ``*_name`` columns.
+        held_out_accuracy: the model's accuracy on held-out images where known (a training run's test
+            accuracy): in-sample evidence then says when the model is too weak on new images
+            (``labelquality.CountEvidence.with_held_out``).
     """
     labels = np.asarray(labels, dtype=np.int64)
+    if issues.evidence is not None:
+        issues = replace(issues, evidence=issues.evidence.with_held_out(held_out_accuracy, float(np.mean(issues.flags))))
     predicted = np.asarray(pred_probs).argmax(1)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     out = export_issues(folder, issues, labels, predicted, source_index=source_index, true_labels=true_labels,
@@ -244,12 +250,13 @@ def detect_to_folder(
     paths: list[str] | None = None, class_names: list[str] | None = None, top: int = 32,
     ranking: ContextRanking = ContextRanking(), extra: dict[str, Any] | None = None,
     provenance: str = "out-of-sample", count_probs: np.ndarray | None = None,
-    write_more: Callable[[RunFolder], None] | None = None,
+    write_more: Callable[[RunFolder], None] | None = None, held_out_accuracy: float | None = None,
 ) -> dict[str, Any]:
     """Find label issues and write label_issues.csv, plots, summary.json and (with images) suspects.png;
     ``extra``: more summary entries (how the probabilities were made); ``provenance`` and ``count_probs`` as
-    :func:`detect_issues` takes them; ``write_more``: writes the caller's own files beside them. Nothing in
-    ``out`` changes until every file is written (:func:`~noisylabels.runs.staged`)."""
+    :func:`detect_issues` takes them; ``write_more``: writes the caller's own files beside them;
+    ``held_out_accuracy`` as :func:`export_label_issues` takes it. Nothing in ``out`` changes until every file
+    is written (:func:`~noisylabels.runs.staged`)."""
     if (Path(out) / CONFIG).exists():  # its pred_probs.npy and features.npy are the run's, not a detection's
         raise UserError(f"--out {shown(out)} holds a training run; choose another folder for the detection")
     if true_labels is not None and len(true_labels) != len(labels):  # before anything is written
@@ -270,7 +277,10 @@ def detect_to_folder(
         summary: dict[str, Any] = {"num_samples": int(len(labels))}
         summary.update(export_label_issues(folder, issues, labels, pred_probs, true_labels=true_labels,
                                            source_index=source_index, paths=paths, class_names=class_names,
-                                           title=f"detect: label quality of {len(labels)} samples"))
+                                           title=f"detect: label quality of {len(labels)} samples",
+                                           held_out_accuracy=held_out_accuracy))
+        if held_out_accuracy is not None:
+            summary["held_out_accuracy"] = float(held_out_accuracy)
         summary.update(extra or {})
         if images is not None:
             from .report import plot_suspects
@@ -312,4 +322,18 @@ def detect_from_run(run_dir: str | Path, out: str | Path, *, use_features: bool 
     true = train.labels if true_labels_known(cfg) else None
     return detect_to_folder(out, labels, probs, features=features, true_labels=true, images=train.images,
                             source_index=train.source_index, paths=train.paths, class_names=train.class_names,
-                            ranking=run_context_ranking(cfg), provenance=run_provenance(cfg), count_probs=count_probs)
+                            ranking=run_context_ranking(cfg), provenance=run_provenance(cfg), count_probs=count_probs,
+                            held_out_accuracy=run_test_accuracy(run))
+
+
+def run_test_accuracy(run: RunFolder) -> float | None:
+    """The finished run's final test accuracy from its summary.json, or None where the file, the entry or a
+    finite value in [0, 1] is missing (a run without a test set writes NaN; a hand-edited file may hold
+    anything): the held-out accuracy ``detect --run`` judges the count with, as the run did."""
+    try:
+        value = run.read_json(SUMMARY).get("test_accuracy")
+    except (OSError, ValueError, AttributeError, UserError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        return None  # NaN fails the range test too
+    return float(value)

@@ -51,7 +51,7 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -362,7 +362,8 @@ class CountEvidence:
     ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that give most labels less than even odds
     (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with the given labels exceed the
     flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
-    count tells from wrong labels). The ranking stands in every case."""
+    count tells from wrong labels; in-sample, also on held-out images, :meth:`with_held_out`). The ranking
+    stands in every case."""
 
     provenance: str
     estimates: dict[str, float]
@@ -381,6 +382,13 @@ class CountEvidence:
         return [f"the model is unsure even of its best examples of class(es) {names}: it is too weak to be sure "
                 "which of their labels are wrong; their counts take the other classes' noise rate and the ranking "
                 "is a guide", *self.warnings]
+
+    def with_held_out(self, accuracy: float | None, flagged: float) -> CountEvidence:
+        """This evidence with :func:`held_out_weak_line` added where it applies (in-sample only): ``accuracy``
+        the final model's accuracy on held-out images (None where the run has none), ``flagged`` the share of
+        the training labels flagged."""
+        line = held_out_weak_line(self.agreement, accuracy, flagged) if self.provenance == "in-sample" else None
+        return self if line is None or line in self.warnings else replace(self, warnings=(*self.warnings, line))
 
     def as_dict(self, class_names: list[str] | None = None) -> dict[str, Any]:
         """JSON-ready summary entries (warnings naming classes by ``class_names`` where given)."""
@@ -415,6 +423,23 @@ def count_warnings(provenance: str, estimates: dict[str, float], agreement: floa
                    "rest are its own mistakes, so it is too weak to be sure which labels are wrong; the ranking is a "
                    "guide, the count a guess")
     return tuple(out)
+
+
+def held_out_weak_line(agreement: float, accuracy: float | None, flagged: float) -> str | None:
+    """The "too weak" line of :func:`count_warnings` judged on held-out images: where the model's accuracy
+    on them (``accuracy``, against their given labels) leaves more than ``WEAK_MODEL_ERRORS`` of the
+    samples wrong beyond the share ``flagged``, and its in-sample ``agreement`` did not already say so. A
+    model that fit part of its training labels agrees with them more than it predicts new images, and its
+    in-sample anchors agree with the labels it fit: on 245 colour photos of two classes (held-out accuracy
+    67-69%) the in-sample count flagged 0-27% of the wrong labels with no line. None where ``accuracy`` is
+    None or not finite, or not below ``agreement``."""
+    if accuracy is None or not np.isfinite(accuracy) or accuracy >= agreement:
+        return None
+    if 1.0 - agreement - flagged > WEAK_MODEL_ERRORS or 1.0 - accuracy - flagged <= WEAK_MODEL_ERRORS:
+        return None
+    return (f"the model predicts {agreement:.1%} of its training labels but only {accuracy:.1%} of held-out "
+            f"images, and {flagged:.1%} are flagged: it fit labels it cannot predict, so it is too weak to be sure "
+            "which labels are wrong; the ranking is a guide, the count a guess")
 
 
 def flag_lowest(labels: np.ndarray, quality: np.ndarray, counts: np.ndarray) -> np.ndarray:

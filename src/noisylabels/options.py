@@ -125,7 +125,8 @@ TRAIN_OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("width", int, None, "backbone base width", "method", low=1, high=1024, nullable=True,
                 default_text="small-cnn 16, resnet 64", metavar="W"),
     TrainOption("epochs", int, 20, "training epochs", "optimisation", low=1, metavar="E"),
-    TrainOption("batch_size", int, 128, "samples per step (over all processes)", "optimisation", low=2, metavar="B"),
+    TrainOption("batch_size", int, 128, "samples per step (over all processes); an epoch of fewer than 8 full "
+                "batches trains on batches of N // 8, 16 at least (a note says so)", "optimisation", low=2, metavar="B"),
     TrainOption("epoch_samples", int, None, "each epoch draws N samples afresh (at most all)", "optimisation", low=2,
                 nullable=True, default_text="every sample once", metavar="N"),
     TrainOption("class_balanced", bool, False, "each epoch takes at most an equal share of its samples from each given "

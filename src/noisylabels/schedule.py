@@ -63,6 +63,22 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_rat
     return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+MIN_STEPS_PER_EPOCH = 8  # an epoch that holds fewer full batches than this trains on smaller ones
+MIN_SMALL_BATCH = 16  # ... but not on batches smaller than this (batch norm's statistics need samples)
+
+
+def epoch_batch(samples: int, batch_size: int, world: int = 1) -> int:
+    """The batch (over all ``world`` processes, a multiple of it) that an epoch of ``samples`` trains on:
+    min(``batch_size``, ``samples``), or where the epoch holds fewer than ``MIN_STEPS_PER_EPOCH`` full batches
+    of that, samples // ``MIN_STEPS_PER_EPOCH``, but not under ``MIN_SMALL_BATCH`` (nor two per process).
+    Epochs run in full batches, so on a folder of 245 photos batches of 128 made one step an epoch, twenty
+    steps in twenty epochs, and the model still predicted one class for every held-out photo
+    (docs/RESULTS.md, "Small folders of photos"); batches of two, on the other hand, left a model whose
+    pseudo-labels all fell in one class."""
+    batch = min(batch_size, samples, max(MIN_SMALL_BATCH, 2 * world, samples // MIN_STEPS_PER_EPOCH))
+    return batch - batch % world
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of epoch ``epoch``'s generator (distinct streams per seed and epoch)."""
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)

@@ -111,7 +111,7 @@ def _train_and_write(prep: Any, run: RunFolder, sha: str, *, resume: bool,
     summary.update(result.get("extra", {}))
     if prep.method.has_classifier:
         with precision_scope(prep.fit_config.effective_precision):  # the final predictions in the precision it trained in
-            summary.update(write_issues(prep, run))
+            summary.update(write_issues(prep, run, result["test_accuracy"]))
     if ddp.is_main():  # the other ranks write nothing: they need not draw or serialise either
         if prep.method.has_classifier:
             _export(prep, run, log)

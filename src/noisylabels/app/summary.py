@@ -17,9 +17,10 @@ from ..issues import export_label_issues, validate_predictions
 from ..runs import COUNT_PROBS, FEATURES, MARGINS, PRED_PROBS, RunFolder
 from .build import Prepared
 
-def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
+def write_issues(prep: Prepared, run: RunFolder, test_accuracy: float | None = None) -> dict[str, Any]:
     """Write pred_probs.npy, features.npy, count_probs.npy (where the method has them) and the label issues of the final model
-    (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does); return the detection figures."""
+    (:func:`~noisylabels.issues.export_label_issues`, as ``detect`` does, with the final model's ``test_accuracy``
+    as its held-out accuracy, NaN or None where the run has no test set); return the detection figures."""
     data, train = prep.data, prep.splits.train
     probs, z = predict_probs_and_embeddings(prep.method, data.images, data.views)  # every rank: rows gathered
     count_probs = prep.method.count_probs(data, probs)  # every rank too (TCL: a pass of its probe)
@@ -43,7 +44,8 @@ def write_issues(prep: Prepared, run: RunFolder) -> dict[str, Any]:
     true = train.labels if data.true_labels is not None else None
     return export_label_issues(run, issues, prep.noisy, probs.cpu().numpy(), true_labels=true,
                                source_index=train.source_index, paths=train.paths, class_names=train.class_names,
-                               title=f"{prep.config['method']}: label quality of {len(prep.noisy)} training samples")
+                               title=f"{prep.config['method']}: label quality of {len(prep.noisy)} training samples",
+                               held_out_accuracy=test_accuracy)
 
 
 def build_summary(prep: Prepared, result: dict[str, Any], sha: str) -> dict[str, Any]:
