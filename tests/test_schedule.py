@@ -44,14 +44,19 @@ def test_class_balanced_epochs_take_at_most_an_equal_share_per_class():
     assert torch.bincount(LABELS[epoch_indices(LABELS, 3, _gen(1), balanced=True)]).tolist() == [6, 2, 4]
 
 
-def test_the_engine_trains_each_epoch_on_its_draw():
+def _fit_seeing_steps(cfg: FitConfig, log=lambda s: None) -> tuple[list[torch.Tensor], dict, object]:
+    """A tiny ce fit on 96 striped samples; returns each step's sample indices, the result and the data."""
     data = stripe_train_data(96)
     method = tiny_method("ce", 96)
     seen: list[torch.Tensor] = []
     step = method.training_step
     method.training_step = lambda idx, *a: (seen.append(idx.clone()), step(idx, *a))[1]
+    return seen, fit(method, data, cfg, log=log), data
+
+
+def test_the_engine_trains_each_epoch_on_its_draw():
     cfg = FitConfig(epochs=2, batch_size=8, lr=0.05, progress=False, epoch_samples=30, class_balanced=True)
-    result = fit(method, data, cfg, log=lambda s: None)
+    seen, result, data = _fit_seeing_steps(cfg)
     assert len(seen) == 2 * (epoch_size(data.labels, 3, 30, True) // 8) == 6  # full batches of a 30-sample epoch
     first = torch.cat(seen[:3])
     assert torch.bincount(data.labels[first], minlength=3).max() <= 10 and math.isfinite(result["test_accuracy"])
@@ -95,12 +100,7 @@ def test_an_epoch_holds_enough_steps_of_enough_samples(samples, batch_size, worl
 
 
 def test_a_small_epoch_trains_on_smaller_batches_and_says_so():
-    data = stripe_train_data(96)
-    method = tiny_method("ce", 96)
-    seen: list[torch.Tensor] = []
-    step = method.training_step
-    method.training_step = lambda idx, *a: (seen.append(idx.clone()), step(idx, *a))[1]
     notes: list[str] = []
-    fit(method, data, FitConfig(epochs=1, batch_size=128, lr=0.05, progress=False), log=notes.append)
+    seen, _, _ = _fit_seeing_steps(FitConfig(epochs=1, batch_size=128, lr=0.05, progress=False), notes.append)
     assert [len(idx) for idx in seen] == [16] * 6  # not one step of 96
     assert any("batches of 16 (not 128)" in n for n in notes)
