@@ -332,7 +332,7 @@ def run_test_accuracy(run: RunFolder) -> float | None:
     anything): the held-out accuracy ``detect --run`` judges the count with, as the run did."""
     try:
         value = run.read_json(SUMMARY).get("test_accuracy")
-    except (OSError, ValueError, AttributeError, UserError):
+    except (OSError, UserError):  # missing, unreadable or damaged
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         return None  # NaN fails the range test too

@@ -13,6 +13,8 @@ from torch import Tensor
 from .options import option_defaults
 
 _DEFAULT = option_defaults()  # the training options' declared defaults
+MIN_STEPS_PER_EPOCH = 8  # an epoch that holds fewer full batches than this trains on smaller ones
+MIN_SMALL_BATCH = 16  # ... but not on batches smaller than this (batch norm's statistics need samples)
 
 
 @dataclass
@@ -61,10 +63,6 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base: float, final_rat
         progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     final = base * final_ratio
     return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-MIN_STEPS_PER_EPOCH = 8  # an epoch that holds fewer full batches than this trains on smaller ones
-MIN_SMALL_BATCH = 16  # ... but not on batches smaller than this (batch norm's statistics need samples)
 
 
 def epoch_batch(samples: int, batch_size: int, world: int = 1) -> int:
