@@ -437,9 +437,9 @@ def held_out_weak_line(agreement: float, accuracy: float | None, flagged: float)
         return None
     if 1.0 - agreement - flagged > WEAK_MODEL_ERRORS or 1.0 - accuracy - flagged <= WEAK_MODEL_ERRORS:
         return None
-    return (f"the model predicts {agreement:.1%} of its training labels but only {accuracy:.1%} of held-out "
-            f"images, and {flagged:.1%} are flagged: it fit labels it cannot predict, so it is too weak to be sure "
-            "which labels are wrong; the ranking is a guide, the count a guess")
+    return (f"the model predicts only {accuracy:.1%} of held-out images ({agreement:.1%} of its training labels) "
+            f"and {flagged:.1%} are flagged: the rest are its own mistakes, so it is too weak to be sure which labels "
+            "are wrong; the ranking is a guide, the count a guess")
 
 
 def flag_lowest(labels: np.ndarray, quality: np.ndarray, counts: np.ndarray) -> np.ndarray:
