@@ -418,11 +418,17 @@ def count_warnings(provenance: str, estimates: dict[str, float], agreement: floa
         if hi > UNCERTAIN_RATIO * max(lo, 1.0):
             out.append(f"the count is uncertain: the estimates range from {lo / n:.1%} to {hi / n:.1%} of the "
                        "labels (the geometric mean is flagged)")
-    if 1.0 - agreement - flagged > WEAK_MODEL_ERRORS:
-        out.append(f"the model predicts only {agreement:.1%} of the given labels and {flagged:.1%} are flagged: the "
-                   "rest are its own mistakes, so it is too weak to be sure which labels are wrong; the ranking is a "
-                   "guide, the count a guess")
-    return tuple(out)
+    weak = _too_weak_line(agreement, flagged, "of the given labels")
+    return tuple(out) if weak is None else (*out, weak)
+
+
+def _too_weak_line(accuracy: float, flagged: float, of_what: str) -> str | None:
+    """The "too weak" line where the model is wrong on more than ``WEAK_MODEL_ERRORS`` of the samples beyond
+    the share ``flagged`` (it predicts only ``accuracy`` of them, ``of_what`` says which), else None."""
+    if 1.0 - accuracy - flagged <= WEAK_MODEL_ERRORS:
+        return None
+    return (f"the model predicts only {accuracy:.1%} {of_what} and {flagged:.1%} are flagged: the rest are its own "
+            "mistakes, so it is too weak to be sure which labels are wrong; the ranking is a guide, the count a guess")
 
 
 def held_out_weak_line(agreement: float, accuracy: float | None, flagged: float) -> str | None:
@@ -435,11 +441,9 @@ def held_out_weak_line(agreement: float, accuracy: float | None, flagged: float)
     None or not finite, or not below ``agreement``."""
     if accuracy is None or not np.isfinite(accuracy) or accuracy >= agreement:
         return None
-    if 1.0 - agreement - flagged > WEAK_MODEL_ERRORS or 1.0 - accuracy - flagged <= WEAK_MODEL_ERRORS:
+    if _too_weak_line(agreement, flagged, "") is not None:  # the in-sample line has said it
         return None
-    return (f"the model predicts only {accuracy:.1%} of held-out images ({agreement:.1%} of its training labels) "
-            f"and {flagged:.1%} are flagged: the rest are its own mistakes, so it is too weak to be sure which labels "
-            "are wrong; the ranking is a guide, the count a guess")
+    return _too_weak_line(accuracy, flagged, f"of held-out images ({agreement:.1%} of its training labels)")
 
 
 def flag_lowest(labels: np.ndarray, quality: np.ndarray, counts: np.ndarray) -> np.ndarray:
