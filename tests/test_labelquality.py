@@ -444,3 +444,45 @@ def test_discrete_probabilities_do_not_collapse_the_count(k, rate, pair, seed):
     # hard predictions (k = 1) cannot tell the model's mistakes from wrong labels: at most every disagreement
     ratio = issues.flags.sum() / moved.sum()
     assert 0.67 < ratio and (ratio < 1.5 if k > 1 else ratio <= np.sum(p.argmax(1) != given_) / moved.sum())
+
+
+def _digits_kfold(rate: float, dims: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """4-fold probabilities (N, 10) of a logistic regression on ``dims`` principal components of
+    scikit-learn's digits, trained on labels ``rate`` uniformly flipped: (given, true, probs)."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    x, true = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(true)) < rate
+    given = np.where(flip, (true + rng.integers(1, 10, len(true))) % 10, true)
+    z = PCA(dims, random_state=0).fit_transform(x / 16.0)
+    probs = cross_val_predict(LogisticRegression(max_iter=300), z, given, cv=4, method="predict_proba")
+    return given, true, probs
+
+
+def test_where_most_labels_look_wrong_the_claims_are_not_pooled(monkeypatch):
+    """70% of the labels flipped: the mixture doubts most labels, the shares put more than
+    MOST_WRONG_SHARE wrong, and every pair's margins favour the same doubted samples, so pooling their
+    claims undercounts; the unpooled count finds more of the wrong labels. A weak model on labels 10%
+    wrong also doubts most labels, but its shares stay under the bar: pooled, as everywhere else."""
+    given, true, p = _digits_kfold(0.7, 8)
+    wrong = given != true
+    issues = lq.find_issues(given, p, provenance="out-of-sample")
+    assert lq.confidence_mixture(given, p).most_doubted and not issues.evidence.claims_pooled
+    assert issues.evidence.as_dict()["count_claims_pooled"] is False
+    assert any("less than even odds" in w for w in issues.evidence.warnings)
+    with monkeypatch.context() as m:
+        m.setattr(lq, "MOST_WRONG_SHARE", 1.0)
+        pooled = lq.find_issues(given, p, provenance="out-of-sample")
+    assert pooled.evidence.claims_pooled and pooled.flags.sum() < issues.flags.sum()
+
+    def f1(flags):
+        return 2 * np.sum(flags & wrong) / (flags.sum() + wrong.sum())
+
+    assert 0.8 < issues.flags.sum() / wrong.sum() < 1.25 and f1(issues.flags) > f1(pooled.flags) + 0.03
+    given, _, p = _digits_kfold(0.1, 2)
+    weak = lq.find_issues(given, p, provenance="out-of-sample")
+    assert lq.confidence_mixture(given, p).most_doubted and weak.evidence.claims_pooled

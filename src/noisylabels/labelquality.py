@@ -22,7 +22,9 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      (:func:`joint_shares`). Each class's share is then spread over the other classes in proportion to
      the joint's row, each pair (given k, other j) claims its samples of largest p_j - p_k (confident
      learning's prune-by-noise-rate), and the class keeps as many flags as samples were claimed (a sample
-     that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`), its samples
+     that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`; where the
+     mixture below doubts most labels and the shares put more than ``MOST_WRONG_SHARE`` of them wrong,
+     every pair's margins favour the same doubted samples and the class keeps its share), its samples
      least likely to be right under the estimated noise (:func:`given_label_posterior`: Bayes' rule with
      the joint's transition rates, so that a confusion with a class that sends no wrong labels to the
      given one counts for little). The flags are then capped at the count of a two-component mixture of
@@ -65,6 +67,7 @@ MEMORISED_AGREEMENT = 0.99  # in-sample argmax = given label on this share or mo
 WEAK_MODEL_ERRORS = 0.25  # the model disagrees with this share of the labels beyond those flagged: too weak
 POINT_MASS_STD = 0.01  # a mixture component whose logits' standard deviation is below this sits on one value
 UNSURE_ANCHORS = 0.65  # a class whose anchors' mean probability is below this fraction of the classes' median
+MOST_WRONG_SHARE = 0.7  # the mixture doubts most labels and the shares put more than this share wrong: not pooled
 
 
 def class_thresholds(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -357,7 +360,9 @@ class CountEvidence:
     that are the model's argmax; unseparated: flags dropped because the model does not separate their
     pair of classes; unsure: the classes whose anchors the model is unsure of (in-sample; their line is
     added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :attr:`ConfidenceMixture.ceiling`
-    (None in-sample, or where the mixture has nothing to separate); warnings: one line each where the
+    (None in-sample, or where the mixture has nothing to separate); claims_pooled: the out-of-sample count
+    is the pairs' distinct claims (:func:`pair_claimed_counts`), not the shares themselves (True in-sample);
+    warnings: one line each where the
     count cannot be trusted (a model that fit its labels in-sample, estimates more than
     ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that give most labels less than even odds
     (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with the given labels exceed the
@@ -372,6 +377,7 @@ class CountEvidence:
     warnings: tuple[str, ...]
     unsure: tuple[int, ...] = ()
     ceiling: int | None = None
+    claims_pooled: bool = True
 
     def all_warnings(self, class_names: list[str] | None = None) -> list[str]:
         """``warnings`` and, where the in-sample count guarded classes, the line naming them (by
@@ -395,7 +401,7 @@ class CountEvidence:
         warnings = self.all_warnings(class_names)
         return {"probabilities": self.provenance, "count_estimates": dict(self.estimates),
                 "model_agreement": self.agreement, "flags_dropped_unseparated": self.unseparated,
-                "count_ceiling": self.ceiling,
+                "count_ceiling": self.ceiling, "count_claims_pooled": self.claims_pooled,
                 "unsure_classes": list(self.unsure), "count_uncertain": bool(warnings), "count_warnings": warnings}
 
 
@@ -525,7 +531,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     if flags is None:
         agreement = float(np.mean(probs.argmax(1) == labels))
         unsure: tuple[int, ...] = ()
-        ceiling, most_doubted = None, False
+        ceiling, most_doubted, pooled = None, False, True
         if provenance == "out-of-sample":
             joint = confident_joint(labels, probs)
             estimates = {"confident_joint": confident_joint_count(labels, probs, joint),
@@ -535,7 +541,9 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             mixture = confidence_mixture(labels, probs)
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
-            flags = flag_lowest(labels, posterior, pair_claimed_counts(labels, probs, shares, joint))
+            pooled = not (most_doubted and shares.sum() > MOST_WRONG_SHARE * n)
+            flags = flag_lowest(labels, posterior,
+                                pair_claimed_counts(labels, probs, shares, joint) if pooled else shares)
             if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's least likely right
                 flagged = np.flatnonzero(flags)
                 flags[flagged[rank_lowest(posterior[flagged])[ceiling:]]] = False
@@ -550,7 +558,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
         evidence = CountEvidence(provenance, estimates, agreement, int(dropped.sum()),
                                  count_warnings(provenance, estimates, agreement, float(flags.mean()), n,
                                                 most_doubted=most_doubted), unsure,
-                                 ceiling)
+                                 ceiling, pooled)
     else:
         flags = np.asarray(flags, dtype=bool)
     counts = np.bincount(labels[flags], minlength=c).astype(np.int64)
