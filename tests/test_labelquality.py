@@ -486,3 +486,25 @@ def test_where_most_labels_look_wrong_the_claims_are_not_pooled(monkeypatch):
     given, _, p = _digits_kfold(0.1, 2)
     weak = lq.find_issues(given, p, provenance="out-of-sample")
     assert lq.confidence_mixture(given, p).most_doubted and weak.evidence.claims_pooled
+
+
+def test_a_class_keeps_no_more_flags_than_samples_the_model_predicts_as_another_class():
+    """Digits, "is it a 0?" (10% yes), 20% of the labels flipped either way: most "yes" labels are wrong,
+    the class's threshold falls, and the class-normalised estimates take dozens of right "no" labels for
+    wrong ones. Each class's flags stay under its samples whose argmax is the other class."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    x, digit = load_digits(return_X_y=True)
+    true = (digit == 0).astype(np.int64)
+    rng = np.random.default_rng(0)
+    given = np.where(rng.random(len(true)) < 0.2, 1 - true, true)
+    p = cross_val_predict(LogisticRegression(max_iter=1000), x / 16.0, given, cv=4, method="predict_proba")
+    wrong = given != true
+    issues = lq.find_issues(given, p, provenance="out-of-sample")
+    doubted = lq.doubted_counts(given, p)
+    np.testing.assert_array_equal(doubted, np.bincount(given[p.argmax(1) != given], minlength=2))
+    assert np.all(np.bincount(given[issues.flags], minlength=2) <= doubted)
+    assert np.sum(issues.flags & ~wrong) < 0.25 * issues.flags.sum()
+    assert 2 * np.sum(issues.flags & wrong) / (issues.flags.sum() + wrong.sum()) > 0.8

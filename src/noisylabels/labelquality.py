@@ -24,7 +24,8 @@ One detector for every method, built on confident learning (Northcutt, Jiang, Ch
      learning's prune-by-noise-rate), and the class keeps as many flags as samples were claimed (a sample
      that several pairs claim is one wrong label, not several: :func:`pair_claimed_counts`; where the
      mixture below doubts most labels and the shares put more than ``MOST_WRONG_SHARE`` of them wrong,
-     every pair's margins favour the same doubted samples and the class keeps its share), its samples
+     every pair's margins favour the same doubted samples and the class keeps its share; never more than
+     the class's samples whose argmax is another class, :func:`doubted_counts`), its samples
      least likely to be right under the estimated noise (:func:`given_label_posterior`: Bayes' rule with
      the joint's transition rates, so that a confusion with a class that sends no wrong labels to the
      given one counts for little). The flags are then capped at the count of a two-component mixture of
@@ -235,6 +236,15 @@ def pair_claimed_counts(labels: np.ndarray, probs: np.ndarray, shares: np.ndarra
                 claimed[np.lexsort((idx, -margin))[:take]] = True
         out[k] = min(int(shares[k]), int(claimed.sum()))
     return out
+
+
+def doubted_counts(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per given class (C,) ints: its samples whose most probable class in ``probs`` (N, C) is another one,
+    the most wrong labels the model itself gives evidence for. The out-of-sample count keeps each class
+    under it: the class-normalised estimates inflate where a given class is mostly wrong (its threshold
+    t_j falls, and every other class's samples look like it); cleanlab's ``find_label_issues`` likewise drops
+    every flag whose given label is the model's argmax."""
+    return np.bincount(labels[probs.argmax(1) != labels], minlength=probs.shape[1]).astype(np.int64)
 
 
 def given_label_posterior(labels: np.ndarray, q: np.ndarray, joint: np.ndarray) -> np.ndarray:
@@ -542,8 +552,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
             pooled = not (most_doubted and shares.sum() > MOST_WRONG_SHARE * n)
-            flags = flag_lowest(labels, posterior,
-                                pair_claimed_counts(labels, probs, shares, joint) if pooled else shares)
+            counts = pair_claimed_counts(labels, probs, shares, joint) if pooled else shares
+            flags = flag_lowest(labels, posterior, np.minimum(counts, doubted_counts(labels, probs)))
             if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's least likely right
                 flagged = np.flatnonzero(flags)
                 flags[flagged[rank_lowest(posterior[flagged])[ceiling:]]] = False
