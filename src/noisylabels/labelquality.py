@@ -372,13 +372,12 @@ class CountEvidence:
     added by :meth:`all_warnings`); ceiling: the out-of-sample flags' ceiling, :attr:`ConfidenceMixture.ceiling`
     (None in-sample, or where the mixture has nothing to separate); claims_pooled: the out-of-sample count
     is the pairs' distinct claims (:func:`pair_claimed_counts`), not the shares themselves (True in-sample);
-    warnings: one line each where the
-    count cannot be trusted (a model that fit its labels in-sample, estimates more than
-    ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that give most labels less than even odds
-    (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with the given labels exceed the
-    flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no
-    count tells from wrong labels; in-sample, also on held-out images, :meth:`with_held_out`). The ranking
-    stands in every case."""
+    warnings: one line each where the count cannot be trusted (a model that fit its labels in-sample,
+    estimates more than ``UNCERTAIN_RATIO`` apart, out-of-sample self-confidences that give most labels
+    less than even odds (:attr:`ConfidenceMixture.most_doubted`), a model whose disagreements with the given
+    labels exceed the flags by ``WEAK_MODEL_ERRORS`` of all labels: its own mistakes, which no count tells
+    from wrong labels; in-sample, also on held-out images, :meth:`with_held_out`). The ranking stands in
+    every case."""
 
     provenance: str
     estimates: dict[str, float]
@@ -552,8 +551,8 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
             ceiling = None if mixture is None else mixture.ceiling
             most_doubted = mixture is not None and mixture.most_doubted
             pooled = not (most_doubted and shares.sum() > MOST_WRONG_SHARE * n)
-            counts = pair_claimed_counts(labels, probs, shares, joint) if pooled else shares
-            flags = flag_lowest(labels, posterior, np.minimum(counts, doubted_counts(labels, probs)))
+            per_class = pair_claimed_counts(labels, probs, shares, joint) if pooled else shares
+            flags = flag_lowest(labels, posterior, np.minimum(per_class, doubted_counts(labels, probs)))
             if ceiling is not None and flags.sum() > ceiling:  # keep the ceiling's least likely right
                 flagged = np.flatnonzero(flags)
                 flags[flagged[rank_lowest(posterior[flagged])[ceiling:]]] = False
