@@ -210,7 +210,8 @@ def fit(
         raise UserError(f"an epoch of {n} sample(s) gives {ctx.world} process(es) fewer than two each (batch norm "
                         "needs two); raise --epoch-samples or use fewer processes (--nproc)")
     batch = epoch_batch(n, cfg.batch_size, ctx.world)  # equal shards, one per rank
-    plain = min(cfg.batch_size, n) - min(cfg.batch_size, n) % ctx.world
+    plain = min(cfg.batch_size, n)
+    plain -= plain % ctx.world  # the batch without the small-epoch floor, for the note
     if batch < plain and ctx.is_main:
         log(f"note: batches of {batch} (not {cfg.batch_size}), so that an epoch of {n} samples holds "
             f"{n // batch} steps, not {n // plain}")

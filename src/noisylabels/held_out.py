@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .labelquality import LabelIssues, flag_lowest, normalised_probs
+from .labelquality import LabelIssues, doubted_counts, flag_lowest, normalised_probs, other_classes
 
 
 def unexplained_disagreements(agreement: float, accuracy: float | None, flagged: float) -> bool:
@@ -43,16 +43,13 @@ def held_out_floor(labels: np.ndarray, probs: np.ndarray, issues: LabelIssues,
         return issues
     c = probs.shape[1]
     sizes = np.bincount(labels, minlength=c)
-    disagree = np.bincount(labels[probs.argmax(1) != labels], minlength=c)
-    floor = np.maximum(0, disagree - np.ceil((1.0 - float(accuracy)) * sizes).astype(np.int64))
+    floor = np.maximum(0, doubted_counts(labels, probs) - np.ceil((1.0 - float(accuracy)) * sizes).astype(np.int64))
     counts = np.maximum(issues.per_class_issues, floor)
     flags = issues.flags | flag_lowest(labels, issues.quality, counts)
     q = normalised_probs(labels, probs)
     ar = np.arange(len(labels))
-    others = q.copy()
-    others[ar, labels] = -1.0
     added = flags & ~issues.flags
-    suggested = np.where(added, others.argmax(1), issues.suggested)
+    suggested = np.where(added, other_classes(labels, q).argmax(1), issues.suggested)
     line = (f"the model predicts another class for {1.0 - ev.agreement:.1%} of its training labels, more than its "
             f"held-out error ({1.0 - float(accuracy):.1%}) and the in-sample flags ({flagged:.1%}) account for: "
             f"the rest are wrong labels the count missed, so each class is flagged at least its disagreements "
@@ -61,3 +58,14 @@ def held_out_floor(labels: np.ndarray, probs: np.ndarray, issues: LabelIssues,
                    suggested_prob=np.where(added, q[ar, suggested], issues.suggested_prob),
                    per_class_issues=np.bincount(labels[flags], minlength=c).astype(np.int64),
                    evidence=replace(ev, warnings=(*ev.warnings, line)))
+
+
+def judged_on_held_out(labels: np.ndarray, probs: np.ndarray, issues: LabelIssues,
+                       accuracy: float | None) -> LabelIssues:
+    """``issues`` as the held-out ``accuracy`` leaves them: :func:`held_out_floor`, then the evidence's
+    "too weak on held-out images" line (:meth:`~noisylabels.labelquality.CountEvidence.with_held_out`)
+    judged on the flags that result. Unchanged where ``issues`` carries no evidence (a method's own flags)."""
+    if issues.evidence is None:
+        return issues
+    issues = held_out_floor(labels, probs, issues, accuracy)
+    return replace(issues, evidence=issues.evidence.with_held_out(accuracy, float(np.mean(issues.flags))))

@@ -11,7 +11,6 @@ for every training run (``app.summary.write_issues``) alike.
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +23,7 @@ from .data.keyed import label_vector
 from .data.sources import load_run_splits, true_labels_known
 from .detect import ContextRanking, context_issues, export_issues
 from .errors import UserError
-from .held_out import held_out_floor
+from .held_out import judged_on_held_out
 from .labelquality import LabelIssues, find_issues
 from .runs import CONFIG, COUNT_PROBS, DETECT_CONFIG, FEATURES, NOISY_LABELS, PRED_PROBS, SUMMARY, RunFolder, staged
 from .safeload import load_npy
@@ -228,14 +227,11 @@ def export_label_issues(
         source_index: each sample's position in the user's source (default 0..N-1); paths, class_names:
             the optional ``path`` and ``*_name`` columns.
         held_out_accuracy: the model's accuracy on held-out images where known (a training run's test
-            accuracy): in-sample evidence then says when the model is too weak on new images
-            (``labelquality.CountEvidence.with_held_out``), and the flags cover the disagreements its
-            held-out error cannot explain (``held_out.held_out_floor``).
+            accuracy): the in-sample flags then cover the disagreements its held-out error cannot explain,
+            and the evidence says when the model is too weak on new images (``held_out.judged_on_held_out``).
     """
     labels = np.asarray(labels, dtype=np.int64)
-    if issues.evidence is not None:
-        issues = held_out_floor(labels, pred_probs, issues, held_out_accuracy)
-        issues = replace(issues, evidence=issues.evidence.with_held_out(held_out_accuracy, float(np.mean(issues.flags))))
+    issues = judged_on_held_out(labels, pred_probs, issues, held_out_accuracy)
     predicted = np.asarray(pred_probs).argmax(1)
     source_index = np.arange(len(labels)) if source_index is None else np.asarray(source_index)
     out = export_issues(folder, issues, labels, predicted, source_index=source_index, true_labels=true_labels,

@@ -480,13 +480,18 @@ def label_quality(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return _quality(labels, normalised_probs(labels, np.asarray(probs, dtype=np.float64)))
 
 
+def other_classes(labels: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(N, C) a copy of q (N, C) with each row's given class ``labels`` (N,) set to -1: its max is the best
+    other class's q, its argmax that class (a flagged row's suggestion)."""
+    others = np.array(q, dtype=np.float64, copy=True)
+    others[np.arange(len(labels)), labels] = -1.0
+    return others
+
+
 def _quality(labels: np.ndarray, q: np.ndarray) -> np.ndarray:
     """:func:`label_quality` from the normalised probabilities q (N, C)."""
-    ar = np.arange(len(labels))
-    q_y = q[ar, labels]
-    others = q.copy()
-    others[ar, labels] = -1.0
-    return (q_y + (1.0 + q_y - others.max(1)) / 2) / 2
+    q_y = q[np.arange(len(labels)), labels]
+    return (q_y + (1.0 + q_y - other_classes(labels, q).max(1)) / 2) / 2
 
 
 @dataclass
@@ -530,8 +535,7 @@ def find_issues(labels: np.ndarray, probs: np.ndarray, *, provenance: str, quali
     n, c = probs.shape
     q = normalised_probs(labels, probs)
     ar = np.arange(n)
-    others = q.copy()
-    others[ar, labels] = -1.0
+    others = other_classes(labels, q)
     if quality is not None:
         score = np.asarray(quality, dtype=np.float64)
     else:
